@@ -1,0 +1,540 @@
+/* ir.h: etch's internal interface for the IR layer.
+ *
+ * Two IR levels live here:
+ *   Graph IR: nodes in topological order over values referred to by integer ids.
+ *   Loop IR:  kernels made of static for-loops, affine loads/stores and scalar
+ *             expressions over flat buffers; both backends walk it.
+ * Everything is allocated from one Arena per compilation and freed at once.
+ * Sections name the file each group of exports comes from.
+ */
+#ifndef ETCH_IR_H
+#define ETCH_IR_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define ETCH_VERSION "0.1.0"
+#define IR_MAX_RANK 8
+
+#if defined(__GNUC__)
+#define IR_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define IR_NORETURN __attribute__((noreturn))
+#else
+#define IR_PRINTF(a, b)
+#define IR_NORETURN
+#endif
+
+/* ------------------------------------------------------------------ arena.c */
+
+typedef struct Arena Arena;
+
+Arena *arena_new(void);
+void arena_free(Arena *a);
+void *arena_alloc(Arena *a, size_t size); /* zeroed, 16-byte aligned */
+char *arena_strdup(Arena *a, const char *s);
+char *arena_strndup(Arena *a, const char *s, size_t n);
+char *arena_printf(Arena *a, const char *fmt, ...) IR_PRINTF(2, 3);
+void *arena_memdup(Arena *a, const void *p, size_t size);
+size_t arena_used(const Arena *a);
+
+/* Growable arrays in an arena: `T *items; int n, cap;` then
+ * VEC_PUSH(arena, items, n, cap) = value; old storage is left in the arena. */
+void *vec_grow(Arena *a, void *items, int n, int *cap, size_t elem);
+#define VEC_PUSH(a, items, n, cap) \
+    (*((items) = vec_grow((a), (items), (n), &(cap), sizeof *(items)), &(items)[(n)++]))
+
+/* ------------------------------------------------------------------- diag.c */
+
+/* A source location: file:line:col for the graph language, or an ONNX node
+ * name in `file` with line == 0. */
+typedef struct {
+    const char *file;
+    int line, col;
+} Loc;
+
+/* One compilation's context: the arena, where diagnostics go, the source
+ * texts (for printing the offending line under an error), and counters. */
+typedef struct Source {
+    const char *path;
+    const char *text;
+    size_t len;
+    struct Source *next;
+} Source;
+
+typedef struct {
+    Arena *arena;
+    FILE *err;       /* diagnostics; stderr by default */
+    int nerrors;
+    Source *sources; /* registered texts, for carets */
+    bool verify;     /* run the verifier after every pass */
+} Ctx;
+
+Ctx *ctx_new(void);
+void ctx_free(Ctx *c);
+void ctx_add_source(Ctx *c, const char *path, const char *text, size_t len);
+/* Prints `file:line:col: error: msg`, the source line and a caret. */
+void diag_error(Ctx *c, Loc loc, const char *fmt, ...) IR_PRINTF(3, 4);
+void diag_verror(Ctx *c, Loc loc, const char *fmt, va_list ap);
+void diag_note(Ctx *c, Loc loc, const char *fmt, ...) IR_PRINTF(3, 4);
+IR_NORETURN void ir_unreachable_at(const char *file, int line, const char *msg);
+#define unreachable(msg) ir_unreachable_at(__FILE__, __LINE__, (msg))
+
+/* ------------------------------------------------------------------ types.c */
+
+/*  id     name    size  is_float is_signed  C type        */
+#define ETCH_DTYPES(X)                                        \
+    X(F32, "f32", 4, true, true, "float")                     \
+    X(I8, "i8", 1, false, true, "int8_t")                     \
+    X(U8, "u8", 1, false, false, "uint8_t")                   \
+    X(I16, "i16", 2, false, true, "int16_t")                  \
+    X(I32, "i32", 4, false, true, "int32_t")                  \
+    X(I64, "i64", 8, false, true, "int64_t")                  \
+    X(BOOL, "bool", 1, false, false, "uint8_t")
+
+typedef enum {
+    DT_NONE = 0,
+#define X(id, name, size, fl, sg, ct) DT_##id,
+    ETCH_DTYPES(X)
+#undef X
+    DT_COUNT
+} DType;
+
+const char *dtype_name(DType t);
+const char *dtype_ctype(DType t);
+size_t dtype_size(DType t);
+bool dtype_is_float(DType t);
+DType dtype_from_name(const char *name); /* DT_NONE if unknown */
+
+/* Quantization parameters on a type: per tensor (axis == -1, n == 1) or per
+ * axis (n == dims[axis]). Parsed and printed; the quantization issue uses them. */
+typedef struct {
+    int axis;
+    int n;
+    float *scale;
+    int32_t *zero; /* n entries, or 1 shared entry when nzero == 1 */
+    int nzero;
+} Quant;
+
+typedef struct {
+    DType dtype;
+    int rank;
+    int64_t dims[IR_MAX_RANK];
+    Quant *quant; /* NULL when not quantized */
+} Type;
+
+int64_t type_numel(const Type *t);
+size_t type_bytes(const Type *t);
+bool type_equal(const Type *a, const Type *b); /* dtype and shape (not quant) */
+Type type_make(DType dt, int rank, const int64_t *dims);
+/* "f32[1, 64]" into buf; returns buf. */
+char *type_str(const Type *t, char *buf, size_t size);
+char *shape_str(const Type *t, char *buf, size_t size); /* "[1, 64]" */
+/* Row-major strides in elements. */
+void type_strides(const Type *t, int64_t *strides);
+
+/* -------------------------------------------------------------- graph.c */
+
+typedef enum {
+    AT_NONE = 0,
+    AT_INT,
+    AT_FLOAT,
+    AT_INTS,
+    AT_FLOATS,
+    AT_STR,
+} AttrType;
+
+/* One attribute value. Lists are arena arrays of n entries. */
+typedef struct {
+    AttrType type;
+    bool set;      /* given explicitly (printed), else the op table's default */
+    int64_t i;
+    double f;
+    int n;
+    int64_t *ints;
+    double *floats;
+    const char *s;
+} Attr;
+
+typedef enum {
+    VK_INPUT,  /* graph input */
+    VK_CONST,  /* weight/constant: has data */
+    VK_NODE,   /* produced by a node */
+} ValueKind;
+
+typedef struct {
+    const char *name;
+    ValueKind kind;
+    Type type;
+    int producer;       /* node id for VK_NODE, else -1 */
+    void *data;         /* VK_CONST: type_numel elements of type.dtype */
+    const char *npy;    /* VK_CONST loaded from .npy: the path as written */
+    Loc loc;
+    bool dead;          /* removed by a pass; ids stay stable */
+} Value;
+
+typedef struct {
+    int op;             /* OpKind */
+    int nin, nout;
+    int *in;            /* value ids; -1 for an omitted optional input */
+    int *out;
+    Attr *attrs;        /* parallel to op_info(op)->attrs */
+    Loc loc;
+    bool dead;
+} Node;
+
+typedef struct {
+    Arena *arena;
+    const char *name;
+    Value *values; int nvalues, capvalues;
+    Node *nodes; int nnodes, capnodes;
+    int *inputs; int ninputs, capinputs;
+    int *outputs; int noutputs, capoutputs;
+    const char *path;   /* source file, for relative .npy paths */
+} Graph;
+
+Graph *ir_new_graph(Arena *a, const char *name);
+/* Builders return the new value id, or -1 after a diagnostic. */
+int ir_add_input(Ctx *c, Graph *g, const char *name, Type t, Loc loc);
+int ir_add_const(Ctx *c, Graph *g, const char *name, Type t, void *data, Loc loc);
+/* A node whose outputs are unnamed (NULL names become "t<id>"). Attributes
+ * start at the op table's defaults; set them with ir_set_attr_* and then
+ * call ir_finish_node, which checks arity and infers output types. */
+int ir_new_node(Ctx *c, Graph *g, int op, const int *in, int nin, int nout, Loc loc);
+bool ir_finish_node(Ctx *c, Graph *g, int node);
+bool ir_rename_value(Ctx *c, Graph *g, int value, const char *name, Loc loc);
+int ir_find_value(const Graph *g, const char *name); /* -1 if none */
+bool ir_add_output(Ctx *c, Graph *g, int value, Loc loc);
+const char *ir_fresh_name(Graph *g); /* a "t<N>" not yet used */
+
+/* Attribute setters by name: a diagnostic (naming the op and the valid
+ * attributes) and false when the op has no such attribute or the kind is
+ * wrong; ints are accepted where floats are expected. */
+bool ir_set_attr(Ctx *c, Graph *g, int node, const char *name, const Attr *v, Loc loc);
+/* Accessors for ops' own code: the attribute must exist in the op's table. */
+int64_t ir_attr_int(const Node *n, const char *name);
+double ir_attr_float(const Node *n, const char *name);
+const int64_t *ir_attr_ints(const Node *n, const char *name, int *count);
+const double *ir_attr_floats(const Node *n, const char *name, int *count);
+const char *ir_attr_str(const Node *n, const char *name);
+bool ir_attr_is_set(const Node *n, const char *name);
+
+static inline Value *ir_value(const Graph *g, int id) { return &g->values[id]; }
+static inline Node *ir_node(const Graph *g, int id) { return &g->nodes[id]; }
+static inline const Type *ir_in_type(const Graph *g, const Node *n, int i)
+{
+    return &g->values[n->in[i]].type;
+}
+static inline Type *ir_out_type(const Graph *g, const Node *n, int i)
+{
+    return &g->values[n->out[i]].type;
+}
+
+/* ---------------------------------------------------------------- ops.c */
+
+/* The op table lives in ops.def; see that file for its columns. Every
+ * includer defines both OP (general ops) and EW (elementwise ops). */
+typedef enum {
+#define OP(id, name, in_min, in_max, nout, attrs, infer, ref, lower) OP_##id,
+#define EW(id, name, in_min, in_max, attrs, infer, ref, expr) OP_##id,
+#include "ops.def"
+#undef OP
+#undef EW
+    OP_COUNT
+} OpKind;
+
+typedef struct {
+    const char *name;
+    AttrType type;
+    bool required;      /* no default: must be given */
+    Attr def;           /* default value */
+} AttrSpec;
+
+typedef struct Tensor Tensor;
+typedef struct LowerCtx LowerCtx;
+typedef struct Expr Expr;
+
+/* Shape/type inference: set the outputs' types from the inputs' and the
+ * attributes; on a mismatch, a diagnostic naming the node and both shapes. */
+typedef bool InferFn(Ctx *c, Graph *g, Node *n);
+/* Reference implementation: plain, obviously-correct loops. */
+typedef void RefFn(const Graph *g, const Node *n, const Tensor *in, Tensor *out);
+/* Lowering: appends the node's kernel(s) to the Loop IR program. */
+typedef bool LowerFn(LowerCtx *lc, const Node *n);
+/* Elementwise ops: the scalar expression of the op applied to its operand
+ * expressions (one per input), so fused chains compose. */
+typedef Expr *ExprFn(LowerCtx *lc, const Node *n, Expr **args);
+
+typedef struct {
+    const char *name;
+    int in_min, in_max;
+    int nout;           /* -1: variadic outputs (split) */
+    const char *attr_spec;
+    AttrSpec *attrs;
+    int nattrs;
+    InferFn *infer;
+    RefFn *ref;
+    LowerFn *lower;
+    ExprFn *expr;       /* NULL unless elementwise */
+} OpInfo;
+
+const OpInfo *op_info(int op);
+int op_by_name(const char *name); /* -1 if unknown */
+/* "add, sub, ..." for diagnostics. */
+const char *op_names_list(Arena *a);
+int op_attr_index(int op, const char *name); /* -1 if none */
+
+/* ------------------------------------------------------------ infer_*.c */
+
+/* Every function named in ops.def is declared here (repeats are harmless). */
+#define OP(id, name, in_min, in_max, nout, attrs, infer, ref, lower) \
+    InferFn infer; RefFn ref; LowerFn lower;
+#define EW(id, name, in_min, in_max, attrs, infer, ref, expr) \
+    InferFn infer; RefFn ref; ExprFn expr;
+#include "ops.def"
+#undef OP
+#undef EW
+LowerFn lower_eltwise; /* lowers every EW op from its expression template */
+
+/* Shared inference helpers. */
+bool infer_broadcast_shape(Ctx *c, const Node *n, const Type *a, const Type *b, Type *out);
+/* Normalizes a possibly negative axis for rank r; diagnostic if out of range. */
+bool infer_axis(Ctx *c, const Node *n, int64_t axis, int rank, int *out);
+/* Resolved geometry of a conv or pool node (infer_nn.c): kernel, strides,
+ * dilations and explicit pads after auto_pad, shared by infer, ref and
+ * lower so the three never disagree. Spatial dims are dims [2, rank). */
+typedef struct {
+    int nspatial;
+    int64_t group;                  /* conv; 1 for pools */
+    int64_t kernel[IR_MAX_RANK];
+    int64_t stride[IR_MAX_RANK];
+    int64_t dilation[IR_MAX_RANK];
+    int64_t pad_begin[IR_MAX_RANK];
+    int64_t pad_end[IR_MAX_RANK];
+    int64_t in[IR_MAX_RANK];        /* input spatial sizes */
+    int64_t out[IR_MAX_RANK];       /* output spatial sizes */
+} Geom;
+/* c may be NULL once the node has passed inference (no diagnostics then). */
+bool ir_window_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo);
+/* reduce_*: which input axes are reduced (infer_tensor.c). */
+void ir_reduce_axes(const Graph *g, const Node *n, bool reduced[IR_MAX_RANK]);
+
+/* "node 'y' (conv)" for messages. */
+const char *ir_node_desc(const Graph *g, const Node *n, char *buf, size_t size);
+
+/* -------------------------------------------------------------- interp.c */
+
+struct Tensor {
+    Type type;
+    void *data;
+};
+
+/* Runs the graph: inputs[i] for g->inputs[i]; outputs are allocated in
+ * the arena and returned in outputs[i] for g->outputs[i]. */
+bool interp_run(Ctx *c, const Graph *g, const Tensor *inputs, Tensor *outputs);
+float tensor_getf(const Tensor *t, int64_t i); /* any dtype, as float */
+void tensor_setf(Tensor *t, int64_t i, float v);
+
+/* -------------------------------------------------------------- verify.c */
+
+/* Checks ids, topological order, arity, types against fresh inference.
+ * Returns true when the graph is well formed; else diagnostics. */
+bool ir_verify(Ctx *c, const Graph *g);
+
+/* --------------------------------------------------------------- print.c */
+
+/* Prints the graph in the graph language; the output parses back in. */
+void ir_print_graph(FILE *f, const Graph *g);
+void ir_print_dot(FILE *f, const Graph *g);
+
+/* ================================================================ Loop IR */
+
+/* ---------------------------------------------------------------- loop.c */
+
+typedef enum {
+    BK_INPUT,   /* graph input, passed by the caller */
+    BK_OUTPUT,  /* graph output, passed by the caller */
+    BK_CONST,   /* weights: static const data */
+    BK_TEMP,    /* intermediate: at `offset` in the workspace */
+} BufKind;
+
+typedef struct {
+    const char *name;   /* C identifier */
+    BufKind kind;
+    DType dtype;
+    int64_t numel;
+    int64_t offset;     /* BK_TEMP: byte offset in the workspace (planner) */
+    const void *data;   /* BK_CONST */
+    int value;          /* graph value id, or -1 */
+    int index;          /* BK_INPUT/BK_OUTPUT: position in the entry's args */
+} Buffer;
+
+typedef enum {
+    EX_INT,     /* integer constant (index type, or any integer dtype) */
+    EX_FLT,     /* float constant */
+    EX_VAR,     /* loop variable `var` (index type) */
+    EX_LOCAL,   /* kernel-local scalar `local` */
+    EX_LOAD,    /* buf[idx] */
+    EX_UN,      /* op(a) */
+    EX_BIN,     /* a op b */
+    EX_SELECT,  /* cond ? a : b; both sides are side-effect free and safe */
+    EX_CAST,    /* (dtype)a */
+} ExprKind;
+
+/* Unary ops: math functions map to the runtime/libm float versions. */
+#define ETCH_UNOPS(X)                       \
+    X(NEG, "neg") X(NOT, "not")             \
+    X(ABS, "abs") X(EXP, "exp")             \
+    X(LOG, "log") X(SQRT, "sqrt")           \
+    X(TANH, "tanh") X(ERF, "erf")           \
+    X(FLOOR, "floor") X(CEIL, "ceil")       \
+    X(ROUND, "round") X(SIN, "sin")         \
+    X(COS, "cos")
+
+/* Binary ops. Comparisons yield DT_BOOL; DIV/MOD on integers are C's. */
+#define ETCH_BINOPS(X)                                  \
+    X(ADD, "+") X(SUB, "-") X(MUL, "*") X(DIV, "/")     \
+    X(MOD, "%") X(MIN, "min") X(MAX, "max")             \
+    X(POW, "pow")                                       \
+    X(LT, "<") X(LE, "<=") X(GT, ">") X(GE, ">=")       \
+    X(EQ, "==") X(NE, "!=")                             \
+    X(AND, "&&") X(OR, "||")
+
+typedef enum {
+#define X(id, s) UN_##id,
+    ETCH_UNOPS(X)
+#undef X
+    UN_COUNT
+} UnOp;
+
+typedef enum {
+#define X(id, s) BIN_##id,
+    ETCH_BINOPS(X)
+#undef X
+    BIN_COUNT
+} BinOp;
+
+const char *unop_name(UnOp op);
+const char *binop_name(BinOp op);
+
+/* Index arithmetic uses DT_I64. */
+#define DT_INDEX DT_I64
+
+struct Expr {
+    ExprKind kind;
+    DType dtype;
+    int64_t i;          /* EX_INT */
+    double f;           /* EX_FLT */
+    int var;            /* EX_VAR */
+    int local;          /* EX_LOCAL */
+    int buf;            /* EX_LOAD */
+    int op;             /* EX_UN: UnOp, EX_BIN: BinOp */
+    Expr *a, *b, *c;    /* operands; EX_LOAD index in a; EX_SELECT: c ? a : b */
+};
+
+typedef enum {
+    ST_BLOCK,   /* items[0..n) in order */
+    ST_FOR,     /* for (var = lo; var < hi; var += step) body */
+    ST_IF,      /* if (cond) then else els (els may be NULL) */
+    ST_STORE,   /* buf[idx] = val */
+    ST_SET,     /* local = val */
+} StmtKind;
+
+enum {
+    LOOP_PARALLEL = 1,   /* iterations independent */
+    LOOP_REDUCTION = 2,  /* carries an accumulator */
+    LOOP_UNROLL = 4,     /* request full unrolling */
+    LOOP_VECTOR = 8,     /* inner loop meant to vectorize */
+};
+
+typedef struct Stmt Stmt;
+struct Stmt {
+    StmtKind kind;
+    /* ST_BLOCK */
+    Stmt **items; int n, cap;
+    /* ST_FOR */
+    int var;
+    Expr *lo, *hi;
+    int64_t step;
+    unsigned flags;
+    Stmt *body;
+    /* ST_IF */
+    Expr *cond;
+    Stmt *then, *els;
+    /* ST_STORE / ST_SET */
+    int buf;
+    int local;
+    Expr *idx, *val;
+};
+
+typedef struct {
+    DType dtype;
+    const char *name;   /* "acc", "mx", ...: printed as name<id> */
+} Local;
+
+typedef struct {
+    const char *name;       /* "k3_conv" */
+    const char *comment;    /* op(s), source location, shapes */
+    int node;               /* graph node id it came from, or -1 */
+    Stmt *body;             /* an ST_BLOCK */
+    Local *locals; int nlocals, caplocals;
+    int nvars;              /* loop variables i0..i<nvars-1> */
+} Kernel;
+
+typedef struct {
+    Arena *arena;
+    const char *name;       /* C prefix */
+    Buffer *bufs; int nbufs, capbufs;
+    Kernel *kernels; int nkernels, capkernels;
+    int *inputs; int ninputs, capinputs;   /* buffer ids in entry order */
+    int *outputs; int noutputs, capoutputs;
+    int64_t workspace_size;     /* bytes, from the planner */
+    int64_t workspace_lower_bound;
+    int *value_buf;             /* graph value id -> buffer id (or -1) */
+} Program;
+
+Program *loop_new_program(Arena *a, const char *name);
+int loop_add_buffer(Program *p, const char *name, BufKind kind, DType dt, int64_t numel);
+Kernel *loop_new_kernel(Program *p, const char *name, const char *comment, int node);
+int loop_new_var(Kernel *k);
+int loop_new_local(Program *p, Kernel *k, DType dt, const char *name);
+
+/* Expression constructors (arena-allocated, immutable once built). */
+Expr *ex_int(Program *p, int64_t v);
+Expr *ex_int_t(Program *p, DType dt, int64_t v);
+Expr *ex_flt(Program *p, double v);
+Expr *ex_var(Program *p, int var);
+Expr *ex_local(Program *p, const Kernel *k, int local);
+Expr *ex_load(Program *p, int buf, Expr *idx);
+Expr *ex_un(Program *p, UnOp op, Expr *a);
+Expr *ex_bin(Program *p, BinOp op, Expr *a, Expr *b); /* folds int constants */
+Expr *ex_select(Program *p, Expr *cond, Expr *a, Expr *b);
+Expr *ex_cast(Program *p, DType dt, Expr *a);
+/* Shorthands for index arithmetic, folding constants: a + b, a * k. */
+Expr *ex_add(Program *p, Expr *a, Expr *b);
+Expr *ex_mul(Program *p, Expr *a, Expr *b);
+Expr *ex_muli(Program *p, Expr *a, int64_t k);
+
+Stmt *st_block(Program *p);
+void st_append(Program *p, Stmt *block, Stmt *s);
+/* A for-loop over [lo, hi) with its body block; returns the loop. */
+Stmt *st_for(Program *p, int var, Expr *lo, Expr *hi, int64_t step, unsigned flags);
+Stmt *st_for_n(Program *p, int var, int64_t n, unsigned flags); /* [0, n), step 1 */
+Stmt *st_if(Program *p, Expr *cond, Stmt *then, Stmt *els);
+Stmt *st_store(Program *p, int buf, Expr *idx, Expr *val);
+Stmt *st_set(Program *p, int local, Expr *val);
+
+/* ----------------------------------------------------------- loop_eval.c */
+
+/* Executes a Program directly (a slow Loop IR interpreter): inputs and
+ * outputs in the program's entry order, workspace of workspace_size bytes.
+ * Lets lowering be tested against the reference without a C compiler. */
+bool loop_eval(const Program *p, const void *const *inputs, void *const *outputs, void *workspace);
+
+/* Readable C-like dump with buffer shapes and names. */
+void loop_print_program(FILE *f, const Program *p);
+void loop_print_kernel(FILE *f, const Program *p, const Kernel *k);
+
+#endif /* ETCH_IR_H */

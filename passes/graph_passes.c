@@ -1,0 +1,72 @@
+/* graph_passes.c: the cleanup passes over Graph IR.
+ *
+ * infer-shapes re-runs every live node's inference (types may be stale after
+ * a rewrite) and reports whether any type changed. dce marks nodes and
+ * values dead when no graph output depends on them; ids stay stable.
+ */
+#include "passes.h"
+
+#include <string.h>
+
+bool pass_infer_shapes(Ctx *c, Module *m)
+{
+    Graph *g = m->graph;
+    bool changed = false;
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        Type before[16];
+        int nsave = n->nout < 16 ? n->nout : 16;
+        for (int o = 0; o < nsave; o++)
+            before[o] = g->values[n->out[o]].type;
+        if (!op_info(n->op)->infer(c, g, n))
+            return changed;
+        for (int o = 0; o < nsave; o++)
+            if (!type_equal(&before[o], &g->values[n->out[o]].type))
+                changed = true;
+    }
+    return changed;
+}
+
+bool pass_dce(Ctx *c, Module *m)
+{
+    (void)c;
+    Graph *g = m->graph;
+    bool *live = arena_alloc(g->arena, (size_t)(g->nvalues ? g->nvalues : 1));
+    for (int i = 0; i < g->noutputs; i++)
+        live[g->outputs[i]] = true;
+    for (int i = 0; i < g->ninputs; i++)
+        live[g->inputs[i]] = true;
+    /* Nodes are in topological order: one backward sweep finds every value
+     * an output depends on. */
+    for (int i = g->nnodes - 1; i >= 0; i--) {
+        Node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        bool used = false;
+        for (int o = 0; o < n->nout; o++)
+            used |= live[n->out[o]];
+        if (!used)
+            continue;
+        for (int o = 0; o < n->nout; o++)
+            live[n->out[o]] = true; /* a node's outputs live and die together */
+        for (int k = 0; k < n->nin; k++)
+            if (n->in[k] >= 0)
+                live[n->in[k]] = true;
+    }
+    bool changed = false;
+    for (int i = 0; i < g->nnodes; i++) {
+        Node *n = &g->nodes[i];
+        if (!n->dead && !live[n->out[0]]) {
+            n->dead = true;
+            changed = true;
+        }
+    }
+    for (int v = 0; v < g->nvalues; v++)
+        if (!g->values[v].dead && !live[v]) {
+            g->values[v].dead = true;
+            changed = true;
+        }
+    return changed;
+}

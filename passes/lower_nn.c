@@ -1,0 +1,554 @@
+/* lower_nn.c: Loop IR lowerings of the neural-network ops (conv, gemm,
+ * matmul, pools, batch_norm, layer_norm, softmax).
+ *
+ * Each op becomes one kernel of plain static loops: independent loops are
+ * marked LOOP_PARALLEL, loops that carry an accumulator LOOP_REDUCTION; the
+ * accumulators are kernel locals. This is the baseline the loop passes
+ * tile and vectorize, so the nests stay simple: no loop is emitted for an
+ * extent of 1 (its index is the constant 0).
+ * Invariants: conv and pool geometry comes from ir_window_geom, so lowering,
+ * inference and the reference agree; a window tap that may fall outside
+ * the input is guarded by an ST_IF, never by an EX_SELECT (a backend may
+ * evaluate both sides of a select), and no load is ever out of bounds.
+ * Only f32 tensors are lowered here; quantized kernels are a later pass's.
+ */
+#include "passes.h"
+
+#include <assert.h>
+#include <math.h>
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Opens a loop of n iterations in `into` and returns its body; *var gets
+ * the loop's index expression. An extent of 1 opens nothing. */
+static Stmt *open_loop(Program *p, Kernel *k, Stmt *into, int64_t n, unsigned flags, Expr **var)
+{
+    if (n == 1) {
+        *var = ex_int(p, 0);
+        return into;
+    }
+    int v = loop_new_var(k);
+    Stmt *s = st_for_n(p, v, n, flags);
+    st_append(p, into, s);
+    *var = ex_var(p, v);
+    return s->body;
+}
+
+/* Row-major linear index of idx[0..n) into dims[0..n). */
+static Expr *flat_index(Program *p, int n, Expr **idx, const int64_t *dims)
+{
+    Expr *e = ex_int(p, 0);
+    for (int d = 0; d < n; d++)
+        e = ex_add(p, ex_muli(p, e, dims[d]), idx[d]);
+    return e;
+}
+
+static Expr *type_index(Program *p, const Type *t, Expr **idx)
+{
+    return flat_index(p, t->rank, idx, t->dims);
+}
+
+static int64_t prod(const int64_t *dims, int from, int to)
+{
+    int64_t n = 1;
+    for (int d = from; d < to; d++)
+        n *= dims[d];
+    return n;
+}
+
+static Expr *f_add(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_ADD, a, b); }
+static Expr *f_sub(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_SUB, a, b); }
+static Expr *f_mul(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_MUL, a, b); }
+static Expr *f_div(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_DIV, a, b); }
+
+/* The float local `l` = l op v. */
+static Stmt *accumulate(Program *p, Kernel *k, int l, BinOp op, Expr *v)
+{
+    return st_set(p, l, ex_bin(p, op, ex_local(p, k, l), v));
+}
+
+/* Lowerings here compute in f32; anything else is reported, not guessed. */
+static bool check_f32(LowerCtx *lc, const Node *n)
+{
+    for (int i = 0; i < n->nin + n->nout; i++) {
+        int v = i < n->nin ? n->in[i] : n->out[i - n->nin];
+        if (v < 0)
+            continue;
+        const Type *t = &ir_value(lc->g, v)->type;
+        if (t->dtype != DT_F32 || t->quant) {
+            char desc[128], ty[96];
+            diag_error(lc->ctx, n->loc, "cannot lower %s: %s '%s' is %s; only f32 is supported",
+                       ir_node_desc(lc->g, n, desc, sizeof desc), i < n->nin ? "input" : "output",
+                       ir_value(lc->g, v)->name, type_str(t, ty, sizeof ty));
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool has_input(const Node *n, int i) { return n->nin > i && n->in[i] >= 0; }
+
+/* ------------------------------------------------------- window geometry */
+
+/* Opens the reduction loops over the window taps of output position o[]
+ * (one per spatial dim) and returns the innermost body, guarded so every
+ * tap it runs for is inside the input; tap[] gets the tap indices and
+ * pos[] the input spatial indices. A dim is guarded only when some tap of
+ * some output can miss the input (pads, or ceil_mode windows running past
+ * the end), and its guard sits right inside its own tap loop. */
+static Stmt *open_window(Program *p, Kernel *k, Stmt *into, const Geom *geo, Expr **o,
+                         Expr **tap, Expr **pos)
+{
+    Stmt *body = into;
+    for (int d = 0; d < geo->nspatial; d++) {
+        body = open_loop(p, k, body, geo->kernel[d], LOOP_REDUCTION, &tap[d]);
+        Expr *at = ex_add(p, ex_muli(p, o[d], geo->stride[d]), ex_muli(p, tap[d], geo->dilation[d]));
+        pos[d] = ex_bin(p, BIN_SUB, at, ex_int(p, geo->pad_begin[d]));
+        int64_t last = (geo->out[d] - 1) * geo->stride[d] +
+                       (geo->kernel[d] - 1) * geo->dilation[d] - geo->pad_begin[d];
+        Expr *cond = NULL;
+        if (geo->pad_begin[d] > 0)
+            cond = ex_bin(p, BIN_GE, pos[d], ex_int(p, 0));
+        if (last >= geo->in[d]) {
+            Expr *c = ex_bin(p, BIN_LT, pos[d], ex_int(p, geo->in[d]));
+            cond = cond ? ex_bin(p, BIN_AND, cond, c) : c;
+        }
+        if (cond) {
+            Stmt *then = st_block(p);
+            st_append(p, body, st_if(p, cond, then, NULL));
+            body = then;
+        }
+    }
+    return body;
+}
+
+/* Number of taps t in [0, kernel) of output o in dim d whose input
+ * position o*stride + t*dilation - pad_begin lies in [lo, hi). */
+static int64_t count_taps(const Geom *geo, int d, int64_t o, int64_t lo, int64_t hi)
+{
+    int64_t n = 0;
+    for (int64_t t = 0; t < geo->kernel[d]; t++) {
+        int64_t at = o * geo->stride[d] + t * geo->dilation[d] - geo->pad_begin[d];
+        n += at >= lo && at < hi;
+    }
+    return n;
+}
+
+/* The same count as an index expression of the output position o:
+ * #{t in [0,K) : lo <= a + t*dil < hi} with a = o*stride - pad_begin is
+ * min(ceil(max(hi - a, 0) / dil), K) - min(ceil(max(lo - a, 0) / dil), K);
+ * the numerators are non-negative, so C's truncating division is a floor. */
+static Expr *count_taps_expr(Program *p, const Geom *geo, int d, Expr *o, int64_t lo, int64_t hi)
+{
+    Expr *ends[2];
+    int64_t bounds[2] = {hi, lo};
+    for (int i = 0; i < 2; i++) {
+        Expr *rem = ex_bin(p, BIN_SUB, ex_int(p, bounds[i] + geo->pad_begin[d]),
+                           ex_muli(p, o, geo->stride[d]));
+        rem = ex_bin(p, BIN_MAX, rem, ex_int(p, 0));
+        int64_t dil = geo->dilation[d];
+        if (dil > 1)
+            rem = ex_bin(p, BIN_DIV, ex_add(p, rem, ex_int(p, dil - 1)), ex_int(p, dil));
+        ends[i] = ex_bin(p, BIN_MIN, rem, ex_int(p, geo->kernel[d]));
+    }
+    return ex_bin(p, BIN_SUB, ends[0], ends[1]);
+}
+
+/* The average pool's divisor at output position o[] as an f32 expression:
+ * the taps inside the input (count_include_pad = 0) or inside the padded
+ * input (1): a product of per-dim counts, folded to a constant in every
+ * dim where it does not depend on the position. */
+static Expr *pool_divisor(Program *p, const Geom *geo, bool include_pad, Expr **o)
+{
+    int64_t constant = 1;
+    Expr *varying = NULL;
+    for (int d = 0; d < geo->nspatial; d++) {
+        int64_t lo = include_pad ? -geo->pad_begin[d] : 0;
+        int64_t hi = geo->in[d] + (include_pad ? geo->pad_end[d] : 0);
+        int64_t first = count_taps(geo, d, 0, lo, hi);
+        bool same = true;
+        for (int64_t i = 1; i < geo->out[d] && same; i++)
+            same = count_taps(geo, d, i, lo, hi) == first;
+        /* A window without a tap in the input sums to 0 and yields 0, as in
+         * the reference: a divisor of 1 keeps 0/0 out. */
+        if (same) {
+            constant *= first ? first : 1;
+            continue;
+        }
+        Expr *e = ex_bin(p, BIN_MAX, count_taps_expr(p, geo, d, o[d], lo, hi), ex_int(p, 1));
+        varying = varying ? ex_mul(p, varying, e) : e;
+    }
+    if (!varying)
+        return ex_flt(p, (double)constant);
+    return ex_cast(p, DT_F32, ex_muli(p, varying, constant));
+}
+
+/* ------------------------------------------------------------------- conv */
+
+/* y[n, m, o...] = b[m] + sum over ci < C/group and taps t of
+ * x[n, g*C/group + ci, o*s + t*dil - pad] * w[m, ci, t...], where the
+ * output channel m = g*M/group + mg: looping over (g, mg) keeps every
+ * index affine, and depthwise conv (C/group = 1) gets no ci loop at all. */
+bool lower_conv(LowerCtx *lc, const Node *n)
+{
+    Geom geo;
+    if (!check_f32(lc, n) || !ir_window_geom(lc->ctx, lc->g, n, &geo))
+        return false;
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0), *wt = ir_in_type(lc->g, n, 1);
+    const Type *yt = ir_out_type(lc->g, n, 0);
+    int x = lower_buf(lc, n->in[0]), w = lower_buf(lc, n->in[1]);
+    int b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1;
+    int y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+    int ns = geo.nspatial;
+    int64_t groups = geo.group, mg_n = wt->dims[0] / groups, cg_n = wt->dims[1];
+
+    Expr *nv, *gv, *mgv, *ci, *o[IR_MAX_RANK], *tap[IR_MAX_RANK], *pos[IR_MAX_RANK];
+    Stmt *s = open_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &nv);
+    s = open_loop(p, k, s, groups, LOOP_PARALLEL, &gv);
+    s = open_loop(p, k, s, mg_n, LOOP_PARALLEL, &mgv);
+    for (int d = 0; d < ns; d++)
+        s = open_loop(p, k, s, geo.out[d], LOOP_PARALLEL, &o[d]);
+    Expr *m = ex_add(p, ex_muli(p, gv, mg_n), mgv);
+
+    int acc = loop_new_local(p, k, DT_F32, "acc");
+    st_append(p, s, st_set(p, acc, b >= 0 ? ex_load(p, b, m) : ex_flt(p, 0.0)));
+    Stmt *r = open_loop(p, k, s, cg_n, LOOP_REDUCTION, &ci);
+    r = open_window(p, k, r, &geo, o, tap, pos);
+
+    Expr *xi[IR_MAX_RANK], *wi[IR_MAX_RANK], *yi[IR_MAX_RANK];
+    xi[0] = nv;
+    xi[1] = ex_add(p, ex_muli(p, gv, cg_n), ci);
+    wi[0] = yi[1] = m;
+    wi[1] = ci;
+    yi[0] = nv;
+    for (int d = 0; d < ns; d++) {
+        xi[2 + d] = pos[d];
+        wi[2 + d] = tap[d];
+        yi[2 + d] = o[d];
+    }
+    Expr *xw = f_mul(p, ex_load(p, x, type_index(p, xt, xi)), ex_load(p, w, type_index(p, wt, wi)));
+    st_append(p, r, accumulate(p, k, acc, BIN_ADD, xw));
+    st_append(p, s, st_store(p, y, type_index(p, yt, yi), ex_local(p, k, acc)));
+    return true;
+}
+
+/* ------------------------------------------------------------------ pools */
+
+/* Max and average pooling over [N*C, spatial...]: the batch and channel
+ * dims are one parallel loop since a window never crosses them. */
+bool lower_pool(LowerCtx *lc, const Node *n)
+{
+    Geom geo;
+    if (!check_f32(lc, n) || !ir_window_geom(lc->ctx, lc->g, n, &geo))
+        return false;
+    bool is_max = n->op == OP_MAX_POOL;
+    assert(is_max || n->op == OP_AVERAGE_POOL);
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0);
+    int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+    int ns = geo.nspatial;
+
+    Expr *xi[IR_MAX_RANK], *yi[IR_MAX_RANK], *tap[IR_MAX_RANK];
+    int64_t xdims[IR_MAX_RANK], ydims[IR_MAX_RANK];
+    xdims[0] = ydims[0] = xt->dims[0] * xt->dims[1];
+    Stmt *s = open_loop(p, k, k->body, xdims[0], LOOP_PARALLEL, &xi[0]);
+    yi[0] = xi[0];
+    for (int d = 0; d < ns; d++) {
+        s = open_loop(p, k, s, geo.out[d], LOOP_PARALLEL, &yi[1 + d]);
+        xdims[1 + d] = geo.in[d];
+        ydims[1 + d] = geo.out[d];
+    }
+
+    int acc = loop_new_local(p, k, DT_F32, "acc");
+    st_append(p, s, st_set(p, acc, ex_flt(p, is_max ? -INFINITY : 0.0)));
+    Stmt *r = open_window(p, k, s, &geo, yi + 1, tap, xi + 1);
+    Expr *v = ex_load(p, x, flat_index(p, 1 + ns, xi, xdims));
+    st_append(p, r, accumulate(p, k, acc, is_max ? BIN_MAX : BIN_ADD, v));
+
+    Expr *out = ex_local(p, k, acc);
+    if (!is_max) {
+        bool include_pad = ir_attr_int(n, "count_include_pad") != 0;
+        out = f_div(p, out, pool_divisor(p, &geo, include_pad, yi + 1));
+    }
+    st_append(p, s, st_store(p, y, flat_index(p, 1 + ns, yi, ydims), out));
+    return true;
+}
+
+/* Global pools reduce each contiguous [N*C] row of H*W*... elements. */
+bool lower_global_pool(LowerCtx *lc, const Node *n)
+{
+    if (!check_f32(lc, n))
+        return false;
+    bool is_max = n->op == OP_GLOBAL_MAX_POOL;
+    assert(is_max || n->op == OP_GLOBAL_AVERAGE_POOL);
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0);
+    int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+    int64_t rows = xt->dims[0] * xt->dims[1], len = prod(xt->dims, 2, xt->rank);
+
+    Expr *row, *i;
+    Stmt *s = open_loop(p, k, k->body, rows, LOOP_PARALLEL, &row);
+    int acc = loop_new_local(p, k, DT_F32, "acc");
+    st_append(p, s, st_set(p, acc, ex_flt(p, is_max ? -INFINITY : 0.0)));
+    Stmt *r = open_loop(p, k, s, len, LOOP_REDUCTION, &i);
+    Expr *v = ex_load(p, x, ex_add(p, ex_muli(p, row, len), i));
+    st_append(p, r, accumulate(p, k, acc, is_max ? BIN_MAX : BIN_ADD, v));
+    Expr *out = ex_local(p, k, acc);
+    if (!is_max)
+        out = f_div(p, out, ex_flt(p, (double)len));
+    st_append(p, s, st_store(p, y, row, out));
+    return true;
+}
+
+/* ---------------------------------------------------------- gemm, matmul */
+
+/* y[i, j] = alpha * sum_k op(a)[i, k] * op(b)[k, j] + beta * c[bcast(i, j)]. */
+bool lower_gemm(LowerCtx *lc, const Node *n)
+{
+    if (!check_f32(lc, n))
+        return false;
+    Program *p = lc->p;
+    const Type *at = ir_in_type(lc->g, n, 0), *yt = ir_out_type(lc->g, n, 0);
+    bool ta = ir_attr_int(n, "trans_a") != 0, tb = ir_attr_int(n, "trans_b") != 0;
+    double alpha = ir_attr_float(n, "alpha"), beta = ir_attr_float(n, "beta");
+    int64_t rows = yt->dims[0], cols = yt->dims[1], depth = at->dims[ta ? 0 : 1];
+    int a = lower_buf(lc, n->in[0]), b = lower_buf(lc, n->in[1]);
+    int c = has_input(n, 2) && beta != 0.0 ? lower_buf(lc, n->in[2]) : -1;
+    int y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+
+    Expr *ij[2], *kv;
+    Stmt *s = open_loop(p, k, k->body, rows, LOOP_PARALLEL, &ij[0]);
+    s = open_loop(p, k, s, cols, LOOP_PARALLEL, &ij[1]);
+    int acc = loop_new_local(p, k, DT_F32, "acc");
+    st_append(p, s, st_set(p, acc, ex_flt(p, 0.0)));
+    Stmt *r = open_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
+    Expr *ai = ta ? ex_add(p, ex_muli(p, kv, rows), ij[0]) : ex_add(p, ex_muli(p, ij[0], depth), kv);
+    Expr *bi = tb ? ex_add(p, ex_muli(p, ij[1], depth), kv) : ex_add(p, ex_muli(p, kv, cols), ij[1]);
+    st_append(p, r, accumulate(p, k, acc, BIN_ADD, f_mul(p, ex_load(p, a, ai), ex_load(p, b, bi))));
+
+    Expr *out = ex_local(p, k, acc);
+    if (alpha != 1.0)
+        out = f_mul(p, ex_flt(p, alpha), out);
+    if (c >= 0) {
+        Expr *cv = ex_load(p, c, lower_bcast_index(p, ir_in_type(lc->g, n, 2), yt, ij));
+        out = f_add(p, out, beta != 1.0 ? f_mul(p, ex_flt(p, beta), cv) : cv);
+    }
+    st_append(p, s, st_store(p, y, ex_add(p, ex_muli(p, ij[0], cols), ij[1]), out));
+    return true;
+}
+
+/* Index into a matmul operand t at batch position bv[0..nb) (the output's
+ * batch dims, numpy-broadcast: t's batch dims align right and a size-1 dim
+ * stays at 0), row r and column col (NULL: the dim a 1-D operand lacks). */
+static Expr *matmul_index(Program *p, const Type *t, Expr **bv, int nb, Expr *r, Expr *col)
+{
+    int64_t strides[IR_MAX_RANK];
+    type_strides(t, strides);
+    int mat = (r != NULL) + (col != NULL), tb = t->rank - mat;
+    Expr *e = ex_int(p, 0);
+    for (int d = 0; d < tb; d++)
+        if (t->dims[d] != 1)
+            e = ex_add(p, e, ex_muli(p, bv[nb - tb + d], strides[d]));
+    int d = tb;
+    if (r)
+        e = ex_add(p, e, ex_muli(p, r, strides[d++]));
+    if (col)
+        e = ex_add(p, e, ex_muli(p, col, strides[d]));
+    return e;
+}
+
+/* numpy matmul: y[batch..., i, j] = sum_k a[batch..., i, k] * b[batch..., k, j],
+ * batch dims broadcast; a 1-D a has no i (a row), a 1-D b no j (a column). */
+bool lower_matmul(LowerCtx *lc, const Node *n)
+{
+    if (!check_f32(lc, n))
+        return false;
+    Program *p = lc->p;
+    const Type *at = ir_in_type(lc->g, n, 0), *bt = ir_in_type(lc->g, n, 1);
+    const Type *yt = ir_out_type(lc->g, n, 0);
+    bool a1 = at->rank == 1, b1 = bt->rank == 1;
+    int64_t rows = a1 ? 1 : at->dims[at->rank - 2], depth = at->dims[at->rank - 1];
+    int64_t cols = b1 ? 1 : bt->dims[bt->rank - 1];
+    int nb = yt->rank - !a1 - !b1;
+    int a = lower_buf(lc, n->in[0]), b = lower_buf(lc, n->in[1]), y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+
+    Expr *yi[IR_MAX_RANK], *iv, *jv, *kv;
+    Stmt *s = k->body;
+    for (int d = 0; d < nb; d++)
+        s = open_loop(p, k, s, yt->dims[d], LOOP_PARALLEL, &yi[d]);
+    s = open_loop(p, k, s, rows, LOOP_PARALLEL, &iv);
+    s = open_loop(p, k, s, cols, LOOP_PARALLEL, &jv);
+    int acc = loop_new_local(p, k, DT_F32, "acc");
+    st_append(p, s, st_set(p, acc, ex_flt(p, 0.0)));
+    Stmt *r = open_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
+    Expr *av = ex_load(p, a, matmul_index(p, at, yi, nb, a1 ? NULL : iv, kv));
+    Expr *bv = ex_load(p, b, matmul_index(p, bt, yi, nb, kv, b1 ? NULL : jv));
+    st_append(p, r, accumulate(p, k, acc, BIN_ADD, f_mul(p, av, bv)));
+
+    int d = nb;
+    if (!a1)
+        yi[d++] = iv;
+    if (!b1)
+        yi[d++] = jv;
+    st_append(p, s, st_store(p, y, type_index(p, yt, yi), ex_local(p, k, acc)));
+    return true;
+}
+
+/* ---------------------------------------------------------- normalization */
+
+/* Per channel c: a = scale/sqrt(var + eps), b = bias - mean*a once, then
+ * y = x*a + b over every batch and spatial element of the channel. */
+bool lower_batch_norm(LowerCtx *lc, const Node *n)
+{
+    if (!check_f32(lc, n))
+        return false;
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0);
+    int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
+    int scale = lower_buf(lc, n->in[1]), bias = lower_buf(lc, n->in[2]);
+    int mean = lower_buf(lc, n->in[3]), var = lower_buf(lc, n->in[4]);
+    Kernel *k = lower_kernel(lc, n);
+    int64_t chans = xt->dims[1], len = prod(xt->dims, 2, xt->rank);
+    double eps = ir_attr_float(n, "epsilon");
+
+    Expr *cv, *nv, *iv;
+    Stmt *s = open_loop(p, k, k->body, chans, LOOP_PARALLEL, &cv);
+    int la = loop_new_local(p, k, DT_F32, "a"), lb = loop_new_local(p, k, DT_F32, "b");
+    Expr *sd = ex_un(p, UN_SQRT, f_add(p, ex_load(p, var, cv), ex_flt(p, eps)));
+    st_append(p, s, st_set(p, la, f_div(p, ex_load(p, scale, cv), sd)));
+    Expr *shift = f_sub(p, ex_load(p, bias, cv), f_mul(p, ex_load(p, mean, cv), ex_local(p, k, la)));
+    st_append(p, s, st_set(p, lb, shift));
+    s = open_loop(p, k, s, xt->dims[0], LOOP_PARALLEL, &nv);
+    s = open_loop(p, k, s, len, LOOP_PARALLEL, &iv);
+    Expr *at = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, nv, chans), cv), len), iv);
+    Expr *v = f_add(p, f_mul(p, ex_load(p, x, at), ex_local(p, k, la)), ex_local(p, k, lb));
+    st_append(p, s, st_store(p, y, at, v));
+    return true;
+}
+
+/* Opens the loops over the normalized dims [axis, rank) of a layer_norm and
+ * returns the body; *flat gets the offset within the row, *sidx / *bidx
+ * the (broadcast) indices of scale and bias. A scale and bias of the full
+ * normalized shape need one flat loop; others a loop per dim. */
+static Stmt *open_norm_loops(LowerCtx *lc, Kernel *k, Stmt *into, const Node *n, int axis,
+                             Expr **flat, Expr **sidx, Expr **bidx)
+{
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0), *st = ir_in_type(lc->g, n, 1);
+    const Type *bt = has_input(n, 2) ? ir_in_type(lc->g, n, 2) : NULL;
+    int64_t len = prod(xt->dims, axis, xt->rank);
+    if (type_numel(st) == len && (!bt || type_numel(bt) == len)) {
+        Stmt *s = open_loop(p, k, into, len, LOOP_PARALLEL, flat);
+        *sidx = *bidx = *flat;
+        return s;
+    }
+    Type nt = type_make(DT_F32, xt->rank - axis, xt->dims + axis);
+    Expr *vars[IR_MAX_RANK];
+    Stmt *s = into;
+    for (int d = 0; d < nt.rank; d++)
+        s = open_loop(p, k, s, nt.dims[d], LOOP_PARALLEL, &vars[d]);
+    *flat = type_index(p, &nt, vars);
+    *sidx = lower_bcast_index(p, st, &nt, vars);
+    *bidx = bt ? lower_bcast_index(p, bt, &nt, vars) : NULL;
+    return s;
+}
+
+/* Per row of the dims before `axis`: mean, then variance of x - mean, then
+ * y = (x - mean) * rsqrt(var + eps) * scale + bias. */
+bool lower_layer_norm(LowerCtx *lc, const Node *n)
+{
+    if (!check_f32(lc, n))
+        return false;
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0);
+    int axis = (int)ir_attr_int(n, "axis");
+    if (axis < 0)
+        axis += xt->rank;
+    assert(axis >= 0 && axis < xt->rank);
+    int64_t rows = prod(xt->dims, 0, axis), len = prod(xt->dims, axis, xt->rank);
+    double eps = ir_attr_float(n, "epsilon");
+    int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
+    int scale = lower_buf(lc, n->in[1]), bias = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1;
+    Kernel *k = lower_kernel(lc, n);
+
+    Expr *rv, *jv;
+    Stmt *s = open_loop(p, k, k->body, rows, LOOP_PARALLEL, &rv);
+    Expr *base = ex_muli(p, rv, len);
+    int mean = loop_new_local(p, k, DT_F32, "mean"), var = loop_new_local(p, k, DT_F32, "var");
+    Expr *mv = ex_local(p, k, mean);
+
+    st_append(p, s, st_set(p, mean, ex_flt(p, 0.0)));
+    Stmt *r = open_loop(p, k, s, len, LOOP_REDUCTION, &jv);
+    st_append(p, r, accumulate(p, k, mean, BIN_ADD, ex_load(p, x, ex_add(p, base, jv))));
+    st_append(p, s, st_set(p, mean, f_div(p, mv, ex_flt(p, (double)len))));
+
+    st_append(p, s, st_set(p, var, ex_flt(p, 0.0)));
+    r = open_loop(p, k, s, len, LOOP_REDUCTION, &jv);
+    Expr *dev = f_sub(p, ex_load(p, x, ex_add(p, base, jv)), mv);
+    st_append(p, r, accumulate(p, k, var, BIN_ADD, f_mul(p, dev, dev)));
+    /* One division per row; the last pass multiplies. */
+    int rstd = loop_new_local(p, k, DT_F32, "rstd");
+    Expr *variance = f_div(p, ex_local(p, k, var), ex_flt(p, (double)len));
+    Expr *sd = ex_un(p, UN_SQRT, f_add(p, variance, ex_flt(p, eps)));
+    st_append(p, s, st_set(p, rstd, f_div(p, ex_flt(p, 1.0), sd)));
+
+    Expr *off, *si, *bi;
+    r = open_norm_loops(lc, k, s, n, axis, &off, &si, &bi);
+    Expr *at = ex_add(p, base, off);
+    Expr *v = f_mul(p, f_sub(p, ex_load(p, x, at), mv), ex_local(p, k, rstd));
+    v = f_mul(p, v, ex_load(p, scale, si));
+    if (bias >= 0)
+        v = f_add(p, v, ex_load(p, bias, bi));
+    st_append(p, r, st_store(p, y, at, v));
+    return true;
+}
+
+/* Along `axis`, for each (outer, inner) position: the max, then
+ * e = exp(x - max) stored to y and summed, then y *= 1/sum. */
+bool lower_softmax(LowerCtx *lc, const Node *n)
+{
+    if (!check_f32(lc, n))
+        return false;
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0);
+    int axis = (int)ir_attr_int(n, "axis");
+    if (axis < 0)
+        axis += xt->rank;
+    assert(axis >= 0 && axis < xt->rank);
+    int64_t outer = prod(xt->dims, 0, axis), len = xt->dims[axis];
+    int64_t inner = prod(xt->dims, axis + 1, xt->rank);
+    int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+
+    Expr *ov, *iv, *kv;
+    Stmt *s = open_loop(p, k, k->body, outer, LOOP_PARALLEL, &ov);
+    s = open_loop(p, k, s, inner, LOOP_PARALLEL, &iv);
+    int mx = loop_new_local(p, k, DT_F32, "mx"), sum = loop_new_local(p, k, DT_F32, "sum");
+    int e = loop_new_local(p, k, DT_F32, "e");
+    Expr *row = ex_add(p, ex_muli(p, ov, len * inner), iv);
+
+    st_append(p, s, st_set(p, mx, ex_flt(p, -INFINITY)));
+    Stmt *r = open_loop(p, k, s, len, LOOP_REDUCTION, &kv);
+    Expr *at = ex_add(p, row, ex_muli(p, kv, inner));
+    st_append(p, r, accumulate(p, k, mx, BIN_MAX, ex_load(p, x, at)));
+
+    st_append(p, s, st_set(p, sum, ex_flt(p, 0.0)));
+    r = open_loop(p, k, s, len, LOOP_REDUCTION, &kv);
+    at = ex_add(p, row, ex_muli(p, kv, inner));
+    st_append(p, r, st_set(p, e, ex_un(p, UN_EXP, f_sub(p, ex_load(p, x, at), ex_local(p, k, mx)))));
+    st_append(p, r, st_store(p, y, at, ex_local(p, k, e)));
+    st_append(p, r, accumulate(p, k, sum, BIN_ADD, ex_local(p, k, e)));
+
+    /* One division per row; the last pass multiplies. */
+    st_append(p, s, st_set(p, sum, f_div(p, ex_flt(p, 1.0), ex_local(p, k, sum))));
+    r = open_loop(p, k, s, len, LOOP_PARALLEL, &kv);
+    at = ex_add(p, row, ex_muli(p, kv, inner));
+    st_append(p, r, st_store(p, y, at, f_mul(p, ex_load(p, y, at), ex_local(p, k, sum))));
+    return true;
+}

@@ -1,0 +1,85 @@
+/* passes.h: etch's internal interface for passes, lowering and the pipeline.
+ *
+ * A pass is a named function in one pipeline table; the driver runs them in
+ * order, verifies the IR after each (when Ctx.verify), and prints after the
+ * passes the user named. Passes never print on their own.
+ */
+#ifndef ETCH_PASSES_H
+#define ETCH_PASSES_H
+
+#include "../ir/ir.h"
+
+/* What the pipeline works on: the graph, and the Loop IR once lowered. */
+typedef struct {
+    Graph *graph;
+    Program *prog;      /* NULL until the `lower` pass runs */
+    const char *prefix; /* C identifier prefix for the program (default: graph name) */
+} Module;
+
+/* ------------------------------------------------------------- pipeline.c */
+
+/* Returns whether the pass changed anything; errors go to c->nerrors. */
+typedef bool PassFn(Ctx *c, Module *m);
+
+typedef enum { LEVEL_GRAPH, LEVEL_LOOP } PassLevel;
+
+typedef struct {
+    const char *name;
+    PassFn *fn;
+    PassLevel level;    /* which IR it works on, i.e. what --print-after shows */
+} PassInfo;
+
+typedef struct {
+    const char **print_after;   /* pass names, or "all" */
+    int nprint_after;
+    const char **disabled;      /* --disable-pass=NAME */
+    int ndisabled;
+    FILE *dump;                 /* where --print-after goes (stdout) */
+} PipelineOpts;
+
+const PassInfo *pipeline_passes(int *count);
+bool pipeline_has_pass(const char *name);
+/* Runs every pass; false after any error (diagnostics printed). */
+bool pipeline_run(Ctx *c, Module *m, const PipelineOpts *o);
+
+/* Graph passes. */
+bool pass_infer_shapes(Ctx *c, Module *m);
+bool pass_dce(Ctx *c, Module *m);
+/* Lowering: Graph IR -> Loop IR (lower.c). */
+bool pass_lower(Ctx *c, Module *m);
+/* Loop passes. */
+bool pass_plan_memory(Ctx *c, Module *m);
+
+/* ---------------------------------------------------------------- lower.c */
+
+/* State shared by the per-op lowerings. */
+struct LowerCtx {
+    Ctx *ctx;
+    const Graph *g;
+    Program *p;
+};
+
+/* The buffer holding a graph value (created on first use). */
+int lower_buf(LowerCtx *lc, int value);
+/* A new kernel for node n, named k<N>_<op>, its comment naming the op, the
+ * source location and the shapes. */
+Kernel *lower_kernel(LowerCtx *lc, const Node *n);
+/* Linear index into a row-major tensor of type t from per-dim index exprs. */
+Expr *lower_index(Program *p, const Type *t, Expr **idx);
+/* Index into an input broadcast (numpy rules) to output type `out`, given
+ * the output's per-dim index exprs: broadcast dims contribute nothing. */
+Expr *lower_bcast_index(Program *p, const Type *in, const Type *out, Expr **out_idx);
+/* Loop nest over every element of t, appended to `into`; the loop vars are
+ * written to vars[0..rank) and the innermost body block is returned. */
+Stmt *lower_nest(Program *p, Kernel *k, Stmt *into, const Type *t, int *vars);
+
+/* ------------------------------------------------------------------ plan.c */
+
+/* Offsets for every BK_TEMP buffer in one workspace arena, from liveness
+ * over the kernel schedule; sets workspace_size and workspace_lower_bound. */
+typedef struct {
+    int64_t arena_bytes;
+    int64_t lower_bound;
+} PlanStats;
+
+#endif /* ETCH_PASSES_H */

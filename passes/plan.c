@@ -1,0 +1,169 @@
+/* plan.c: memory planning for the workspace arena.
+ *
+ * Liveness: every BK_TEMP buffer lives from the first kernel that touches it
+ * to the last (kernels run in order, one at a time). The lower bound is the
+ * largest total size of buffers live at one kernel: no placement can use
+ * less. Placement is greedy best-fit: buffers in decreasing size, each put
+ * in the smallest free gap among the already-placed buffers whose lifetimes
+ * overlap its own. Sizes and offsets are rounded to PLAN_ALIGN bytes, and
+ * the bound is computed on the rounded sizes, so the two are comparable.
+ */
+#include "passes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { PLAN_ALIGN = 16 };
+
+typedef struct {
+    int buf;
+    int first, last;    /* kernel indices; first = -1 when never used */
+    int64_t size;
+    int64_t offset;
+    bool placed;
+} Interval;
+
+static void touch(Interval *iv, int buf, int kernel)
+{
+    Interval *t = &iv[buf];
+    if (t->first < 0)
+        t->first = kernel;
+    t->last = kernel;
+}
+
+static void scan_expr(Interval *iv, const Expr *e, int kernel)
+{
+    if (!e)
+        return;
+    if (e->kind == EX_LOAD)
+        touch(iv, e->buf, kernel);
+    scan_expr(iv, e->a, kernel);
+    scan_expr(iv, e->b, kernel);
+    scan_expr(iv, e->c, kernel);
+}
+
+static void scan_stmt(Interval *iv, const Stmt *s, int kernel)
+{
+    if (!s)
+        return;
+    switch (s->kind) {
+    case ST_BLOCK:
+        for (int i = 0; i < s->n; i++)
+            scan_stmt(iv, s->items[i], kernel);
+        break;
+    case ST_FOR:
+        scan_expr(iv, s->lo, kernel);
+        scan_expr(iv, s->hi, kernel);
+        scan_stmt(iv, s->body, kernel);
+        break;
+    case ST_IF:
+        scan_expr(iv, s->cond, kernel);
+        scan_stmt(iv, s->then, kernel);
+        scan_stmt(iv, s->els, kernel);
+        break;
+    case ST_STORE:
+        touch(iv, s->buf, kernel);
+        scan_expr(iv, s->idx, kernel);
+        scan_expr(iv, s->val, kernel);
+        break;
+    case ST_SET:
+        scan_expr(iv, s->val, kernel);
+        break;
+    }
+}
+
+static int64_t align_up(int64_t n)
+{
+    return (n + PLAN_ALIGN - 1) / PLAN_ALIGN * PLAN_ALIGN;
+}
+
+static bool overlaps(const Interval *a, const Interval *b)
+{
+    return a->first <= b->last && b->first <= a->last;
+}
+
+/* Decreasing size, then buffer id, so placement is deterministic. */
+static int by_size(const void *pa, const void *pb)
+{
+    const Interval *a = *(const Interval *const *)pa, *b = *(const Interval *const *)pb;
+    if (a->size != b->size)
+        return a->size < b->size ? 1 : -1;
+    return (a->buf > b->buf) - (a->buf < b->buf);
+}
+
+static int by_offset(const void *pa, const void *pb)
+{
+    const Interval *a = *(const Interval *const *)pa, *b = *(const Interval *const *)pb;
+    return (a->offset > b->offset) - (a->offset < b->offset);
+}
+
+/* The best-fit offset for `t` among the placed, overlapping intervals. */
+static int64_t best_fit(Interval *t, Interval **placed, int nplaced, Interval **scratch)
+{
+    int n = 0;
+    for (int i = 0; i < nplaced; i++)
+        if (overlaps(t, placed[i]))
+            scratch[n++] = placed[i];
+    qsort(scratch, (size_t)n, sizeof *scratch, by_offset);
+    int64_t best = -1, best_gap = INT64_MAX, cursor = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t gap = scratch[i]->offset - cursor;
+        if (gap >= t->size && gap < best_gap) {
+            best = cursor;
+            best_gap = gap;
+        }
+        if (scratch[i]->offset + scratch[i]->size > cursor)
+            cursor = scratch[i]->offset + scratch[i]->size;
+    }
+    return best >= 0 ? best : cursor;
+}
+
+bool pass_plan_memory(Ctx *c, Module *m)
+{
+    (void)c;
+    Program *p = m->prog;
+    if (!p)
+        unreachable("plan-memory runs after lower");
+    Arena *a = p->arena;
+    Interval *iv = arena_alloc(a, (size_t)(p->nbufs + 1) * sizeof *iv);
+    for (int b = 0; b < p->nbufs; b++) {
+        iv[b].buf = b;
+        iv[b].first = -1;
+        iv[b].size = align_up(p->bufs[b].numel * (int64_t)dtype_size(p->bufs[b].dtype));
+    }
+    for (int k = 0; k < p->nkernels; k++)
+        scan_stmt(iv, p->kernels[k].body, k);
+
+    Interval **temps = arena_alloc(a, (size_t)(p->nbufs + 1) * sizeof *temps);
+    Interval **placed = arena_alloc(a, (size_t)(p->nbufs + 1) * sizeof *placed);
+    Interval **scratch = arena_alloc(a, (size_t)(p->nbufs + 1) * sizeof *scratch);
+    int ntemps = 0;
+    for (int b = 0; b < p->nbufs; b++)
+        if (p->bufs[b].kind == BK_TEMP && iv[b].first >= 0)
+            temps[ntemps++] = &iv[b];
+
+    int64_t bound = 0;
+    for (int k = 0; k < p->nkernels; k++) {
+        int64_t live = 0;
+        for (int i = 0; i < ntemps; i++)
+            if (temps[i]->first <= k && k <= temps[i]->last)
+                live += temps[i]->size;
+        if (live > bound)
+            bound = live;
+    }
+
+    qsort(temps, (size_t)ntemps, sizeof *temps, by_size);
+    int64_t total = 0;
+    for (int i = 0; i < ntemps; i++) {
+        Interval *t = temps[i];
+        t->offset = best_fit(t, placed, i, scratch);
+        placed[i] = t;
+        p->bufs[t->buf].offset = t->offset;
+        if (t->offset + t->size > total)
+            total = t->offset + t->size;
+    }
+    bool changed = p->workspace_size != total || p->workspace_lower_bound != bound;
+    p->workspace_size = total;
+    p->workspace_lower_bound = bound;
+    return changed;
+}

@@ -1,0 +1,74 @@
+/* cli.h: the etch command-line tool's internal interface.
+ *
+ * main.c parses the command line into CliOpts and dispatches; every command
+ * returns an exit status (CLI_OK, CLI_ERROR after a diagnostic, CLI_USAGE
+ * after a usage message) and only main exits. Sections name the file each
+ * export comes from.
+ */
+#ifndef ETCH_CLI_H
+#define ETCH_CLI_H
+
+#include "../codegen/codegen.h"
+#include "../frontend/frontend.h"
+#include "../passes/passes.h"
+
+enum { CLI_OK = 0, CLI_ERROR = 1, CLI_USAGE = 2 };
+
+typedef struct {
+    const char *command;        /* compile, run, dump, dot */
+    const char *model;
+    const char *out;            /* -o: OUTDIR (compile, run) or FILE (dot) */
+    const char *name;           /* --name: C prefix */
+    const char *emit;           /* --emit: only "c" */
+    const char **print_after; int nprint_after, capprint_after;
+    const char **disabled; int ndisabled, capdisabled;
+    const char **inputs; int ninputs, capinputs;   /* run: [NAME=]FILE.npy */
+    const char *output_dir;     /* run: where output .npy files go */
+    const char *backend;        /* run: interp or c */
+    int repeat;                 /* run: inferences to time */
+    bool stats;                 /* run: print latency and arena sizes */
+} CliOpts;
+
+/* ---------------------------------------------------------- cli_cmds.c */
+
+int cli_compile(Ctx *c, const CliOpts *o);
+int cli_dump(Ctx *c, const CliOpts *o);
+int cli_dot(Ctx *c, const CliOpts *o);
+/* Loads o->model into m->graph (m->prefix from --name). */
+bool cli_load(Ctx *c, const CliOpts *o, Module *m);
+/* Runs the pass pipeline on m, printing after the passes named by
+ * --print-after, so m->prog is the planned Loop IR program. */
+bool cli_lower(Ctx *c, const CliOpts *o, Module *m);
+
+/* ----------------------------------------------------------- cli_run.c */
+
+int cli_run(Ctx *c, const CliOpts *o);
+
+/* ------------------------------------------------------- cli_cdriver.c */
+
+/* Runs the lowered program m->prog as compiled C: emits it with a timing
+ * driver into a fresh temporary directory, builds it with ${CC:-cc}, runs
+ * it `repeat` times on `inputs` (graph input order) and fills `outputs`
+ * (graph output order, data in c's arena). *median_us gets the median
+ * latency of one inference. */
+bool cli_run_c(Ctx *c, const Module *m, const Tensor *inputs, Tensor *outputs, int repeat,
+               double *median_us);
+
+/* ---------------------------------------------------------- cli_util.c */
+
+/* Creates dir and its missing parents; a diagnostic on failure. */
+bool cli_mkdirs(Ctx *c, const char *dir);
+/* A file name from a tensor name: characters outside [A-Za-z0-9_.-]
+ * become '_'. */
+char *cli_file_name(Arena *a, const char *name);
+/* Monotonic time in microseconds. */
+double cli_now_us(void);
+/* Median of v[0..n) (sorts v). */
+double cli_median(double *v, int n);
+/* Whole file into the arena; false (errno set) on failure. */
+bool cli_read_file(Arena *a, const char *path, void **data, size_t *len);
+bool cli_write_file(const char *path, const void *data, size_t len);
+/* `s` single-quoted for /bin/sh. */
+char *cli_shell_quote(Arena *a, const char *s);
+
+#endif /* ETCH_CLI_H */

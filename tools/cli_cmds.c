@@ -1,0 +1,86 @@
+/* cli_cmds.c: the compile, dump and dot commands, and model loading.
+ *
+ * Each command loads the model with fe_load_model and, where it needs Loop
+ * IR, runs the one pass pipeline (pipeline_run) with the user's
+ * --print-after/--disable-pass; dumps go to stdout, diagnostics to stderr.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <string.h>
+
+bool cli_load(Ctx *c, const CliOpts *o, Module *m)
+{
+    memset(m, 0, sizeof *m);
+    m->graph = fe_load_model(c, o->model);
+    if (!m->graph || c->nerrors)
+        return false;
+    m->prefix = o->name;
+    return true;
+}
+
+bool cli_lower(Ctx *c, const CliOpts *o, Module *m)
+{
+    PipelineOpts po = {
+        .print_after = o->print_after,
+        .nprint_after = o->nprint_after,
+        .disabled = o->disabled,
+        .ndisabled = o->ndisabled,
+        .dump = stdout,
+    };
+    if (!pipeline_run(c, m, &po) || c->nerrors)
+        return false;
+    if (!m->prog) {
+        diag_error(c, (Loc){.file = o->model}, "the pipeline produced no program to emit");
+        return false;
+    }
+    return true;
+}
+
+int cli_compile(Ctx *c, const CliOpts *o)
+{
+    Module m;
+    if (!cli_load(c, o, &m) || !cli_lower(c, o, &m))
+        return CLI_ERROR;
+    const char *dir = o->out ? o->out : ".";
+    if (!cli_mkdirs(c, dir) || !cg_emit_c(c, m.prog, dir))
+        return CLI_ERROR;
+    return CLI_OK;
+}
+
+int cli_dump(Ctx *c, const CliOpts *o)
+{
+    Module m;
+    /* Without --print-after, the graph as loaded; with it, the pipeline
+     * prints after the passes named. */
+    if (!cli_load(c, o, &m) || (o->nprint_after > 0 && !cli_lower(c, o, &m)))
+        return CLI_ERROR;
+    if (o->nprint_after == 0)
+        ir_print_graph(stdout, m.graph);
+    fflush(stdout);
+    return CLI_OK;
+}
+
+int cli_dot(Ctx *c, const CliOpts *o)
+{
+    Module m;
+    if (!cli_load(c, o, &m))
+        return CLI_ERROR;
+    if (!o->out) {
+        ir_print_dot(stdout, m.graph);
+        fflush(stdout);
+        return CLI_OK;
+    }
+    FILE *f = fopen(o->out, "w");
+    if (!f) {
+        diag_error(c, (Loc){.file = o->out}, "cannot create file: %s", strerror(errno));
+        return CLI_ERROR;
+    }
+    ir_print_dot(f, m.graph);
+    bool ok = !ferror(f);
+    if (fclose(f) != 0 || !ok) {
+        diag_error(c, (Loc){.file = o->out}, "cannot write file: %s", strerror(errno));
+        return CLI_ERROR;
+    }
+    return CLI_OK;
+}

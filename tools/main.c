@@ -1,0 +1,271 @@
+/* main.c: the etch command line: argument parsing and dispatch.
+ *
+ *   etch compile MODEL [-o OUTDIR] [--name PREFIX] [--emit c]
+ *                      [--print-after=PASS|all] [--disable-pass=NAME]
+ *   etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR]
+ *                  [--backend interp|c] [--repeat N] [--stats] (+ compile's options)
+ *   etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME]
+ *   etch dot MODEL [-o FILE]
+ *   etch --help | --version | COMMAND --help
+ *
+ * Options take their value as `--opt=VALUE` or `--opt VALUE`. Exit status:
+ * 0 on success, 1 on a user error (after its diagnostic), 2 on bad usage
+ * (after a usage message). Only main exits; commands return a status.
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { C_COMPILE = 1, C_RUN = 2, C_DUMP = 4, C_DOT = 8, C_ALL = 15 };
+
+typedef struct {
+    const char *name;
+    unsigned cmd;
+    int (*fn)(Ctx *c, const CliOpts *o);
+    const char *usage;
+} Command;
+
+static const Command commands[] = {
+    {"compile", C_COMPILE, cli_compile,
+     "etch compile MODEL [-o OUTDIR] [--name PREFIX] [--emit c] [--print-after=PASS|all] "
+     "[--disable-pass=NAME]"},
+    {"run", C_RUN, cli_run,
+     "etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR] [--backend interp|c] "
+     "[--repeat N] [--stats] [compile options]"},
+    {"dump", C_DUMP, cli_dump, "etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME]"},
+    {"dot", C_DOT, cli_dot, "etch dot MODEL [-o FILE]"},
+};
+enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
+
+typedef struct {
+    const char *name;
+    bool value;         /* takes a value */
+    unsigned cmds;      /* commands accepting it */
+    const char *help;
+} Option;
+
+static const Option options[] = {
+    {"-o", true, C_COMPILE | C_RUN | C_DOT,
+     "compile/run: directory for PREFIX.c, PREFIX.h, etch_runtime.h (default .); dot: output file"},
+    {"--name", true, C_COMPILE | C_RUN, "C prefix of the generated code (default: the graph name)"},
+    {"--emit", true, C_COMPILE | C_RUN, "what to emit: c"},
+    {"--print-after", true, C_COMPILE | C_RUN | C_DUMP,
+     "print the IR after PASS (or all; repeat or separate with commas)"},
+    {"--disable-pass", true, C_COMPILE | C_RUN | C_DUMP, "skip the optional pass NAME"},
+    {"--input", true, C_RUN, "an input as [NAME=]FILE.npy (by name, or in graph order)"},
+    {"--output-dir", true, C_RUN, "where the output .npy files go (default .)"},
+    {"--backend", true, C_RUN, "interp (the reference interpreter, default) or c (compiled)"},
+    {"--repeat", true, C_RUN, "run the inference N times (for timing)"},
+    {"--stats", false, C_RUN, "print latency_us, arena_bytes and arena_lower_bound"},
+    {"--help", false, C_ALL, "show this help"},
+};
+enum { NOPTIONS = sizeof options / sizeof options[0] };
+
+static void print_help(FILE *f)
+{
+    fprintf(f, "etch %s: an ahead-of-time tensor compiler\n\nusage:\n", ETCH_VERSION);
+    for (int i = 0; i < NCOMMANDS; i++)
+        fprintf(f, "  %s\n", commands[i].usage);
+    fprintf(f, "  etch --help | --version | COMMAND --help\n\noptions:\n");
+    for (int i = 0; i < NOPTIONS; i++)
+        fprintf(f, "  %-16s %s\n", options[i].name, options[i].help);
+    int n;
+    const PassInfo *passes = pipeline_passes(&n);
+    fprintf(f, "\npasses:");
+    for (int i = 0; i < n; i++)
+        fprintf(f, " %s", passes[i].name);
+    fprintf(f, "\n\nexit status: 0 success, 1 error in the model or its data, 2 bad usage\n");
+}
+
+static void print_command_help(FILE *f, const Command *cmd)
+{
+    fprintf(f, "usage: %s\n\noptions:\n", cmd->usage);
+    for (int i = 0; i < NOPTIONS; i++)
+        if (options[i].cmds & cmd->cmd)
+            fprintf(f, "  %-16s %s\n", options[i].name, options[i].help);
+}
+
+/* A usage error: the message, then the usage line; exit status 2. */
+static int usage_error(const Command *cmd, const char *fmt, ...) IR_PRINTF(2, 3);
+
+static int usage_error(const Command *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "etch: error: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: %s\nrun 'etch %s%s--help' for more\n",
+            cmd ? cmd->usage : "etch COMMAND MODEL [options]", cmd ? cmd->name : "",
+            cmd ? " " : "");
+    return CLI_USAGE;
+}
+
+static const char *pass_list(Arena *a)
+{
+    int n;
+    const PassInfo *passes = pipeline_passes(&n);
+    const char *s = "";
+    for (int i = 0; i < n; i++)
+        s = arena_printf(a, "%s%s, ", s, passes[i].name);
+    return arena_printf(a, "%sall", s);
+}
+
+/* Splits a comma-separated pass list into `list`, checking every name. */
+static int add_passes(Arena *a, const Command *cmd, const char *value, bool allow_all,
+                      const char ***list, int *n, int *cap)
+{
+    const char *p = value;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        const char *name = comma ? arena_strndup(a, p, (size_t)(comma - p)) : arena_strdup(a, p);
+        if (!pipeline_has_pass(name) && !(allow_all && strcmp(name, "all") == 0)) {
+            const char *msg = arena_printf(a, "unknown pass '%s' (passes: %s)", name, pass_list(a));
+            return usage_error(cmd, "%s", msg);
+        }
+        VEC_PUSH(a, *list, *n, *cap) = name;
+        if (!comma)
+            return CLI_OK;
+        p = comma + 1;
+    }
+}
+
+static bool is_identifier(const char *s)
+{
+    if (!*s || (*s >= '0' && *s <= '9'))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+static int set_option(Arena *a, const Command *cmd, CliOpts *o, const Option *opt, const char *v)
+{
+    const char *n = opt->name;
+    if (strcmp(n, "-o") == 0) {
+        o->out = v;
+    } else if (strcmp(n, "--name") == 0) {
+        if (!is_identifier(v))
+            return usage_error(cmd, "--name '%s' is not a C identifier", v);
+        o->name = v;
+    } else if (strcmp(n, "--emit") == 0) {
+        if (strcmp(v, "c") != 0)
+            return usage_error(cmd, "cannot emit '%s' (supported: c)", v);
+        o->emit = v;
+    } else if (strcmp(n, "--print-after") == 0) {
+        return add_passes(a, cmd, v, true, &o->print_after, &o->nprint_after, &o->capprint_after);
+    } else if (strcmp(n, "--disable-pass") == 0) {
+        return add_passes(a, cmd, v, false, &o->disabled, &o->ndisabled, &o->capdisabled);
+    } else if (strcmp(n, "--input") == 0) {
+        VEC_PUSH(a, o->inputs, o->ninputs, o->capinputs) = v;
+    } else if (strcmp(n, "--output-dir") == 0) {
+        o->output_dir = v;
+    } else if (strcmp(n, "--backend") == 0) {
+        if (strcmp(v, "interp") != 0 && strcmp(v, "c") != 0)
+            return usage_error(cmd, "unknown backend '%s' (backends: interp, c)", v);
+        o->backend = v;
+    } else if (strcmp(n, "--repeat") == 0) {
+        char *end;
+        long r = strtol(v, &end, 10);
+        if (*v == '\0' || *end != '\0' || r < 1 || r > 1000000000L)
+            return usage_error(cmd, "--repeat wants a positive integer, not '%s'", v);
+        o->repeat = (int)r;
+    } else if (strcmp(n, "--stats") == 0) {
+        o->stats = true;
+    }
+    return CLI_OK;
+}
+
+static const Option *find_option(const char *name, size_t len)
+{
+    for (int i = 0; i < NOPTIONS; i++)
+        if (strlen(options[i].name) == len && strncmp(options[i].name, name, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* Parses argv[2..] of command `cmd`; sets *help for --help. */
+static int parse_args(Arena *a, const Command *cmd, int argc, char **argv, CliOpts *o, bool *help)
+{
+    bool only_positional = false;
+    for (int i = 2; i < argc; i++) {
+        const char *arg = argv[i];
+        if (only_positional || arg[0] != '-' || arg[1] == '\0') {
+            if (o->model)
+                return usage_error(cmd, "unexpected argument '%s' (one MODEL only)", arg);
+            o->model = arg;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            only_positional = true;
+            continue;
+        }
+        const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const Option *opt = find_option(arg, len);
+        if (opt && strcmp(opt->name, "--help") != 0 && !(opt->cmds & cmd->cmd))
+            opt = NULL;
+        if (!opt)
+            return usage_error(cmd, "unknown option '%s'", arena_strndup(a, arg, len));
+        if (strcmp(opt->name, "--help") == 0) {
+            *help = true;
+            return CLI_OK;
+        }
+        const char *value = NULL;
+        if (opt->value) {
+            if (eq)
+                value = eq + 1;
+            else if (i + 1 < argc)
+                value = argv[++i];
+            else
+                return usage_error(cmd, "option '%s' needs a value", opt->name);
+        } else if (eq) {
+            return usage_error(cmd, "option '%s' takes no value", opt->name);
+        }
+        int st = set_option(a, cmd, o, opt, value);
+        if (st != CLI_OK)
+            return st;
+    }
+    if (!o->model)
+        return usage_error(cmd, "%s: no MODEL given", cmd->name);
+    return CLI_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error(NULL, "no command given");
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        print_help(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("etch %s\n", ETCH_VERSION);
+        return CLI_OK;
+    }
+    const Command *cmd = NULL;
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            cmd = &commands[i];
+    if (!cmd)
+        return usage_error(NULL, "unknown command '%s' (commands: compile, run, dump, dot)", name);
+
+    Ctx *c = ctx_new();
+    CliOpts o = {.command = cmd->name, .backend = "interp", .repeat = 1, .emit = "c"};
+    bool help = false;
+    int st = parse_args(c->arena, cmd, argc, argv, &o, &help);
+    if (st == CLI_OK && help)
+        print_command_help(stdout, cmd);
+    else if (st == CLI_OK)
+        st = cmd->fn(c, &o);
+    if (st == CLI_OK && c->nerrors)
+        st = CLI_ERROR;
+    fflush(stdout);
+    ctx_free(c);
+    return st;
+}
