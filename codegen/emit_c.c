@@ -366,9 +366,18 @@ static const char *unop_fn(UnOp op)
     case UN_ERF: return "erff";
     case UN_FLOOR: return "floorf";
     case UN_CEIL: return "ceilf";
-    case UN_ROUND: return "roundf";
+    case UN_ROUND: return "rintf"; /* half to even (default rounding mode) */
     case UN_SIN: return "sinf";
     case UN_COS: return "cosf";
+    case UN_TAN: return "tanf";
+    case UN_ASIN: return "asinf";
+    case UN_ACOS: return "acosf";
+    case UN_ATAN: return "atanf";
+    case UN_SINH: return "sinhf";
+    case UN_COSH: return "coshf";
+    case UN_ASINH: return "asinhf";
+    case UN_ACOSH: return "acoshf";
+    case UN_ATANH: return "atanhf";
     default: unreachable("unary op without a math function");
     }
 }
@@ -392,6 +401,16 @@ static void emit_unary(Emit *em, const Expr *e)
         return;
     case UN_ABS:
         emit_call1(em, is_float(e->a) ? "fabsf" : "etch_absi", e->a);
+        return;
+    case UN_ISNAN:
+        /* isnan gives some nonzero int; a bool must be exactly 0 or 1. */
+        if (is_float(e->a)) {
+            out_raw(em->w, "(isnan(");
+            emit_expr(em, e->a, 0);
+            out_raw(em->w, ") != 0)");
+        } else {
+            out_raw(em->w, "0");
+        }
         return;
     default:
         if (is_float(e->a))

@@ -40,6 +40,10 @@ typedef struct {
     const char *name;
     Type type;
     void *data;
+    /* false: the input becomes this constant. true: it stays a graph input,
+     * and the constant stands in for it only where an op needs a constant
+     * (Resize's scales, Pad's pads, ...); the conformance runner uses this. */
+    bool on_demand;
 } FeConst;
 
 typedef struct {
@@ -56,10 +60,54 @@ bool fe_read_tensor_pb(Ctx *c, const char *path, Type *t, void **data);
 /* The op types of an ONNX model's graph that etch cannot import, as a
  * comma-separated list (empty when all are supported); NULL if unreadable. */
 const char *fe_onnx_unsupported_ops(Ctx *c, const char *path);
+/* The ONNX names of a model's graph inputs that are not initializers, in
+ * order (arena); NULL if unreadable. */
+const char **fe_onnx_input_names(Ctx *c, const char *path, int *count);
+
+/* -------------------------------------------- onnx.c, onnx_ops.c (internal) */
+
+/* The importer's state, shared by its two halves: onnx.c decodes the
+ * protobuf and builds inputs, initializers and outputs; onnx_ops.c maps
+ * nodes through its op table. Protobuf types stay opaque here. */
+struct Onnx__NodeProto;
+struct Onnx__TensorProto;
+
+typedef struct {
+    Ctx *c;
+    Graph *g;
+    const char *path;
+    const FeOptions *opts;
+    int64_t opset;
+    /* ONNX tensor name -> value id, open addressing. */
+    const char **keys;
+    int *ids;
+    int cap, count;
+    /* Optional outputs etch does not compute (MaxPool's Indices, Dropout's
+     * mask): an error only where something uses them. */
+    const char **absent, **absent_why;
+    int nabsent, capabsent, capabsent_why;
+} FeOnnx;
+
+void fe_onnx_bind(FeOnnx *im, const char *name, int id);
+int fe_onnx_lookup(const FeOnnx *im, const char *name); /* -1 if unbound */
+/* Why `name` has no value (an absent optional output), or NULL. */
+const char *fe_onnx_absent(const FeOnnx *im, const char *name);
+/* A graph-language identifier for an ONNX name, unique in the graph. */
+const char *fe_onnx_ident(FeOnnx *im, const char *name);
+/* Decodes a TensorProto into a type and arena data; false after a diagnostic. */
+bool fe_onnx_tensor(FeOnnx *im, const struct Onnx__TensorProto *t, Loc loc, Type *type,
+                    void **data);
+/* A graph input's on-demand constant (FeConst.on_demand), or NULL. */
+const FeConst *fe_onnx_on_demand(const FeOnnx *im, int value);
+/* Imports node `index`: builds etch nodes or folds it to constants. */
+bool fe_onnx_node(FeOnnx *im, const struct Onnx__NodeProto *np, int index);
+bool fe_onnx_op_known(const char *op_type);
 
 /* --------------------------------------------------------------- model.c */
 
-/* Loads a model by extension (.etch; .onnx once the importer exists). */
-Graph *fe_load_model(Ctx *c, const char *path);
+/* Loads a model by extension (.etch or .onnx). `opts` (may be NULL) applies
+ * to ONNX models; a --shape naming no graph input, or any --shape on a
+ * .etch model, is an error. */
+Graph *fe_load_model(Ctx *c, const char *path, const FeOptions *opts);
 
 #endif /* ETCH_FRONTEND_H */

@@ -382,8 +382,12 @@ static int build_node(ParseState *ps, const FeCall *call, int nout)
 {
     int op = op_by_name(call->op);
     if (op < 0) {
-        diag_error(ps->ctx, call->loc, "unknown op '%s' (known ops: %s)", call->op,
-                   op_names_list(ps->ctx->arena));
+        const char *near = op_closest_name(call->op);
+        if (near)
+            diag_error(ps->ctx, call->loc, "unknown op '%s'; did you mean '%s'?", call->op, near);
+        else
+            diag_error(ps->ctx, call->loc, "unknown op '%s' (known ops: %s)", call->op,
+                       op_names_list(ps->ctx->arena));
         return -1;
     }
     for (int i = 0; i < call->nattrs; i++)

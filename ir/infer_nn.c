@@ -392,7 +392,7 @@ bool infer_layer_norm(Ctx *c, Graph *g, Node *n)
     const Type *x = ir_in_type(g, n, 0);
     char tx[TSZ], tp[TSZ];
     type_str(x, tx, sizeof tx);
-    int axis;
+    int axis = 0;
     if (x->rank < 1)
         return nn_error(c, g, n, "x must have rank >= 1, but x is %s", tx);
     if (!norm_axis(c, g, n, "x", ir_attr_int(n, "axis"), x->rank, &axis))

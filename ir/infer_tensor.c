@@ -9,7 +9,7 @@
  * Quantization: an output keeps the quant parameters it already has (a type
  * annotation, or a quantization pass). Ops that only move or select values
  * (identity, relu, clip, reshape, flatten, transpose, concat, pad,
- * reduce_max) give a still unquantized output their input's per-tensor
+ * reduce_max, reduce_min) give a still unquantized output their input's per-tensor
  * parameters, since the values keep their meaning; arithmetic ops do not.
  */
 #include "ir.h"
@@ -43,7 +43,7 @@ static bool quant_passes(int op)
     switch (op) {
     case OP_IDENTITY: case OP_RELU: case OP_CLIP:
     case OP_RESHAPE: case OP_FLATTEN: case OP_TRANSPOSE:
-    case OP_CONCAT: case OP_PAD: case OP_REDUCE_MAX:
+    case OP_CONCAT: case OP_PAD: case OP_REDUCE_MAX: case OP_REDUCE_MIN:
         return true;
     default:
         return false;
@@ -107,6 +107,12 @@ static bool float_only(int op)
     switch (op) {
     case OP_LEAKY_RELU: case OP_SIGMOID: case OP_TANH: case OP_GELU:
     case OP_EXP: case OP_LOG: case OP_SQRT:
+    case OP_FLOOR: case OP_CEIL: case OP_ROUND: case OP_RECIPROCAL: case OP_ERF:
+    case OP_SIN: case OP_COS: case OP_TAN: case OP_ASIN: case OP_ACOS: case OP_ATAN:
+    case OP_SINH: case OP_COSH: case OP_ASINH: case OP_ACOSH: case OP_ATANH:
+    case OP_SOFTPLUS: case OP_SOFTSIGN: case OP_ELU: case OP_SELU: case OP_CELU:
+    case OP_HARD_SIGMOID: case OP_HARD_SWISH: case OP_THRESHOLDED_RELU: case OP_SHRINK:
+    case OP_MEAN:
         return true;
     default:
         return false;
@@ -162,21 +168,32 @@ bool infer_same(Ctx *c, Graph *g, Node *n)
     return true;
 }
 
+/* Any number of inputs (variadic max/min/sum/mean), all of one dtype,
+ * broadcast together; prelu's slope must broadcast to x without growing it. */
 bool infer_broadcast(Ctx *c, Graph *g, Node *n)
 {
-    const Type *a = ir_in_type(g, n, 0), *b = ir_in_type(g, n, 1);
+    const Type *a = ir_in_type(g, n, 0);
     char d[160], ta[256], tb[256];
     desc_of(g, n, d, sizeof d);
-    if (a->dtype != b->dtype) {
-        diag_error(c, n->loc, "%s: operand types differ: %s and %s", d, type_str(a, ta, sizeof ta),
-                   type_str(b, tb, sizeof tb));
-        return false;
+    for (int i = 1; i < n->nin; i++) {
+        const Type *b = ir_in_type(g, n, i);
+        if (a->dtype != b->dtype) {
+            diag_error(c, n->loc, "%s: operand types differ: %s (input 0) and %s (input %d)", d,
+                       type_str(a, ta, sizeof ta), type_str(b, tb, sizeof tb), i);
+            return false;
+        }
     }
     if (!check_numeric(c, g, n, a))
         return false;
-    Type t;
-    if (!bcast(c, n->loc, d, a, b, &t))
+    Type t = type_make(a->dtype, a->rank, a->dims);
+    for (int i = 1; i < n->nin; i++)
+        if (!bcast(c, n->loc, d, &t, ir_in_type(g, n, i), &t))
+            return false;
+    if (n->op == OP_PRELU && !type_equal(&t, a)) {
+        diag_error(c, n->loc, "%s: slope %s must broadcast to x %s without changing its shape",
+                   d, type_str(ir_in_type(g, n, 1), tb, sizeof tb), type_str(a, ta, sizeof ta));
         return false;
+    }
     set_out(g, n, 0, t, NULL);
     return true;
 }
@@ -453,12 +470,21 @@ bool infer_reduce(Ctx *c, Graph *g, Node *n)
     if (!reduce_axes(c, g, n, reduced))
         return false;
     bool keep = ir_attr_int(n, "keepdims") != 0;
+    bool logs = n->op == OP_REDUCE_L2 || n->op == OP_REDUCE_LOG_SUM ||
+                n->op == OP_REDUCE_LOG_SUM_EXP;
+    if (logs && !dtype_is_float(a->dtype)) {
+        char d[160], ta[256];
+        diag_error(c, n->loc, "%s: input is %s, but %s needs a float tensor (f32)",
+                   desc_of(g, n, d, sizeof d), type_str(a, ta, sizeof ta), op_info(n->op)->name);
+        return false;
+    }
     Type t = {.dtype = a->dtype};
     for (int i = 0; i < a->rank; i++) {
-        if (reduced[i] && a->dims[i] == 0 && n->op == OP_REDUCE_MAX) {
+        if (reduced[i] && a->dims[i] == 0 &&
+            (n->op == OP_REDUCE_MAX || n->op == OP_REDUCE_MIN)) {
             char d[160], sa[256];
-            diag_error(c, n->loc, "%s: reduce_max over empty dim %d of %s",
-                       desc_of(g, n, d, sizeof d), i, shape_str(a, sa, sizeof sa));
+            diag_error(c, n->loc, "%s: %s over empty dim %d of %s", desc_of(g, n, d, sizeof d),
+                       op_info(n->op)->name, i, shape_str(a, sa, sizeof sa));
             return false;
         }
         if (!reduced[i])

@@ -284,6 +284,8 @@ const OpInfo *op_info(int op);
 int op_by_name(const char *name); /* -1 if unknown */
 /* "add, sub, ..." for diagnostics. */
 const char *op_names_list(Arena *a);
+/* The op name within two edits of NAME (a typo's target), or NULL. */
+const char *op_closest_name(const char *name);
 int op_attr_index(int op, const char *name); /* -1 if none */
 
 /* ------------------------------------------------------------ infer_*.c */
@@ -320,6 +322,29 @@ typedef struct {
 bool ir_window_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo);
 /* reduce_*: which input axes are reduced (infer_tensor.c). */
 void ir_reduce_axes(const Graph *g, const Node *n, bool reduced[IR_MAX_RANK]);
+/* slice: output dim d reads input index first[d] + i * step[d] for i below
+ * the output's dims[d]; unsliced dims have first 0, step 1 (infer_shape.c). */
+void ir_slice_geom(const Graph *g, const Node *n, int64_t *first, int64_t *step);
+/* conv_transpose geometry (infer_nn2.c): kernel from w, strides,
+ * dilations, and pads resolved from pads / auto_pad / output_shape, with
+ * y[o] += x[i] * w[t] where o = i*stride + t*dilation - pad_begin. Pads may
+ * be negative when output_shape asks for more than the natural size. */
+bool ir_conv_transpose_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo);
+/* resize (infer_nn2.c): output dims and the per-dim scale used to map
+ * output coordinates back (the given scale, or out/in for sizes). */
+#define IR_RESIZE_MAX_TAPS 4
+typedef struct {
+    int rank;
+    int mode;       /* 0 nearest, 1 linear, 2 cubic */
+    int64_t in[IR_MAX_RANK], out[IR_MAX_RANK];
+    double scale[IR_MAX_RANK];
+    double resized[IR_MAX_RANK]; /* ONNX's length_resized: sizes, or in * scale unfloored */
+} ResizeGeom;
+bool ir_resize_geom(Ctx *c, const Graph *g, const Node *n, ResizeGeom *rg);
+/* The input taps of output index o along dim d: indices (clamped into the
+ * input) and weights; returns the tap count (1 nearest, 2 linear, 4 cubic). */
+int ir_resize_taps(const Node *n, const ResizeGeom *rg, int d, int64_t o,
+                   int64_t idx[IR_RESIZE_MAX_TAPS], double wt[IR_RESIZE_MAX_TAPS]);
 
 /* "node 'y' (conv)" for messages. */
 const char *ir_node_desc(const Graph *g, const Node *n, char *buf, size_t size);
@@ -336,6 +361,15 @@ struct Tensor {
 bool interp_run(Ctx *c, const Graph *g, const Tensor *inputs, Tensor *outputs);
 float tensor_getf(const Tensor *t, int64_t i); /* any dtype, as float */
 void tensor_setf(Tensor *t, int64_t i, float v);
+
+/* ---------------------------------------------------------- ref_tensor.c */
+
+/* Element access for the reference implementations: integer and bool
+ * tensors as int64 (stores wrap to the dtype; bool stores v != 0). */
+int64_t ref_get_i(const Tensor *t, int64_t i);
+void ref_set_i(Tensor *t, int64_t i, int64_t v);
+/* Linear index into `in` of output element o under numpy broadcasting. */
+int64_t ref_bcast_index(const Type *in, const Type *out, int64_t o);
 
 /* -------------------------------------------------------------- verify.c */
 
@@ -390,8 +424,13 @@ typedef enum {
     X(LOG, "log") X(SQRT, "sqrt")           \
     X(TANH, "tanh") X(ERF, "erf")           \
     X(FLOOR, "floor") X(CEIL, "ceil")       \
-    X(ROUND, "round") X(SIN, "sin")         \
-    X(COS, "cos")
+    X(ROUND, "round") /* half to even */    \
+    X(SIN, "sin") X(COS, "cos")             \
+    X(TAN, "tan") X(ASIN, "asin")           \
+    X(ACOS, "acos") X(ATAN, "atan")         \
+    X(SINH, "sinh") X(COSH, "cosh")         \
+    X(ASINH, "asinh") X(ACOSH, "acosh")     \
+    X(ATANH, "atanh") X(ISNAN, "isnan")
 
 /* Binary ops. Comparisons yield DT_BOOL; DIV/MOD on integers are C's. */
 #define ETCH_BINOPS(X)                                  \

@@ -123,7 +123,7 @@ Expr *ex_load(Program *p, int buf, Expr *idx)
 
 Expr *ex_un(Program *p, UnOp op, Expr *a)
 {
-    Expr *e = new_expr(p, EX_UN, op == UN_NOT ? DT_BOOL : a->dtype);
+    Expr *e = new_expr(p, EX_UN, op == UN_NOT || op == UN_ISNAN ? DT_BOOL : a->dtype);
     e->op = op;
     e->a = a;
     return e;

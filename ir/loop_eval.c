@@ -145,6 +145,10 @@ static Val eval_un(Eval *ev, const Expr *e)
         r.i = !truthy(a, dt);
         return r;
     }
+    if (e->op == UN_ISNAN) {
+        r.i = dtype_is_float(dt) && isnan(a.f);
+        return r;
+    }
     if (!dtype_is_float(dt)) {
         int64_t x = a.i;
         switch (e->op) {
@@ -167,9 +171,18 @@ static Val eval_un(Eval *ev, const Expr *e)
     case UN_ERF: r.f = erff(x); break;
     case UN_FLOOR: r.f = floorf(x); break;
     case UN_CEIL: r.f = ceilf(x); break;
-    case UN_ROUND: r.f = roundf(x); break;
+    case UN_ROUND: r.f = rintf(x); break; /* half to even (default rounding mode) */
     case UN_SIN: r.f = sinf(x); break;
     case UN_COS: r.f = cosf(x); break;
+    case UN_TAN: r.f = tanf(x); break;
+    case UN_ASIN: r.f = asinf(x); break;
+    case UN_ACOS: r.f = acosf(x); break;
+    case UN_ATAN: r.f = atanf(x); break;
+    case UN_SINH: r.f = sinhf(x); break;
+    case UN_COSH: r.f = coshf(x); break;
+    case UN_ASINH: r.f = asinhf(x); break;
+    case UN_ACOSH: r.f = acoshf(x); break;
+    case UN_ATANH: r.f = atanhf(x); break;
     default: unreachable("bad unary op");
     }
     return r;

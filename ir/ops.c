@@ -136,6 +136,46 @@ const char *op_names_list(Arena *a)
     return s;
 }
 
+/* Levenshtein distance, capped: names are short, so a row fits on the stack. */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 64;
+    int row[64];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *op_closest_name(const char *name)
+{
+    const char *best = NULL;
+    int best_d = 3; /* further than two edits is not a typo */
+    for (int op = 0; op < OP_COUNT; op++) {
+        int d = edit_distance(name, table[op].name);
+        if (d < best_d) {
+            best_d = d;
+            best = table[op].name;
+        }
+    }
+    return best;
+}
+
 int op_attr_index(int op, const char *name)
 {
     const OpInfo *info = op_info(op);

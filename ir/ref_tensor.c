@@ -15,6 +15,7 @@
 #include "ir.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------ helpers */
@@ -70,6 +71,14 @@ static int64_t bcast_index(const Type *in, const Type *out, int64_t o)
     return lin;
 }
 
+/* Exported for the other ref_*.c files (ir.h). */
+int64_t ref_get_i(const Tensor *t, int64_t i) { return get_i(t, i); }
+void ref_set_i(Tensor *t, int64_t i, int64_t v) { set_i(t, i, v); }
+int64_t ref_bcast_index(const Type *in, const Type *out, int64_t o)
+{
+    return bcast_index(in, out, o);
+}
+
 static void copy_elem(Tensor *out, int64_t o, const Tensor *in, int64_t i)
 {
     size_t es = dtype_size(in->type.dtype);
@@ -115,7 +124,8 @@ static void binary(const Tensor *in, Tensor *out, Bin op)
     int64_t n = type_numel(ot);
     bool fl = dtype_is_float(ot->dtype);
     for (int64_t o = 0; o < n; o++) {
-        int64_t ia = bcast_index(&in[0].type, ot, o), ib = bcast_index(&in[1].type, ot, o);
+        int64_t ia = bcast_index(&in[0].type, ot, o);
+        int64_t ib = bcast_index(&in[1].type, ot, o);
         if (fl)
             fdata(out)[o] = (float)bin_f(op, fdata(&in[0])[ia], fdata(&in[1])[ib]);
         else
@@ -394,6 +404,79 @@ void ref_pad(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
 
 /* ---------------------------------------------------------- reductions */
 
+/* Running state of one reduction: float inputs accumulate in double,
+ * integer inputs in wrapping int64. */
+typedef struct {
+    double fsum, fsq, fabs_sum, fprod, fmax, fmin;
+    int64_t isum, isq, iabs_sum, iprod, imax, imin;
+} RedAcc;
+
+static void red_init(RedAcc *r)
+{
+    *r = (RedAcc){.fprod = 1, .fmax = -INFINITY, .fmin = INFINITY,
+                  .iprod = 1, .imax = INT64_MIN, .imin = INT64_MAX};
+}
+
+static int64_t wrap_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+static int64_t wrap_mul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+
+static void red_float(RedAcc *r, double x)
+{
+    r->fsum += x;
+    r->fsq += x * x;
+    r->fabs_sum += fabs(x);
+    r->fprod *= x;
+    /* NaN propagates through max and min, as in ONNX ReduceMax/ReduceMin. */
+    r->fmax = isnan(x) || isnan(r->fmax) ? NAN : x > r->fmax ? x : r->fmax;
+    r->fmin = isnan(x) || isnan(r->fmin) ? NAN : x < r->fmin ? x : r->fmin;
+}
+
+static void red_int(RedAcc *r, int64_t x)
+{
+    r->isum = wrap_add(r->isum, x);
+    r->isq = wrap_add(r->isq, wrap_mul(x, x));
+    r->iabs_sum = wrap_add(r->iabs_sum, x < 0 ? (int64_t)(0 - (uint64_t)x) : x);
+    r->iprod = wrap_mul(r->iprod, x);
+    if (x > r->imax)
+        r->imax = x;
+    if (x < r->imin)
+        r->imin = x;
+}
+
+static double red_result_f(int op, const RedAcc *r, int64_t count, double lse)
+{
+    switch (op) {
+    case OP_REDUCE_SUM: return r->fsum;
+    case OP_REDUCE_MEAN: return r->fsum / (double)count;
+    case OP_REDUCE_MAX: return r->fmax;
+    case OP_REDUCE_MIN: return r->fmin;
+    case OP_REDUCE_PROD: return r->fprod;
+    case OP_REDUCE_L1: return r->fabs_sum;
+    case OP_REDUCE_L2: return sqrt(r->fsq);
+    case OP_REDUCE_SUM_SQUARE: return r->fsq;
+    case OP_REDUCE_LOG_SUM: return log(r->fsum);
+    case OP_REDUCE_LOG_SUM_EXP: return lse;
+    default: unreachable("ref_reduce on a non-reduce op");
+    }
+}
+
+static int64_t red_result_i(int op, const RedAcc *r, int64_t count)
+{
+    switch (op) {
+    case OP_REDUCE_SUM: return r->isum;
+    case OP_REDUCE_MEAN: return count ? r->isum / count : 0;
+    case OP_REDUCE_MAX: return r->imax;
+    case OP_REDUCE_MIN: return r->imin;
+    case OP_REDUCE_PROD: return r->iprod;
+    case OP_REDUCE_L1: return r->iabs_sum;
+    case OP_REDUCE_SUM_SQUARE: return r->isq;
+    default: unreachable("ref_reduce: float-only reduction of an integer tensor");
+    }
+}
+
+/* reduce_*: every op folds the same walk over the reduced elements of one
+ * output; log_sum_exp then takes a second walk, subtracting the max so
+ * large inputs do not overflow: max + log(sum(exp(x - max))). */
 void ref_reduce(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
 {
     bool reduced[IR_MAX_RANK];
@@ -412,49 +495,34 @@ void ref_reduce(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
     type_strides(it, istr);
     int64_t nout = type_numel(&kt), nred = type_numel(&rt);
     bool fl = dtype_is_float(it->dtype);
+    int64_t *srcs = nred ? malloc((size_t)nred * sizeof *srcs) : NULL;
     for (int64_t o = 0; o < nout; o++) {
         unravel(&kt, o, kidx);
-        double fsum = 0, fmax = -INFINITY;
-        int64_t isum = 0, imax = INT64_MIN;
+        RedAcc r;
+        red_init(&r);
         for (int64_t k = 0; k < nred; k++) {
             unravel(&rt, k, ridx);
             int64_t src = 0;
             for (int d = 0, j = 0; d < it->rank; d++)
                 src += (reduced[d] ? ridx[j++] : kidx[d]) * istr[d];
-            if (fl) {
-                double x = fdata(in)[src];
-                fsum += x;
-                if (isnan(x) || isnan(fmax))
-                    fmax = NAN; /* NaN propagates, as in ONNX ReduceMax */
-                else if (x > fmax)
-                    fmax = x;
-            } else {
-                int64_t x = get_i(in, src);
-                isum = (int64_t)((uint64_t)isum + (uint64_t)x);
-                if (x > imax)
-                    imax = x;
-            }
+            srcs[k] = src;
+            if (fl)
+                red_float(&r, fdata(in)[src]);
+            else
+                red_int(&r, ref_get_i(in, src));
         }
-        switch (n->op) {
-        case OP_REDUCE_SUM:
-            if (fl)
-                fdata(out)[o] = (float)fsum;
-            else
-                set_i(out, o, isum);
-            break;
-        case OP_REDUCE_MEAN:
-            if (fl)
-                fdata(out)[o] = (float)(fsum / (double)nred);
-            else
-                set_i(out, o, nred ? isum / nred : 0);
-            break;
-        case OP_REDUCE_MAX:
-            if (fl)
-                fdata(out)[o] = (float)fmax;
-            else
-                set_i(out, o, imax);
-            break;
-        default: unreachable("ref_reduce on a non-reduce op");
+        if (!fl) {
+            ref_set_i(out, o, red_result_i(n->op, &r, nred));
+            continue;
         }
+        double lse = 0;
+        if (n->op == OP_REDUCE_LOG_SUM_EXP) {
+            double m = isfinite(r.fmax) ? r.fmax : 0, s = 0;
+            for (int64_t k = 0; k < nred; k++)
+                s += exp(fdata(in)[srcs[k]] - m);
+            lse = m + log(s);
+        }
+        fdata(out)[o] = (float)red_result_f(n->op, &r, nred, lse);
     }
+    free(srcs);
 }

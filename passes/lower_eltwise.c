@@ -25,9 +25,7 @@ bool lower_eltwise(LowerCtx *lc, const Node *n)
     for (int d = 0; d < out->rank; d++)
         idx[d] = ex_var(p, vars[d]);
 
-    Expr *args[8];
-    if (n->nin > (int)(sizeof args / sizeof args[0]))
-        unreachable("elementwise op with too many inputs");
+    Expr **args = arena_alloc(p->arena, (size_t)n->nin * sizeof *args);
     for (int i = 0; i < n->nin; i++) {
         const Type *t = ir_in_type(g, n, i);
         args[i] = ex_load(p, lower_buf(lc, n->in[i]), lower_bcast_index(p, t, out, idx));
@@ -37,12 +35,16 @@ bool lower_eltwise(LowerCtx *lc, const Node *n)
     return true;
 }
 
-/* A constant of x's dtype. */
-static Expr *cst(Program *p, const Expr *x, double v)
+Expr *lower_const_like(Program *p, const Expr *x, double v)
 {
     if (dtype_is_float(x->dtype))
         return ex_flt(p, v);
     return ex_int_t(p, x->dtype, (int64_t)v);
+}
+
+static Expr *cst(Program *p, const Expr *x, double v)
+{
+    return lower_const_like(p, x, v);
 }
 
 Expr *expr_add(LowerCtx *lc, const Node *n, Expr **args)

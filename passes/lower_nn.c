@@ -189,11 +189,9 @@ static Expr *pool_divisor(Program *p, const Geom *geo, bool include_pad, Expr **
  * x[n, g*C/group + ci, o*s + t*dil - pad] * w[m, ci, t...], where the
  * output channel m = g*M/group + mg: looping over (g, mg) keeps every
  * index affine, and depthwise conv (C/group = 1) gets no ci loop at all. */
-bool lower_conv(LowerCtx *lc, const Node *n)
+static bool lower_conv_nd(LowerCtx *lc, const Node *n, const Geom *gp)
 {
-    Geom geo;
-    if (!check_f32(lc, n) || !ir_window_geom(lc->ctx, lc->g, n, &geo))
-        return false;
+    Geom geo = *gp;
     Program *p = lc->p;
     const Type *xt = ir_in_type(lc->g, n, 0), *wt = ir_in_type(lc->g, n, 1);
     const Type *yt = ir_out_type(lc->g, n, 0);
@@ -231,6 +229,143 @@ bool lower_conv(LowerCtx *lc, const Node *n)
     Expr *xw = f_mul(p, ex_load(p, x, type_index(p, xt, xi)), ex_load(p, w, type_index(p, wt, wi)));
     st_append(p, r, accumulate(p, k, acc, BIN_ADD, xw));
     st_append(p, s, st_store(p, y, type_index(p, yt, yi), ex_local(p, k, acc)));
+    return true;
+}
+
+/* The output positions o in [lo, hi) of one spatial dim whose tap t reads
+ * inside the input: 0 <= o*s + t*dil - pad < in. Both bounds are index
+ * expressions of the tap (a loop variable); the numerators are kept
+ * non-negative so C's truncating division is a floor. */
+static void tap_range(Program *p, const Geom *geo, int d, Expr *t, Expr **lo, Expr **hi)
+{
+    int64_t s = geo->stride[d], pad = geo->pad_begin[d];
+    Expr *td = ex_muli(p, t, geo->dilation[d]);
+    /* lo = max(0, ceil((pad - t*dil) / s)) */
+    Expr *a = ex_bin(p, BIN_SUB, ex_int(p, pad + s - 1), td);
+    a = ex_bin(p, BIN_MAX, a, ex_int(p, 0));
+    *lo = s == 1 ? a : ex_bin(p, BIN_DIV, a, ex_int(p, s));
+    if (pad == 0)
+        *lo = ex_int(p, 0);
+    /* hi = min(out, floor((in - 1 + pad - t*dil) / s) + 1) */
+    Expr *b = ex_bin(p, BIN_SUB, ex_int(p, geo->in[d] - 1 + pad + s), td);
+    b = ex_bin(p, BIN_MAX, b, ex_int(p, 0));
+    if (s > 1)
+        b = ex_bin(p, BIN_DIV, b, ex_int(p, s));
+    *hi = ex_bin(p, BIN_MIN, b, ex_int(p, geo->out[d]));
+    int64_t last = (geo->out[d] - 1) * s + (geo->kernel[d] - 1) * geo->dilation[d] - pad;
+    if (last < geo->in[d])
+        *hi = ex_int(p, geo->out[d]); /* no tap of any output runs past the end */
+}
+
+/* Output channels computed together by a pointwise conv: each loaded input
+ * element feeds CONV_MBLOCK accumulator rows, cutting input traffic by that
+ * factor while the rows stay in L1. */
+enum { CONV_MBLOCK = 4 };
+
+/* 1-D and 2-D conv as an output-stationary nest whose innermost loop runs
+ * over the contiguous output width: per output plane (n, m) the plane is set
+ * to the bias, then every tap (ci, kh, kw) adds w * x over the output
+ * positions whose input lies inside the padded image (tap_range), so no
+ * guard sits in the inner loop and it vectorizes. A 1x1, stride-1, unpadded
+ * conv (pointwise) runs over the flattened plane and blocks CONV_MBLOCK
+ * output channels per pass. Depthwise conv (C/group = 1) has no ci loop. */
+bool lower_conv(LowerCtx *lc, const Node *n)
+{
+    Geom geo;
+    if (!check_f32(lc, n) || !ir_window_geom(lc->ctx, lc->g, n, &geo))
+        return false;
+    if (geo.nspatial > 2 || geo.nspatial < 1)
+        return lower_conv_nd(lc, n, &geo);
+    if (geo.nspatial == 1) {
+        /* As 2-D with a height of 1. */
+        int d = 1;
+        geo.kernel[d] = geo.kernel[0], geo.stride[d] = geo.stride[0];
+        geo.dilation[d] = geo.dilation[0], geo.pad_begin[d] = geo.pad_begin[0];
+        geo.pad_end[d] = geo.pad_end[0], geo.in[d] = geo.in[0], geo.out[d] = geo.out[0];
+        geo.kernel[0] = geo.stride[0] = geo.dilation[0] = geo.in[0] = geo.out[0] = 1;
+        geo.pad_begin[0] = geo.pad_end[0] = 0;
+    }
+    Program *p = lc->p;
+    const Type *wt = ir_in_type(lc->g, n, 1), *yt = ir_out_type(lc->g, n, 0);
+    const Type *xt = ir_in_type(lc->g, n, 0);
+    int x = lower_buf(lc, n->in[0]), w = lower_buf(lc, n->in[1]);
+    int b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1;
+    int y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+    int64_t groups = geo.group, mg_n = wt->dims[0] / groups, cg_n = wt->dims[1];
+    int64_t chans = xt->dims[1], mchans = yt->dims[1];
+    int64_t ih_n = geo.in[0], iw_n = geo.in[1], oh_n = geo.out[0], ow_n = geo.out[1];
+    int64_t kh_n = geo.kernel[0], kw_n = geo.kernel[1], plane = oh_n * ow_n;
+    bool pointwise = kh_n == 1 && kw_n == 1 && geo.stride[0] == 1 && geo.stride[1] == 1 &&
+                     geo.pad_begin[0] == 0 && geo.pad_begin[1] == 0 && oh_n == ih_n && ow_n == iw_n;
+    int mb = pointwise && mg_n % CONV_MBLOCK == 0 ? CONV_MBLOCK : 1;
+
+    Expr *nv, *gv, *mgv, *ci, *khv, *kwv, *ohv, *owv, *pv;
+    Stmt *s = open_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &nv);
+    s = open_loop(p, k, s, groups, LOOP_PARALLEL, &gv);
+    if (mb > 1) {
+        int v = loop_new_var(k);
+        Stmt *l = st_for(p, v, ex_int(p, 0), ex_int(p, mg_n), mb, LOOP_PARALLEL);
+        st_append(p, s, l);
+        s = l->body;
+        mgv = ex_var(p, v);
+    } else {
+        s = open_loop(p, k, s, mg_n, LOOP_PARALLEL, &mgv);
+    }
+    Expr *m0 = ex_add(p, ex_muli(p, gv, mg_n), mgv);
+    Expr *m[CONV_MBLOCK], *ybase[CONV_MBLOCK];
+    for (int j = 0; j < mb; j++) {
+        m[j] = ex_add(p, m0, ex_int(p, j));
+        ybase[j] = ex_muli(p, ex_add(p, ex_muli(p, nv, mchans), m[j]), plane);
+    }
+    /* The plane(s) start at the bias. */
+    Stmt *init = open_loop(p, k, s, plane, LOOP_PARALLEL | LOOP_VECTOR, &pv);
+    for (int j = 0; j < mb; j++)
+        st_append(p, init, st_store(p, y, ex_add(p, ybase[j], pv),
+                                    b >= 0 ? ex_load(p, b, m[j]) : ex_flt(p, 0.0)));
+
+    Stmt *r = open_loop(p, k, s, cg_n, LOOP_REDUCTION, &ci);
+    Expr *xbase = ex_muli(p, ex_add(p, ex_muli(p, nv, chans),
+                                    ex_add(p, ex_muli(p, gv, cg_n), ci)), ih_n * iw_n);
+    r = open_loop(p, k, r, kh_n, LOOP_REDUCTION, &khv);
+    r = open_loop(p, k, r, kw_n, LOOP_REDUCTION, &kwv);
+    int wl[CONV_MBLOCK];
+    for (int j = 0; j < mb; j++) {
+        wl[j] = loop_new_local(p, k, DT_F32, "wv");
+        Expr *wi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, m[j], cg_n), ci),
+                                                          kh_n), khv), kw_n), kwv);
+        st_append(p, r, st_set(p, wl[j], ex_load(p, w, wi)));
+    }
+    Expr *yoff, *xoff;
+    if (pointwise) {
+        r = open_loop(p, k, r, plane, LOOP_PARALLEL | LOOP_VECTOR, &pv);
+        yoff = xoff = pv;
+    } else {
+        Expr *lo, *hi;
+        tap_range(p, &geo, 0, khv, &lo, &hi);
+        int v = loop_new_var(k);
+        Stmt *l = st_for(p, v, lo, hi, 1, LOOP_PARALLEL);
+        st_append(p, r, l);
+        ohv = ex_var(p, v);
+        tap_range(p, &geo, 1, kwv, &lo, &hi);
+        v = loop_new_var(k);
+        Stmt *l2 = st_for(p, v, lo, hi, 1, LOOP_PARALLEL | LOOP_VECTOR);
+        st_append(p, l->body, l2);
+        owv = ex_var(p, v);
+        r = l2->body;
+        Expr *ih = ex_add(p, ex_muli(p, ohv, geo.stride[0]),
+                          ex_bin(p, BIN_SUB, ex_muli(p, khv, geo.dilation[0]), ex_int(p, geo.pad_begin[0])));
+        Expr *iw = ex_add(p, ex_muli(p, owv, geo.stride[1]),
+                          ex_bin(p, BIN_SUB, ex_muli(p, kwv, geo.dilation[1]), ex_int(p, geo.pad_begin[1])));
+        yoff = ex_add(p, ex_muli(p, ohv, ow_n), owv);
+        xoff = ex_add(p, ex_muli(p, ih, iw_n), iw);
+    }
+    Expr *xv = ex_load(p, x, ex_add(p, xbase, xoff));
+    for (int j = 0; j < mb; j++) {
+        Expr *at = ex_add(p, ybase[j], yoff);
+        st_append(p, r, st_store(p, y, at, f_add(p, ex_load(p, y, at),
+                                                 f_mul(p, ex_local(p, k, wl[j]), xv))));
+    }
     return true;
 }
 
@@ -306,7 +441,11 @@ bool lower_global_pool(LowerCtx *lc, const Node *n)
 
 /* ---------------------------------------------------------- gemm, matmul */
 
-/* y[i, j] = alpha * sum_k op(a)[i, k] * op(b)[k, j] + beta * c[bcast(i, j)]. */
+/* y[i, j] = alpha * sum_k op(a)[i, k] * op(b)[k, j] + beta * c[bcast(i, j)],
+ * as rank-1 updates so the innermost loop runs over the contiguous output
+ * row: each row starts at beta * c (or 0), then for every k the row gets
+ * alpha * a[i, k] * b[k, :]. With trans_b the row of b is strided; the dot
+ * product form (k innermost) reads both operands contiguously there. */
 bool lower_gemm(LowerCtx *lc, const Node *n)
 {
     if (!check_f32(lc, n))
@@ -323,22 +462,42 @@ bool lower_gemm(LowerCtx *lc, const Node *n)
 
     Expr *ij[2], *kv;
     Stmt *s = open_loop(p, k, k->body, rows, LOOP_PARALLEL, &ij[0]);
-    s = open_loop(p, k, s, cols, LOOP_PARALLEL, &ij[1]);
-    int acc = loop_new_local(p, k, DT_F32, "acc");
-    st_append(p, s, st_set(p, acc, ex_flt(p, 0.0)));
-    Stmt *r = open_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
-    Expr *ai = ta ? ex_add(p, ex_muli(p, kv, rows), ij[0]) : ex_add(p, ex_muli(p, ij[0], depth), kv);
-    Expr *bi = tb ? ex_add(p, ex_muli(p, ij[1], depth), kv) : ex_add(p, ex_muli(p, kv, cols), ij[1]);
-    st_append(p, r, accumulate(p, k, acc, BIN_ADD, f_mul(p, ex_load(p, a, ai), ex_load(p, b, bi))));
-
-    Expr *out = ex_local(p, k, acc);
-    if (alpha != 1.0)
-        out = f_mul(p, ex_flt(p, alpha), out);
+    Expr *bias = NULL;
+    if (tb) {
+        s = open_loop(p, k, s, cols, LOOP_PARALLEL, &ij[1]);
+        int acc = loop_new_local(p, k, DT_F32, "acc");
+        st_append(p, s, st_set(p, acc, ex_flt(p, 0.0)));
+        Stmt *r = open_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
+        Expr *ai = ta ? ex_add(p, ex_muli(p, kv, rows), ij[0]) : ex_add(p, ex_muli(p, ij[0], depth), kv);
+        Expr *bi = ex_add(p, ex_muli(p, ij[1], depth), kv);
+        st_append(p, r, accumulate(p, k, acc, BIN_ADD, f_mul(p, ex_load(p, a, ai), ex_load(p, b, bi))));
+        Expr *out = ex_local(p, k, acc);
+        if (alpha != 1.0)
+            out = f_mul(p, ex_flt(p, alpha), out);
+        if (c >= 0) {
+            Expr *cv = ex_load(p, c, lower_bcast_index(p, ir_in_type(lc->g, n, 2), yt, ij));
+            out = f_add(p, out, beta != 1.0 ? f_mul(p, ex_flt(p, beta), cv) : cv);
+        }
+        st_append(p, s, st_store(p, y, ex_add(p, ex_muli(p, ij[0], cols), ij[1]), out));
+        return true;
+    }
+    Stmt *init = open_loop(p, k, s, cols, LOOP_PARALLEL | LOOP_VECTOR, &ij[1]);
     if (c >= 0) {
         Expr *cv = ex_load(p, c, lower_bcast_index(p, ir_in_type(lc->g, n, 2), yt, ij));
-        out = f_add(p, out, beta != 1.0 ? f_mul(p, ex_flt(p, beta), cv) : cv);
+        bias = beta != 1.0 ? f_mul(p, ex_flt(p, beta), cv) : cv;
     }
-    st_append(p, s, st_store(p, y, ex_add(p, ex_muli(p, ij[0], cols), ij[1]), out));
+    Expr *row = ex_muli(p, ij[0], cols);
+    st_append(p, init, st_store(p, y, ex_add(p, row, ij[1]), bias ? bias : ex_flt(p, 0.0)));
+    Stmt *r = open_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
+    int av = loop_new_local(p, k, DT_F32, "av");
+    Expr *ai = ta ? ex_add(p, ex_muli(p, kv, rows), ij[0]) : ex_add(p, ex_muli(p, ij[0], depth), kv);
+    Expr *aval = ex_load(p, a, ai);
+    st_append(p, r, st_set(p, av, alpha != 1.0 ? f_mul(p, ex_flt(p, alpha), aval) : aval));
+    Expr *jv;
+    r = open_loop(p, k, r, cols, LOOP_PARALLEL | LOOP_VECTOR, &jv);
+    Expr *yi = ex_add(p, row, jv);
+    Expr *upd = f_mul(p, ex_local(p, k, av), ex_load(p, b, ex_add(p, ex_muli(p, kv, cols), jv)));
+    st_append(p, r, st_store(p, y, yi, f_add(p, ex_load(p, y, yi), upd)));
     return true;
 }
 
@@ -378,25 +537,34 @@ bool lower_matmul(LowerCtx *lc, const Node *n)
     int a = lower_buf(lc, n->in[0]), b = lower_buf(lc, n->in[1]), y = lower_buf(lc, n->out[0]);
     Kernel *k = lower_kernel(lc, n);
 
+    /* Rank-1 updates, as gemm: the innermost loop runs over the row of y. */
     Expr *yi[IR_MAX_RANK], *iv, *jv, *kv;
     Stmt *s = k->body;
     for (int d = 0; d < nb; d++)
         s = open_loop(p, k, s, yt->dims[d], LOOP_PARALLEL, &yi[d]);
     s = open_loop(p, k, s, rows, LOOP_PARALLEL, &iv);
-    s = open_loop(p, k, s, cols, LOOP_PARALLEL, &jv);
-    int acc = loop_new_local(p, k, DT_F32, "acc");
-    st_append(p, s, st_set(p, acc, ex_flt(p, 0.0)));
-    Stmt *r = open_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
-    Expr *av = ex_load(p, a, matmul_index(p, at, yi, nb, a1 ? NULL : iv, kv));
-    Expr *bv = ex_load(p, b, matmul_index(p, bt, yi, nb, kv, b1 ? NULL : jv));
-    st_append(p, r, accumulate(p, k, acc, BIN_ADD, f_mul(p, av, bv)));
-
     int d = nb;
     if (!a1)
         yi[d++] = iv;
-    if (!b1)
-        yi[d++] = jv;
-    st_append(p, s, st_store(p, y, type_index(p, yt, yi), ex_local(p, k, acc)));
+    Expr *ybase = NULL;
+    {
+        /* The row's first element: the j index at 0. */
+        Expr *tmp[IR_MAX_RANK];
+        for (int e = 0; e < d; e++)
+            tmp[e] = yi[e];
+        if (!b1)
+            tmp[d] = ex_int(p, 0);
+        ybase = type_index(p, yt, tmp);
+    }
+    Stmt *init = open_loop(p, k, s, cols, LOOP_PARALLEL | LOOP_VECTOR, &jv);
+    st_append(p, init, st_store(p, y, ex_add(p, ybase, jv), ex_flt(p, 0.0)));
+    Stmt *r = open_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
+    int av = loop_new_local(p, k, DT_F32, "av");
+    st_append(p, r, st_set(p, av, ex_load(p, a, matmul_index(p, at, yi, nb, a1 ? NULL : iv, kv))));
+    r = open_loop(p, k, r, cols, LOOP_PARALLEL | LOOP_VECTOR, &jv);
+    Expr *bv = ex_load(p, b, matmul_index(p, bt, yi, nb, kv, b1 ? NULL : jv));
+    Expr *at_y = ex_add(p, ybase, jv);
+    st_append(p, r, st_store(p, y, at_y, f_add(p, ex_load(p, y, at_y), f_mul(p, ex_local(p, k, av), bv))));
     return true;
 }
 

@@ -1,6 +1,7 @@
 /* lower_tensor.c: lowering of the shape and data-movement ops and of the
  * reductions: reshape/flatten (flat copy), transpose, concat, pad and
- * reduce_{mean,sum,max}.
+ * the reduce_* family (sum, mean, max, min, prod, l1, l2, sum_square,
+ * log_sum, log_sum_exp).
  *
  * Shapes come from the values' (already inferred) types; attributes mean
  * what they mean in the reference implementations (ir/ref_tensor.c).
@@ -178,44 +179,29 @@ bool lower_pad(LowerCtx *lc, const Node *n)
 
 /* ---------------------------------------------------------------- reduce */
 
-/* The identity of max for dtype dt. */
-static Expr *lowest(Program *p, DType dt)
+/* The identity of max (lowest) or min (highest) for dtype dt. */
+static Expr *extreme(Program *p, DType dt, bool highest)
 {
     switch (dt) {
-    case DT_F32: return ex_flt(p, -INFINITY);
-    case DT_I8: return ex_int_t(p, dt, INT8_MIN);
-    case DT_I16: return ex_int_t(p, dt, INT16_MIN);
-    case DT_I32: return ex_int_t(p, dt, INT32_MIN);
-    case DT_I64: return ex_int_t(p, dt, INT64_MIN);
-    default: return ex_int_t(p, dt, 0);
+    case DT_F32: return ex_flt(p, highest ? INFINITY : -INFINITY);
+    case DT_I8: return ex_int_t(p, dt, highest ? INT8_MAX : INT8_MIN);
+    case DT_I16: return ex_int_t(p, dt, highest ? INT16_MAX : INT16_MIN);
+    case DT_I32: return ex_int_t(p, dt, highest ? INT32_MAX : INT32_MIN);
+    case DT_I64: return ex_int_t(p, dt, highest ? INT64_MAX : INT64_MIN);
+    case DT_U8: return ex_int_t(p, dt, highest ? UINT8_MAX : 0);
+    default: return ex_int_t(p, dt, highest ? 1 : 0);
     }
 }
 
-/* For each output element: an accumulator local, a nest over the reduced
- * axes, and the store (mean scales by 1/count). */
-bool lower_reduce(LowerCtx *lc, const Node *n)
+/* Appends to `body` a nest over the reduced axes of `in` and returns its
+ * innermost block; iidx gets the input index: kept axes take the output's
+ * loop vars in order (with keepdims the reduced ones are the output's
+ * size-1 dims, skipped), reduced axes the new loops' vars. */
+static Stmt *reduce_nest(Program *p, Kernel *k, Stmt *body, const Type *in,
+                         const bool *reduced, Expr **oidx, bool keep, Expr **iidx)
 {
-    Program *p = lc->p;
-    const Type *in = ir_in_type(lc->g, n, 0), *out = ir_out_type(lc->g, n, 0);
-    bool reduced[IR_MAX_RANK];
-    ir_reduce_axes(lc->g, n, reduced);
-    bool is_max = n->op == OP_REDUCE_MAX;
-    Kernel *k = lower_kernel(lc, n);
-    int vars[IR_MAX_RANK];
-    Stmt *body = lower_nest(p, k, k->body, out, vars);
-    int acc = loop_new_local(p, k, in->dtype, is_max ? "mx" : "acc");
-    st_append(p, body, st_set(p, acc, is_max ? lowest(p, in->dtype) : cst_t(p, in->dtype, 0)));
-
-    /* Kept axes take the output's loop vars in order (with keepdims the
-     * reduced ones are the output's size-1 dims, skipped); reduced axes get
-     * loops of their own. */
-    Expr *iidx[IR_MAX_RANK], *oidx[IR_MAX_RANK];
-    var_exprs(p, vars, out->rank, oidx);
-    bool keep = out->rank == in->rank;
-    int od = 0;
-    int64_t count = 1;
     Stmt *inner = body;
-    for (int d = 0; d < in->rank; d++) {
+    for (int d = 0, od = 0; d < in->rank; d++) {
         if (!reduced[d]) {
             iidx[d] = oidx[keep ? d : od++];
             continue;
@@ -225,16 +211,85 @@ bool lower_reduce(LowerCtx *lc, const Node *n)
         st_append(p, inner, loop);
         inner = loop->body;
         iidx[d] = ex_var(p, v);
-        count *= in->dims[d];
     }
-    Expr *x = ex_load(p, lower_buf(lc, n->in[0]), lower_index(p, in, iidx));
-    Expr *cur = ex_local(p, k, acc);
-    st_append(p, inner, st_set(p, acc, ex_bin(p, is_max ? BIN_MAX : BIN_ADD, cur, x)));
+    return inner;
+}
+
+/* For each output element: an accumulator local, a nest over the reduced
+ * axes folding each element in, and the store of the finished value
+ * (mean scales, l2 takes the root, log_sum the log). log_sum_exp first
+ * finds the max m in a nest of its own, then sums exp(x - m) and stores
+ * m + log(sum), with m = 0 when the max is not finite, as ref_reduce. */
+bool lower_reduce(LowerCtx *lc, const Node *n)
+{
+    Program *p = lc->p;
+    const Type *in = ir_in_type(lc->g, n, 0), *out = ir_out_type(lc->g, n, 0);
+    bool reduced[IR_MAX_RANK];
+    ir_reduce_axes(lc->g, n, reduced);
+    DType dt = in->dtype;
+    int op = n->op;
+    bool keep = out->rank == in->rank;
+    Kernel *k = lower_kernel(lc, n);
+    int src = lower_buf(lc, n->in[0]);
+    int vars[IR_MAX_RANK];
+    Stmt *body = lower_nest(p, k, k->body, out, vars);
+    Expr *iidx[IR_MAX_RANK], *oidx[IR_MAX_RANK];
+    var_exprs(p, vars, out->rank, oidx);
+    int64_t count = 1;
+    for (int d = 0; d < in->rank; d++)
+        if (reduced[d])
+            count *= in->dims[d];
+
+    Expr *shift = NULL;
+    if (op == OP_REDUCE_LOG_SUM_EXP) {
+        int mx = loop_new_local(p, k, dt, "mx");
+        st_append(p, body, st_set(p, mx, extreme(p, dt, false)));
+        Stmt *inner = reduce_nest(p, k, body, in, reduced, oidx, keep, iidx);
+        Expr *x = ex_load(p, src, lower_index(p, in, iidx));
+        st_append(p, inner, st_set(p, mx, ex_bin(p, BIN_MAX, ex_local(p, k, mx), x)));
+        /* x - x == 0 exactly when x is finite. */
+        Expr *m = ex_local(p, k, mx);
+        Expr *finite = ex_bin(p, BIN_EQ, ex_bin(p, BIN_SUB, m, m), ex_flt(p, 0));
+        st_append(p, body, st_set(p, mx, ex_select(p, finite, m, ex_flt(p, 0))));
+        shift = ex_local(p, k, mx);
+    }
+
+    bool is_max = op == OP_REDUCE_MAX, is_min = op == OP_REDUCE_MIN;
+    const char *name = is_max ? "mx" : is_min ? "mn" : op == OP_REDUCE_PROD ? "prod" : "acc";
+    int acc = loop_new_local(p, k, dt, name);
+    Expr *init = is_max || is_min ? extreme(p, dt, is_min)
+                                  : cst_t(p, dt, op == OP_REDUCE_PROD ? 1 : 0);
+    st_append(p, body, st_set(p, acc, init));
+    Stmt *inner = reduce_nest(p, k, body, in, reduced, oidx, keep, iidx);
+    Expr *x = ex_load(p, src, lower_index(p, in, iidx));
+    Expr *cur = ex_local(p, k, acc), *next;
+    switch (op) {
+    case OP_REDUCE_MAX: next = ex_bin(p, BIN_MAX, cur, x); break;
+    case OP_REDUCE_MIN: next = ex_bin(p, BIN_MIN, cur, x); break;
+    case OP_REDUCE_PROD: next = ex_bin(p, BIN_MUL, cur, x); break;
+    case OP_REDUCE_L1: next = ex_bin(p, BIN_ADD, cur, ex_un(p, UN_ABS, x)); break;
+    case OP_REDUCE_L2: case OP_REDUCE_SUM_SQUARE:
+        next = ex_bin(p, BIN_ADD, cur, ex_bin(p, BIN_MUL, x, x));
+        break;
+    case OP_REDUCE_LOG_SUM_EXP:
+        next = ex_bin(p, BIN_ADD, cur, ex_un(p, UN_EXP, ex_bin(p, BIN_SUB, x, shift)));
+        break;
+    default: next = ex_bin(p, BIN_ADD, cur, x); break;
+    }
+    st_append(p, inner, st_set(p, acc, next));
 
     Expr *val = cur;
-    if (n->op == OP_REDUCE_MEAN && count > 0)
-        val = dtype_is_float(in->dtype) ? ex_bin(p, BIN_MUL, cur, ex_flt(p, 1.0 / (double)count))
-                                        : ex_bin(p, BIN_DIV, cur, ex_int_t(p, in->dtype, count));
+    switch (op) {
+    case OP_REDUCE_MEAN:
+        if (count > 0)
+            val = dtype_is_float(dt) ? ex_bin(p, BIN_MUL, cur, ex_flt(p, 1.0 / (double)count))
+                                     : ex_bin(p, BIN_DIV, cur, ex_int_t(p, dt, count));
+        break;
+    case OP_REDUCE_L2: val = ex_un(p, UN_SQRT, cur); break;
+    case OP_REDUCE_LOG_SUM: val = ex_un(p, UN_LOG, cur); break;
+    case OP_REDUCE_LOG_SUM_EXP: val = ex_bin(p, BIN_ADD, shift, ex_un(p, UN_LOG, cur)); break;
+    default: break;
+    }
     val = ex_cast(p, out->dtype, val);
     st_append(p, body, st_store(p, lower_buf(lc, n->out[0]), lower_index(p, out, oidx), val));
     return true;

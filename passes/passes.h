@@ -73,6 +73,12 @@ Expr *lower_bcast_index(Program *p, const Type *in, const Type *out, Expr **out_
  * written to vars[0..rank) and the innermost body block is returned. */
 Stmt *lower_nest(Program *p, Kernel *k, Stmt *into, const Type *t, int *vars);
 
+/* --------------------------------------------------------- lower_eltwise.c */
+
+/* A constant v of x's dtype (truncated toward zero for integer dtypes), for
+ * expression templates that must type constants like their operand. */
+Expr *lower_const_like(Program *p, const Expr *x, double v);
+
 /* ------------------------------------------------------------------ plan.c */
 
 /* Offsets for every BK_TEMP buffer in one workspace arena, from liveness

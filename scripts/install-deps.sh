@@ -5,6 +5,8 @@ set -euo pipefail
 packages=(
   build-essential cmake flex bison libcriterion-dev
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev libonnx-testdata
+  gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+  llvm-dev
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -19,14 +19,18 @@ typedef struct {
     const char *model;
     const char *out;            /* -o: OUTDIR (compile, run) or FILE (dot) */
     const char *name;           /* --name: C prefix */
-    const char *emit;           /* --emit: only "c" */
+    const char *emit;           /* --emit: c, llvm, bc, obj or asm */
+    int opt_level;              /* -O: 0..3, the LLVM backend's pipeline level */
     const char **print_after; int nprint_after, capprint_after;
     const char **disabled; int ndisabled, capdisabled;
     const char **inputs; int ninputs, capinputs;   /* run: [NAME=]FILE.npy */
+    FeShape *shapes; int nshapes, capshapes;        /* --shape NAME=D0,D1,... */
+    const char **consts; int nconsts, capconsts;   /* --const NAME=FILE.npy */
     const char *output_dir;     /* run: where output .npy files go */
-    const char *backend;        /* run: interp or c */
+    const char *backend;        /* run: interp, c or llvm */
     int repeat;                 /* run: inferences to time */
     bool stats;                 /* run: print latency and arena sizes */
+    const char *target;         /* --target: a cg_target name (NULL: host) */
 } CliOpts;
 
 /* ---------------------------------------------------------- cli_cmds.c */
@@ -53,6 +57,10 @@ int cli_run(Ctx *c, const CliOpts *o);
  * latency of one inference. */
 bool cli_run_c(Ctx *c, const Module *m, const Tensor *inputs, Tensor *outputs, int repeat,
                double *median_us);
+/* The same with the LLVM backend: PREFIX.o from cg_emit_llvm (host target,
+ * level opt_level) linked with the same driver. */
+bool cli_run_llvm(Ctx *c, const Module *m, int opt_level, const Tensor *inputs, Tensor *outputs,
+                  int repeat, double *median_us);
 
 /* ---------------------------------------------------------- cli_util.c */
 
@@ -70,5 +78,35 @@ bool cli_read_file(Arena *a, const char *path, void **data, size_t *len);
 bool cli_write_file(const char *path, const void *data, size_t len);
 /* `s` single-quoted for /bin/sh. */
 char *cli_shell_quote(Arena *a, const char *s);
+
+/* ----------------------------------------------------------- cli_mcu.c */
+
+/* What a bare-metal run measured (see cli_mcu.c); -1 when unknown. */
+typedef struct {
+    long long instructions;     /* SysTick around the inference, in instructions */
+    long long ticks;            /* the raw SysTick ticks */
+    long long flash_bytes;      /* whole program: text + rodata + data */
+    long long static_ram_bytes; /* whole program: data + bss */
+    long long stack_bytes;      /* peak stack, from the painted stack */
+    long long ram_bytes;        /* static_ram_bytes + stack_bytes */
+    long long model_flash_bytes;/* the model's object alone: text + rodata + data */
+} McuStats;
+
+/* Runs m->prog on the bare-metal target tg under QEMU (see cli_mcu.c),
+ * built by o->backend's compiler (llvm: the LLVM backend at o->opt_level;
+ * anything else: the C backend), filling `outputs` (graph output order)
+ * and *st. */
+bool cli_run_mcu(Ctx *c, const CliOpts *o, const Module *m, const Target *tg,
+                 const Tensor *inputs, Tensor *outputs, McuStats *st);
+/* Writes DIR/model_app.c, the table the bare-metal driver reads. */
+bool cli_mcu_write_app_table(Ctx *c, const Program *p, const char *dir);
+/* Multiply-accumulates of one inference: conv, conv_transpose, gemm, matmul. */
+int64_t cli_count_macs(const Graph *g);
+/* The --stats lines of a bare-metal run. */
+void cli_print_mcu_stats(const Module *m, const McuStats *st);
+
+/* The bare-metal app (examples/cortex-m4), embedded by CMake. */
+extern const char cli_mcu_startup_c[], cli_mcu_semihost_c[], cli_mcu_semihost_h[];
+extern const char cli_mcu_main_c[], cli_mcu_etch_app_h[], cli_mcu_mps2_an386_ld[];
 
 #endif /* ETCH_CLI_H */

@@ -8,7 +8,9 @@
  * (a failed build is reported with the compiler's output) and run; then
  * the outputs are read back. The directory is removed afterwards unless
  * ETCH_KEEP_TMP is set. Every file created is recorded so removal deletes
- * exactly those.
+ * exactly those. `--backend llvm` (cli_run_llvm) is the same with the LLVM
+ * backend's PREFIX.o for the host in place of PREFIX.c: same driver, same
+ * header, same timing.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -157,18 +159,20 @@ static const char *log_text(Ctx *c, const char *log)
     return arena_strndup(c->arena, data, len);
 }
 
-static bool build_and_run(Ctx *c, TmpDir *t, const Module *m, const Tensor *inputs, Tensor *outputs,
-                          int repeat, double *median_us)
+/* `llvm` NULL: the C backend's PREFIX.c; else the LLVM backend's PREFIX.o. */
+static bool build_and_run(Ctx *c, TmpDir *t, const Module *m, const LlvmOpts *llvm,
+                          const Tensor *inputs, Tensor *outputs, int repeat, double *median_us)
 {
     const Program *p = m->prog;
     const Graph *g = m->graph;
     Arena *a = c->arena;
     /* Lowering made the program name a C identifier; the files carry it. */
     const char *pre = p->name;
-    tmp_path(t, arena_printf(a, "%s.c", pre));
+    const char *suffix = llvm ? cg_llvm_suffix(llvm->kind) : ".c";
+    const char *model = tmp_path(t, arena_printf(a, "%s%s", pre, suffix));
     tmp_path(t, arena_printf(a, "%s.h", pre));
     tmp_path(t, "etch_runtime.h");
-    if (!cg_emit_c(c, p, t->dir))
+    if (llvm ? !cg_emit_llvm(c, p, t->dir, llvm) : !cg_emit_c(c, p, t->dir))
         return false;
 
     const char *drv = tmp_path(t, "driver.c");
@@ -188,7 +192,7 @@ static bool build_and_run(Ctx *c, TmpDir *t, const Module *m, const Tensor *inpu
     const char *cc = getenv("CC");
     const char *cmd = arena_printf(a, "%s -O2 -std=c99 -o %s %s %s -lm", cc && *cc ? cc : "cc",
                                    cli_shell_quote(a, exe), cli_shell_quote(a, drv),
-                                   cli_shell_quote(a, arena_printf(a, "%s/%s.c", t->dir, pre)));
+                                   cli_shell_quote(a, model));
     int st = shell(c, cmd, log);
     if (st != 0) {
         diag_error(c, (Loc){0}, "building the generated C failed (exit status %d): %s\n%s", st, cmd,
@@ -245,7 +249,19 @@ bool cli_run_c(Ctx *c, const Module *m, const Tensor *inputs, Tensor *outputs, i
     TmpDir t;
     if (!make_tmpdir(c, &t))
         return false;
-    bool ok = build_and_run(c, &t, m, inputs, outputs, repeat, median_us);
+    bool ok = build_and_run(c, &t, m, NULL, inputs, outputs, repeat, median_us);
+    tmp_remove(&t);
+    return ok;
+}
+
+bool cli_run_llvm(Ctx *c, const Module *m, int opt_level, const Tensor *inputs, Tensor *outputs,
+                  int repeat, double *median_us)
+{
+    TmpDir t;
+    if (!make_tmpdir(c, &t))
+        return false;
+    LlvmOpts lo = {.kind = LLVM_EMIT_OBJ, .target = "host", .opt_level = opt_level};
+    bool ok = build_and_run(c, &t, m, &lo, inputs, outputs, repeat, median_us);
     tmp_remove(&t);
     return ok;
 }

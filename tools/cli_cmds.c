@@ -12,7 +12,16 @@
 bool cli_load(Ctx *c, const CliOpts *o, Module *m)
 {
     memset(m, 0, sizeof *m);
-    m->graph = fe_load_model(c, o->model);
+    FeOptions fo = {.shapes = o->shapes, .nshapes = o->nshapes, .nconsts = o->nconsts};
+    FeConst *consts = arena_alloc(c->arena, ((size_t)o->nconsts + 1) * sizeof *consts);
+    for (int i = 0; i < o->nconsts; i++) {
+        const char *eq = strchr(o->consts[i], '='); /* checked by the option parser */
+        consts[i].name = arena_strndup(c->arena, o->consts[i], (size_t)(eq - o->consts[i]));
+        if (!fe_read_npy(c, eq + 1, (Loc){.file = eq + 1}, &consts[i].type, &consts[i].data))
+            return false;
+    }
+    fo.consts = consts;
+    m->graph = fe_load_model(c, o->model, &fo);
     if (!m->graph || c->nerrors)
         return false;
     m->prefix = o->name;
@@ -43,7 +52,22 @@ int cli_compile(Ctx *c, const CliOpts *o)
     if (!cli_load(c, o, &m) || !cli_lower(c, o, &m))
         return CLI_ERROR;
     const char *dir = o->out ? o->out : ".";
-    if (!cli_mkdirs(c, dir) || !cg_emit_c(c, m.prog, dir))
+    if (!cli_mkdirs(c, dir))
+        return CLI_ERROR;
+    if (o->emit && strcmp(o->emit, "c") != 0) {
+        /* The LLVM backend: .ll, .bc, .o or .s, plus the same PREFIX.h. */
+        LlvmOpts lo = {.target = o->target, .opt_level = o->opt_level};
+        lo.kind = strcmp(o->emit, "llvm") == 0 ? LLVM_EMIT_LL
+                  : strcmp(o->emit, "bc") == 0 ? LLVM_EMIT_BC
+                  : strcmp(o->emit, "obj") == 0 ? LLVM_EMIT_OBJ
+                                                : LLVM_EMIT_ASM;
+        return cg_emit_llvm(c, m.prog, dir, &lo) ? CLI_OK : CLI_ERROR;
+    }
+    if (!cg_emit_c(c, m.prog, dir))
+        return CLI_ERROR;
+    /* For a bare-metal target, also the table examples/cortex-m4's driver reads. */
+    const Target *tgt = cg_target(o->target);
+    if (tgt && tgt->bare_metal && !cli_mcu_write_app_table(c, m.prog, dir))
         return CLI_ERROR;
     return CLI_OK;
 }

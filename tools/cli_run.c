@@ -97,8 +97,18 @@ static bool read_inputs(Ctx *c, const CliOpts *o, const Graph *g, Tensor *in)
             continue;
         }
         if (!type_equal(&t, &v->type)) {
-            diag_error(c, (Loc){.file = file[j]}, "input '%s' expects %s, but the file holds %s",
-                       v->name, want, type_str(&t, got, sizeof got));
+            /* ONNX inputs with symbolic dims took 1: point at --shape. */
+            const char *hint = "";
+            size_t n = strlen(o->model);
+            if (t.dtype == v->type.dtype && n > 5 && strcmp(o->model + n - 5, ".onnx") == 0) {
+                hint = arena_printf(c->arena, " (to compile for it: --shape %s=", v->name);
+                for (int d = 0; d < t.rank; d++)
+                    hint = arena_printf(c->arena, "%s%s%lld", hint, d ? "," : "",
+                                        (long long)t.dims[d]);
+                hint = arena_printf(c->arena, "%s)", hint);
+            }
+            diag_error(c, (Loc){.file = file[j]}, "input '%s' expects %s, but the file holds %s%s",
+                       v->name, want, type_str(&t, got, sizeof got), hint);
             ok = false;
             continue;
         }
@@ -158,6 +168,11 @@ static bool write_outputs(Ctx *c, const CliOpts *o, const Graph *g, const Tensor
 int cli_run(Ctx *c, const CliOpts *o)
 {
     bool use_c = o->backend && strcmp(o->backend, "c") == 0;
+    bool use_llvm = o->backend && strcmp(o->backend, "llvm") == 0;
+    /* A bare-metal target always runs compiled code, under QEMU. */
+    const Target *tgt = cg_target(o->target);
+    bool mcu = tgt && tgt->bare_metal;
+    McuStats mcu_stats;
     Module m;
     if (!cli_load(c, o, &m))
         return CLI_ERROR;
@@ -168,20 +183,24 @@ int cli_run(Ctx *c, const CliOpts *o)
         return CLI_ERROR;
     /* The interpreter needs no Loop IR, but the arena numbers, the dumps
      * and the emitted C do. */
-    bool lower = use_c || o->stats || o->nprint_after > 0 || o->out;
+    bool lower = use_c || use_llvm || mcu || o->stats || o->nprint_after > 0 || o->out;
     if (lower && !cli_lower(c, o, &m))
         return CLI_ERROR;
     if (o->out && (!cli_mkdirs(c, o->out) || !cg_emit_c(c, m.prog, o->out)))
         return CLI_ERROR;
     double median_us = 0.0;
     int repeat = o->repeat > 0 ? o->repeat : 1;
-    bool ok = use_c ? cli_run_c(c, &m, in, out, repeat, &median_us)
-                    : run_interp(c, g, in, out, repeat, &median_us);
+    bool ok = mcu     ? cli_run_mcu(c, o, &m, tgt, in, out, &mcu_stats)
+              : use_c ? cli_run_c(c, &m, in, out, repeat, &median_us)
+              : use_llvm ? cli_run_llvm(c, &m, o->opt_level, in, out, repeat, &median_us)
+                      : run_interp(c, g, in, out, repeat, &median_us);
     if (!ok || !write_outputs(c, o, g, out))
         return CLI_ERROR;
     for (int j = 0; j < g->noutputs; j++)
         print_output(ir_value(g, g->outputs[j])->name, &out[j]);
-    if (o->stats) {
+    if (o->stats && mcu) {
+        cli_print_mcu_stats(&m, &mcu_stats);
+    } else if (o->stats) {
         printf("latency_us: %.3f\n", median_us);
         printf("arena_bytes: %lld\n", (long long)m.prog->workspace_size);
         printf("arena_lower_bound: %lld\n", (long long)m.prog->workspace_lower_bound);

@@ -1,11 +1,12 @@
 /* main.c: the etch command line: argument parsing and dispatch.
  *
- *   etch compile MODEL [-o OUTDIR] [--name PREFIX] [--emit c]
+ *   etch compile MODEL [-o OUTDIR] [--name PREFIX] [--emit c|llvm|bc|obj|asm] [-O 0|1|2|3]
+ *                      [--target host|cortex-m4|cortex-m0|TRIPLE] [--shape NAME=D0,D1,...]
  *                      [--print-after=PASS|all] [--disable-pass=NAME]
  *   etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR]
- *                  [--backend interp|c] [--repeat N] [--stats] (+ compile's options)
- *   etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME]
- *   etch dot MODEL [-o FILE]
+ *                  [--backend interp|c|llvm] [--repeat N] [--stats] (+ compile's options)
+ *   etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME] [--shape ...] [--const ...]
+ *   etch dot MODEL [-o FILE] [--shape ...]
  *   etch --help | --version | COMMAND --help
  *
  * Options take their value as `--opt=VALUE` or `--opt VALUE`. Exit status:
@@ -29,13 +30,15 @@ typedef struct {
 
 static const Command commands[] = {
     {"compile", C_COMPILE, cli_compile,
-     "etch compile MODEL [-o OUTDIR] [--name PREFIX] [--emit c] [--print-after=PASS|all] "
-     "[--disable-pass=NAME]"},
+     "etch compile MODEL [-o OUTDIR] [--name PREFIX] [--emit c|llvm|bc|obj|asm] [-O 0|1|2|3] "
+     "[--target NAME|TRIPLE] [--print-after=PASS|all] "
+     "[--disable-pass=NAME] [--shape NAME=D0,D1,...]"},
     {"run", C_RUN, cli_run,
-     "etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR] [--backend interp|c] "
+     "etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR] [--backend interp|c|llvm] "
      "[--repeat N] [--stats] [compile options]"},
-    {"dump", C_DUMP, cli_dump, "etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME]"},
-    {"dot", C_DOT, cli_dot, "etch dot MODEL [-o FILE]"},
+    {"dump", C_DUMP, cli_dump,
+     "etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME] [--shape NAME=D0,D1,...]"},
+    {"dot", C_DOT, cli_dot, "etch dot MODEL [-o FILE] [--shape NAME=D0,D1,...]"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -50,15 +53,24 @@ static const Option options[] = {
     {"-o", true, C_COMPILE | C_RUN | C_DOT,
      "compile/run: directory for PREFIX.c, PREFIX.h, etch_runtime.h (default .); dot: output file"},
     {"--name", true, C_COMPILE | C_RUN, "C prefix of the generated code (default: the graph name)"},
-    {"--emit", true, C_COMPILE | C_RUN, "what to emit: c"},
+    {"--emit", true, C_COMPILE | C_RUN,
+     "what to emit: c (default), or with the LLVM backend llvm (.ll), bc, obj (.o), asm (.s)"},
+    {"-O", true, C_COMPILE | C_RUN, "LLVM backend optimization level 0..3 (default 2)"},
     {"--print-after", true, C_COMPILE | C_RUN | C_DUMP,
      "print the IR after PASS (or all; repeat or separate with commas)"},
     {"--disable-pass", true, C_COMPILE | C_RUN | C_DUMP, "skip the optional pass NAME"},
+    {"--shape", true, C_ALL,
+     "NAME=D0,D1,...: the shape of ONNX input NAME (symbolic dims default to 1)"},
+    {"--const", true, C_ALL,
+     "NAME=FILE.npy: freeze ONNX input NAME to a constant (e.g. a shape it feeds)"},
     {"--input", true, C_RUN, "an input as [NAME=]FILE.npy (by name, or in graph order)"},
     {"--output-dir", true, C_RUN, "where the output .npy files go (default .)"},
-    {"--backend", true, C_RUN, "interp (the reference interpreter, default) or c (compiled)"},
+    {"--backend", true, C_RUN,
+     "interp (the reference interpreter, default), c (compiled C) or llvm (LLVM object)"},
     {"--repeat", true, C_RUN, "run the inference N times (for timing)"},
     {"--stats", false, C_RUN, "print latency_us, arena_bytes and arena_lower_bound"},
+    {"--target", true, C_COMPILE | C_RUN,
+     "host (default), generic, cortex-m4 or cortex-m0; cortex-m runs go through QEMU"},
     {"--help", false, C_ALL, "show this help"},
 };
 enum { NOPTIONS = sizeof options / sizeof options[0] };
@@ -143,6 +155,33 @@ static bool is_identifier(const char *s)
     return true;
 }
 
+/* --shape NAME=D0,D1,...: positive dims, at most IR_MAX_RANK of them;
+ * `NAME=` alone is a scalar. */
+static int add_shape(Arena *a, const Command *cmd, CliOpts *o, const char *v)
+{
+    const char *eq = strchr(v, '=');
+    if (!eq || eq == v)
+        return usage_error(cmd, "--shape wants NAME=D0,D1,..., not '%s'", v);
+    FeShape sh = {.name = arena_strndup(a, v, (size_t)(eq - v))};
+    for (int i = 0; i < o->nshapes; i++)
+        if (strcmp(o->shapes[i].name, sh.name) == 0)
+            return usage_error(cmd, "--shape %s is given twice", sh.name);
+    for (const char *p = eq + 1; *p;) {
+        char *end;
+        long long d = strtoll(p, &end, 10);
+        if (end == p || d < 1 || d > (1LL << 31) || (*end != ',' && *end != '\0') ||
+            (*end == ',' && end[1] == '\0'))
+            return usage_error(cmd, "--shape %s: '%s' is not a list of positive dimensions",
+                               sh.name, eq + 1);
+        if (sh.rank == IR_MAX_RANK)
+            return usage_error(cmd, "--shape %s: more than %d dimensions", sh.name, IR_MAX_RANK);
+        sh.dims[sh.rank++] = d;
+        p = *end ? end + 1 : end;
+    }
+    VEC_PUSH(a, o->shapes, o->nshapes, o->capshapes) = sh;
+    return CLI_OK;
+}
+
 static int set_option(Arena *a, const Command *cmd, CliOpts *o, const Option *opt, const char *v)
 {
     const char *n = opt->name;
@@ -153,20 +192,31 @@ static int set_option(Arena *a, const Command *cmd, CliOpts *o, const Option *op
             return usage_error(cmd, "--name '%s' is not a C identifier", v);
         o->name = v;
     } else if (strcmp(n, "--emit") == 0) {
-        if (strcmp(v, "c") != 0)
-            return usage_error(cmd, "cannot emit '%s' (supported: c)", v);
+        static const char *const kinds[] = {"c", "llvm", "bc", "obj", "asm"};
+        bool known = false;
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            known |= strcmp(v, kinds[i]) == 0;
+        if (!known)
+            return usage_error(cmd, "cannot emit '%s' (supported: c, llvm, bc, obj, asm)", v);
         o->emit = v;
     } else if (strcmp(n, "--print-after") == 0) {
         return add_passes(a, cmd, v, true, &o->print_after, &o->nprint_after, &o->capprint_after);
     } else if (strcmp(n, "--disable-pass") == 0) {
         return add_passes(a, cmd, v, false, &o->disabled, &o->ndisabled, &o->capdisabled);
+    } else if (strcmp(n, "--shape") == 0) {
+        return add_shape(a, cmd, o, v);
+    } else if (strcmp(n, "--const") == 0) {
+        const char *eq = strchr(v, '=');
+        if (!eq || eq == v || !eq[1])
+            return usage_error(cmd, "--const wants NAME=FILE.npy, not '%s'", v);
+        VEC_PUSH(a, o->consts, o->nconsts, o->capconsts) = v;
     } else if (strcmp(n, "--input") == 0) {
         VEC_PUSH(a, o->inputs, o->ninputs, o->capinputs) = v;
     } else if (strcmp(n, "--output-dir") == 0) {
         o->output_dir = v;
     } else if (strcmp(n, "--backend") == 0) {
-        if (strcmp(v, "interp") != 0 && strcmp(v, "c") != 0)
-            return usage_error(cmd, "unknown backend '%s' (backends: interp, c)", v);
+        if (strcmp(v, "interp") != 0 && strcmp(v, "c") != 0 && strcmp(v, "llvm") != 0)
+            return usage_error(cmd, "unknown backend '%s' (backends: interp, c, llvm)", v);
         o->backend = v;
     } else if (strcmp(n, "--repeat") == 0) {
         char *end;
@@ -176,6 +226,16 @@ static int set_option(Arena *a, const Command *cmd, CliOpts *o, const Option *op
         o->repeat = (int)r;
     } else if (strcmp(n, "--stats") == 0) {
         o->stats = true;
+    } else if (strcmp(n, "-O") == 0) {
+        if (strlen(v) != 1 || v[0] < '0' || v[0] > '3')
+            return usage_error(cmd, "-O wants 0, 1, 2 or 3, not '%s'", v);
+        o->opt_level = v[0] - '0';
+    } else if (strcmp(n, "--target") == 0) {
+        /* An LLVM triple (arch-vendor-os...) is checked by LLVM when used. */
+        if (!cg_target(v) && !strchr(v, '-'))
+            return usage_error(cmd, "unknown target '%s' (targets: %s, or an LLVM triple)", v,
+                               cg_target_names());
+        o->target = v;
     }
     return CLI_OK;
 }
@@ -206,6 +266,12 @@ static int parse_args(Arena *a, const Command *cmd, int argc, char **argv, CliOp
         }
         const char *eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
         size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        /* -O2 is -O with its value attached, as in cc. */
+        const char *attached = NULL;
+        if (strncmp(arg, "-O", 2) == 0 && arg[2] != '\0') {
+            len = 2;
+            attached = arg + 2;
+        }
         const Option *opt = find_option(arg, len);
         if (opt && strcmp(opt->name, "--help") != 0 && !(opt->cmds & cmd->cmd))
             opt = NULL;
@@ -219,6 +285,8 @@ static int parse_args(Arena *a, const Command *cmd, int argc, char **argv, CliOp
         if (opt->value) {
             if (eq)
                 value = eq + 1;
+            else if (attached)
+                value = attached;
             else if (i + 1 < argc)
                 value = argv[++i];
             else
@@ -256,7 +324,8 @@ int main(int argc, char **argv)
         return usage_error(NULL, "unknown command '%s' (commands: compile, run, dump, dot)", name);
 
     Ctx *c = ctx_new();
-    CliOpts o = {.command = cmd->name, .backend = "interp", .repeat = 1, .emit = "c"};
+    CliOpts o = {.command = cmd->name, .backend = "interp", .repeat = 1, .emit = "c",
+               .opt_level = 2};
     bool help = false;
     int st = parse_args(c->arena, cmd, argc, argv, &o, &help);
     if (st == CLI_OK && help)

@@ -288,7 +288,7 @@ Test(parser, npy_consts_resolve_next_to_the_file)
                       "}\n";
     cr_assert(tu_write_file(etch, src, strlen(src)));
     Ctx *c = ctx_new();
-    Graph *g = fe_load_model(c, etch);
+    Graph *g = fe_load_model(c, etch, NULL);
     cr_assert_not_null(g);
     const Value *v = ir_value(g, ir_find_value(g, "w"));
     cr_assert_str_eq(v->npy, "weights/w.npy");
@@ -309,8 +309,8 @@ Test(parser, load_model_by_extension)
     Ctx *c = ctx_new();
     FILE *err = tmpfile();
     c->err = err;
-    cr_assert_null(fe_load_model(c, "model.tflite"));
-    cr_assert_null(fe_load_model(c, "/nonexistent/m.etch"));
+    cr_assert_null(fe_load_model(c, "model.tflite", NULL));
+    cr_assert_null(fe_load_model(c, "/nonexistent/m.etch", NULL));
     cr_assert_eq(c->nerrors, 2);
     rewind(err);
     char buf[512] = "";
@@ -335,7 +335,9 @@ Test(parser, error_undefined_name)
 Test(parser, error_unknown_op)
 {
     expect_error("graph g {\n  input x : f32[2]\n  y = rleu(x)\n  output y\n}\n", 3, 7,
-                 "unknown op 'rleu' (known ops: conv, gemm, matmul");
+                 "unknown op 'rleu'; did you mean 'relu'?");
+    expect_error("graph g {\n  input x : f32[2]\n  y = frobnicate(x)\n  output y\n}\n", 3, 7,
+                 "unknown op 'frobnicate' (known ops: conv, gemm, matmul");
 }
 
 Test(parser, error_wrong_arity)

@@ -98,6 +98,7 @@ char *tu_read_file(const char *path, size_t *len)
         b.len += got;
         b.s[b.len] = 0;
     }
+    b.s[b.len] = 0; /* an empty file too */
     fclose(f);
     if (len)
         *len = b.len;
@@ -420,30 +421,42 @@ static int graph_slot(const int *ids, int n, int value, int fallback)
 
 typedef int InvokeFn(const void *const *inputs, void *const *outputs, void *workspace);
 
-/* Builds, loads and runs the emitted C; false with a message on failure. */
-static bool run_emitted_c(Ctx *c, const Program *p, const char *workdir,
+/* Which backend tu_diff_graph's compiled stage uses: the C backend, or the
+ * LLVM backend when tu_diff_graph_llvm calls it. */
+static bool diff_llvm;
+
+/* Builds, loads and runs the emitted C (or, with `llvm`, the LLVM
+ * backend's host object linked into a shared object); false with a
+ * message on failure. */
+static bool run_emitted_c(Ctx *c, const Program *p, const char *workdir, bool llvm,
                           const void *const *ins, void *const *outs, TuStr *why)
 {
     char *dir = tu_path(workdir, p->name);
     mkdir(dir, 0755);
     bool ok = false;
     void *lib = NULL;
-    if (!cg_emit_c(c, p, dir)) {
-        tu_str_printf(why, "cg_emit_c failed\n");
+    LlvmOpts lo = {.kind = LLVM_EMIT_OBJ, .target = "host", .opt_level = 2};
+    if (llvm ? !cg_emit_llvm(c, p, dir, &lo) : !cg_emit_c(c, p, dir)) {
+        tu_str_printf(why, "%s failed\n", llvm ? "cg_emit_llvm" : "cg_emit_c");
         goto done;
     }
     const char *cc = getenv("CC");
     TuStr cmd = {0};
-    tu_str_printf(&cmd,
-                  "%s -O1 -std=c99 -Wall -Wextra -pedantic -Werror -shared -fPIC "
-                  "-o lib%s.so %s.c -lm",
-                  cc && *cc ? cc : "cc", p->name, p->name);
+    if (llvm)
+        tu_str_printf(&cmd, "%s -shared -o lib%s.so %s.o -lm", cc && *cc ? cc : "cc", p->name,
+                      p->name);
+    else
+        tu_str_printf(&cmd,
+                      "%s -O1 -std=c99 -Wall -Wextra -pedantic -Werror -shared -fPIC "
+                      "-o lib%s.so %s.c -lm",
+                      cc && *cc ? cc : "cc", p->name, p->name);
     char *err = NULL;
     int st = tu_run(dir, cmd.s, NULL, &err);
     free(cmd.s);
     if (st != 0) {
         char *src = tu_path(dir, p->name);
-        tu_str_printf(why, "the emitted C does not compile (%s.c):\n%s", src, err);
+        tu_str_printf(why, "the emitted %s does not build (%s%s):\n%s", llvm ? "object" : "C", src,
+                      llvm ? ".o" : ".c", err);
         free(src);
         free(err);
         goto done;
@@ -608,9 +621,9 @@ bool tu_diff_graph(const char *text, TuRng *r, const TuData *kinds, double rel,
     }
     bool same = compare_outputs(stage, g, p, ref, couts[0], rel, report);
 
-    stage = "C";
+    stage = diff_llvm ? "LLVM" : "C";
     arm_crash_handler(stage, text);
-    if (!run_emitted_c(c, p, workdir, (const void *const *)cin, couts[1], &why))
+    if (!run_emitted_c(c, p, workdir, diff_llvm, (const void *const *)cin, couts[1], &why))
         goto fail;
     same = compare_outputs(stage, g, p, ref, couts[1], rel, report) && same;
     ok = same;
@@ -640,5 +653,14 @@ fail:
     fclose(df);
     free(diag);
     ctx_free(c);
+    return ok;
+}
+
+bool tu_diff_graph_llvm(const char *text, TuRng *r, const TuData *kinds, double rel,
+                        const char *workdir, TuStr *report)
+{
+    diff_llvm = true;
+    bool ok = tu_diff_graph(text, r, kinds, rel, workdir, report);
+    diff_llvm = false;
     return ok;
 }

@@ -100,5 +100,9 @@ bool tu_close(const float *got, const float *ref, int64_t n, double rel, double 
  * and the graph text. */
 bool tu_diff_graph(const char *text, TuRng *r, const TuData *kinds, double rel,
                    const char *workdir, TuStr *report);
+/* The same with the LLVM backend (a host object at -O2, linked into a
+ * shared object) in place of the emitted C: interpreter vs loop_eval vs LLVM. */
+bool tu_diff_graph_llvm(const char *text, TuRng *r, const TuData *kinds, double rel,
+                        const char *workdir, TuStr *report);
 
 #endif /* ETCH_TESTUTIL_H */

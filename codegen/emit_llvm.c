@@ -1,0 +1,850 @@
+/* emit_llvm.c: the LLVM backend's IR builder, Loop IR -> an LLVM module.
+ *
+ * The walk mirrors emit_c.c node for node and knows no op: each kernel
+ * becomes an internal function whose parameters are exactly the buffers it
+ * touches (noalias where the C backend writes `restrict`, readonly where it
+ * writes `const`), weights become private constant globals, and PREFIX_run /
+ * PREFIX_invoke are built with the C backend's ABI and status codes, so the
+ * PREFIX.h that emit_c.c writes describes this module too.
+ *
+ * Value representation inside a kernel (the same as loop_eval.c, which
+ * mirrors the emitted C):
+ *   - f32 expressions are LLVM `float`, rounded after every operation (no
+ *     contraction, no fast-math flags), math through the float libm
+ *     functions (expf, tanhf, ...) or the intrinsics they are equal to;
+ *   - every integer and bool expression is an i64; narrow dtypes exist only
+ *     in memory and are wrapped where C converts (stores, casts, locals);
+ *   - float -> integer conversion saturates (llvm.fptosi.sat): defined where
+ *     C's is undefined, equal where C's is defined;
+ *   - loop variables and locals live in allocas in the entry block, which
+ *     mem2reg promotes; && and || short-circuit through branches because an
+ *     operand may guard a load (a padded window's bounds check).
+ * Symbols other than the two entry points are internal and carry a '.',
+ * which no C name has, so they never collide with libm or user code.
+ */
+#include "codegen.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/Core.h>
+#include <llvm-c/DebugInfo.h>
+
+typedef struct {
+    unsigned char *buf;     /* USE_READ | USE_WRITE per buffer */
+    unsigned char *local;   /* per local */
+} LlUses;
+
+enum { USE_READ = 1, USE_WRITE = 2 };
+
+typedef struct {
+    LLVMModuleRef mod;
+    const Program *p;
+    LLVMContextRef cx;
+    LLVMBuilderRef b;
+    LLVMTypeRef f32, i1, i8, i16, i32, i64, vd, i8p;
+    LLVMValueRef *consts;       /* per buffer: the global of a BK_CONST */
+    LlUses *uses;               /* per kernel */
+    /* the kernel being built */
+    const Kernel *k;
+    LLVMValueRef fn;
+    LLVMValueRef *ptr;          /* per buffer: the kernel's parameter */
+    LLVMValueRef *vars;         /* per loop variable: an i64 alloca */
+    LLVMValueRef *locals;       /* per local: an alloca of its register type */
+} Lb;
+
+/* ------------------------------------------------------------------ types */
+
+/* How a dtype is stored in memory. */
+static LLVMTypeRef mem_type(const Lb *lb, DType dt)
+{
+    switch (dt) {
+    case DT_F32: return lb->f32;
+    case DT_I8: case DT_U8: case DT_BOOL: return lb->i8;
+    case DT_I16: return lb->i16;
+    case DT_I32: return lb->i32;
+    case DT_I64: return lb->i64;
+    case DT_NONE: case DT_COUNT: break;
+    }
+    unreachable("buffer or value without a dtype");
+}
+
+/* How a dtype is held in a register: float or i64. */
+static LLVMTypeRef reg_type(const Lb *lb, DType dt)
+{
+    return dtype_is_float(dt) ? lb->f32 : lb->i64;
+}
+
+static bool is_unsigned(DType dt) { return dt == DT_U8 || dt == DT_BOOL; }
+
+/* ------------------------------------------------------------ use sets */
+
+static void scan_expr(LlUses *u, const Expr *e)
+{
+    if (!e)
+        return;
+    if (e->kind == EX_LOAD)
+        u->buf[e->buf] |= USE_READ;
+    if (e->kind == EX_LOCAL)
+        u->local[e->local] |= USE_READ;
+    scan_expr(u, e->a);
+    scan_expr(u, e->b);
+    scan_expr(u, e->c);
+}
+
+static void scan_stmt(LlUses *u, const Stmt *s)
+{
+    if (!s)
+        return;
+    switch (s->kind) {
+    case ST_BLOCK:
+        for (int i = 0; i < s->n; i++)
+            scan_stmt(u, s->items[i]);
+        return;
+    case ST_FOR:
+        scan_expr(u, s->lo);
+        scan_expr(u, s->hi);
+        scan_stmt(u, s->body);
+        return;
+    case ST_IF:
+        scan_expr(u, s->cond);
+        scan_stmt(u, s->then);
+        scan_stmt(u, s->els);
+        return;
+    case ST_STORE:
+        u->buf[s->buf] |= USE_WRITE;
+        scan_expr(u, s->idx);
+        scan_expr(u, s->val);
+        return;
+    case ST_SET:
+        u->local[s->local] |= USE_WRITE;
+        scan_expr(u, s->val);
+        return;
+    }
+}
+
+static bool temps_overlap(const Buffer *a, const Buffer *b)
+{
+    int64_t ea = a->offset + a->numel * (int64_t)dtype_size(a->dtype);
+    int64_t eb = b->offset + b->numel * (int64_t)dtype_size(b->dtype);
+    return a->offset < eb && b->offset < ea;
+}
+
+/* The C backend's rule for `restrict`: a workspace buffer is noalias unless
+ * another workspace buffer the kernel touches overlaps it (in-place reuse). */
+static bool may_noalias(const Program *p, const LlUses *u, int b)
+{
+    if (p->bufs[b].kind != BK_TEMP)
+        return true;
+    for (int o = 0; o < p->nbufs; o++)
+        if (o != b && u->buf[o] && p->bufs[o].kind == BK_TEMP &&
+            temps_overlap(&p->bufs[b], &p->bufs[o]))
+            return false;
+    return true;
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static LLVMValueRef i64c(const Lb *lb, int64_t v)
+{
+    return LLVMConstInt(lb->i64, (unsigned long long)v, 1);
+}
+
+static LLVMValueRef f32c(const Lb *lb, double v)
+{
+    return LLVMConstReal(lb->f32, (double)(float)v);
+}
+
+static void add_attr(const Lb *lb, LLVMValueRef fn, LLVMAttributeIndex idx, const char *name)
+{
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    assert(kind != 0);
+    LLVMAddAttributeAtIndex(fn, idx, LLVMCreateEnumAttribute(lb->cx, kind, 0));
+}
+
+/* A function of the module by name, declared on first use. */
+static LLVMValueRef get_fn(Lb *lb, const char *name, LLVMTypeRef ret, LLVMTypeRef *params,
+                           unsigned n, LLVMTypeRef *fty)
+{
+    *fty = LLVMFunctionType(ret, params, n, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(lb->mod, name);
+    if (!fn) {
+        fn = LLVMAddFunction(lb->mod, name, *fty);
+        add_attr(lb, fn, LLVMAttributeFunctionIndex, "nounwind");
+    }
+    return fn;
+}
+
+static LLVMValueRef call1f(Lb *lb, const char *name, LLVMValueRef x)
+{
+    LLVMTypeRef fty, params[1] = {lb->f32};
+    LLVMValueRef fn = get_fn(lb, name, lb->f32, params, 1, &fty);
+    return LLVMBuildCall2(lb->b, fty, fn, &x, 1, "");
+}
+
+static LLVMValueRef call2f(Lb *lb, const char *name, LLVMValueRef x, LLVMValueRef y)
+{
+    LLVMTypeRef fty, params[2] = {lb->f32, lb->f32};
+    LLVMValueRef fn = get_fn(lb, name, lb->f32, params, 2, &fty);
+    LLVMValueRef args[2] = {x, y};
+    return LLVMBuildCall2(lb->b, fty, fn, args, 2, "");
+}
+
+/* A new block appended to the current function. */
+static LLVMBasicBlockRef new_block(Lb *lb, const char *name)
+{
+    return LLVMAppendBasicBlockInContext(lb->cx, lb->fn, name);
+}
+
+/* A block placed later with place_block, so blocks read in source order
+ * (a loop's exit after its body's blocks). */
+static LLVMBasicBlockRef later_block(Lb *lb, const char *name)
+{
+    return LLVMCreateBasicBlockInContext(lb->cx, name);
+}
+
+static void place_block(Lb *lb, LLVMBasicBlockRef bb)
+{
+    LLVMAppendExistingBasicBlock(lb->fn, bb);
+    LLVMPositionBuilderAtEnd(lb->b, bb);
+}
+
+/* ------------------------------------------------------------ conversions */
+
+/* v (register form of dtype dt) != 0, as i1. C's `x != 0` is true for NaN. */
+static LLVMValueRef truthy(Lb *lb, LLVMValueRef v, DType dt)
+{
+    if (dtype_is_float(dt))
+        return LLVMBuildFCmp(lb->b, LLVMRealUNE, v, f32c(lb, 0.0), "");
+    return LLVMBuildICmp(lb->b, LLVMIntNE, v, i64c(lb, 0), "");
+}
+
+static LLVMValueRef bool_i64(Lb *lb, LLVMValueRef bit)
+{
+    return LLVMBuildZExt(lb->b, bit, lb->i64, "");
+}
+
+/* An i64 wrapped to integer dtype dt, the way C converts on a store. */
+static LLVMValueRef wrap_int(Lb *lb, LLVMValueRef v, DType dt)
+{
+    switch (dt) {
+    case DT_BOOL: return bool_i64(lb, truthy(lb, v, DT_I64));
+    case DT_I64: return v;
+    case DT_I8: case DT_U8: case DT_I16: case DT_I32: {
+        LLVMValueRef t = LLVMBuildTrunc(lb->b, v, mem_type(lb, dt), "");
+        return is_unsigned(dt) ? LLVMBuildZExt(lb->b, t, lb->i64, "")
+                               : LLVMBuildSExt(lb->b, t, lb->i64, "");
+    }
+    default: unreachable("wrap to a non-integer dtype");
+    }
+}
+
+/* float -> i64, saturating (NaN gives 0), as loop_eval.c's float_to_int. */
+static LLVMValueRef float_to_i64(Lb *lb, LLVMValueRef v)
+{
+    LLVMTypeRef fty, params[1] = {lb->f32};
+    LLVMValueRef fn = get_fn(lb, "llvm.fptosi.sat.i64.f32", lb->i64, params, 1, &fty);
+    return LLVMBuildCall2(lb->b, fty, fn, &v, 1, "");
+}
+
+static LLVMValueRef as_f(Lb *lb, LLVMValueRef v, DType dt)
+{
+    return dtype_is_float(dt) ? v : LLVMBuildSIToFP(lb->b, v, lb->f32, "");
+}
+
+static LLVMValueRef as_i(Lb *lb, LLVMValueRef v, DType dt)
+{
+    return dtype_is_float(dt) ? float_to_i64(lb, v) : v;
+}
+
+/* Register value v of dtype `from` as dtype `to`. */
+static LLVMValueRef convert(Lb *lb, LLVMValueRef v, DType from, DType to)
+{
+    if (to == DT_BOOL)
+        return bool_i64(lb, truthy(lb, v, from));
+    if (dtype_is_float(to))
+        return as_f(lb, v, from);
+    if (dtype_is_float(from))
+        return wrap_int(lb, float_to_i64(lb, v), to);
+    return from == to ? v : wrap_int(lb, v, to);
+}
+
+/* ------------------------------------------------------------- expressions */
+
+static LLVMValueRef emit_expr(Lb *lb, const Expr *e);
+
+static LLVMValueRef elem_ptr(Lb *lb, int buf, const Expr *idx)
+{
+    LLVMValueRef i = as_i(lb, emit_expr(lb, idx), idx->dtype);
+    DType dt = lb->p->bufs[buf].dtype;
+    assert(lb->ptr[buf]);
+    return LLVMBuildInBoundsGEP2(lb->b, mem_type(lb, dt), lb->ptr[buf], &i, 1, "");
+}
+
+static LLVMValueRef emit_load(Lb *lb, const Expr *e)
+{
+    DType dt = lb->p->bufs[e->buf].dtype;
+    LLVMValueRef v = LLVMBuildLoad2(lb->b, mem_type(lb, dt), elem_ptr(lb, e->buf, e->a), "");
+    if (!dtype_is_float(dt) && dt != DT_I64)
+        v = is_unsigned(dt) ? LLVMBuildZExt(lb->b, v, lb->i64, "")
+                            : LLVMBuildSExt(lb->b, v, lb->i64, "");
+    return convert(lb, v, dt, e->dtype);
+}
+
+/* The float function an op maps to, as in the C backend: intrinsics where
+ * they equal the libm function exactly, else the libm name. */
+static const char *unop_float_fn(UnOp op)
+{
+    switch (op) {
+    case UN_ABS: return "llvm.fabs.f32";
+    case UN_SQRT: return "llvm.sqrt.f32";
+    case UN_FLOOR: return "llvm.floor.f32";
+    case UN_CEIL: return "llvm.ceil.f32";
+    case UN_ROUND: return "llvm.rint.f32"; /* rintf: half to even, as loop_eval */
+    case UN_EXP: return "expf";
+    case UN_LOG: return "logf";
+    case UN_TANH: return "tanhf";
+    case UN_ERF: return "erff";
+    case UN_SIN: return "sinf";
+    case UN_COS: return "cosf";
+    case UN_TAN: return "tanf";
+    case UN_ASIN: return "asinf";
+    case UN_ACOS: return "acosf";
+    case UN_ATAN: return "atanf";
+    case UN_SINH: return "sinhf";
+    case UN_COSH: return "coshf";
+    case UN_ASINH: return "asinhf";
+    case UN_ACOSH: return "acoshf";
+    case UN_ATANH: return "atanhf";
+    default: unreachable("unary op without a float function");
+    }
+}
+
+static LLVMValueRef emit_unary(Lb *lb, const Expr *e)
+{
+    DType da = e->a->dtype;
+    LLVMValueRef x = emit_expr(lb, e->a);
+    if (e->op == UN_NOT)
+        return bool_i64(lb, LLVMBuildNot(lb->b, truthy(lb, x, da), ""));
+    if (e->op == UN_ISNAN)
+        return dtype_is_float(da) ? bool_i64(lb, LLVMBuildFCmp(lb->b, LLVMRealUNO, x, x, ""))
+                                  : i64c(lb, 0);
+    if (!dtype_is_float(da)) {
+        LLVMValueRef r;
+        switch (e->op) {
+        case UN_NEG:
+            r = LLVMBuildSub(lb->b, i64c(lb, 0), x, "");
+            break;
+        case UN_ABS: {
+            LLVMValueRef neg = LLVMBuildICmp(lb->b, LLVMIntSLT, x, i64c(lb, 0), "");
+            r = LLVMBuildSelect(lb->b, neg, LLVMBuildSub(lb->b, i64c(lb, 0), x, ""), x, "");
+            break;
+        }
+        case UN_FLOOR: case UN_CEIL: case UN_ROUND:
+            r = x;
+            break;
+        default:
+            /* Float math on an integer: computed in float, converted back. */
+            return convert(lb, call1f(lb, unop_float_fn((UnOp)e->op), as_f(lb, x, da)), DT_F32,
+                           e->dtype);
+        }
+        return convert(lb, r, DT_I64, e->dtype);
+    }
+    LLVMValueRef r = e->op == UN_NEG ? LLVMBuildFNeg(lb->b, x, "")
+                                     : call1f(lb, unop_float_fn((UnOp)e->op), x);
+    return convert(lb, r, DT_F32, e->dtype);
+}
+
+/* && and ||: b only when a does not decide, through a branch and a phi. */
+static LLVMValueRef emit_logical(Lb *lb, const Expr *e)
+{
+    bool is_and = e->op == BIN_AND;
+    LLVMValueRef x = truthy(lb, emit_expr(lb, e->a), e->a->dtype);
+    LLVMBasicBlockRef from = LLVMGetInsertBlock(lb->b);
+    LLVMBasicBlockRef rhs = new_block(lb, is_and ? "and.rhs" : "or.rhs");
+    LLVMBasicBlockRef done = later_block(lb, is_and ? "and.end" : "or.end");
+    if (is_and)
+        LLVMBuildCondBr(lb->b, x, rhs, done);
+    else
+        LLVMBuildCondBr(lb->b, x, done, rhs);
+    LLVMPositionBuilderAtEnd(lb->b, rhs);
+    LLVMValueRef y = truthy(lb, emit_expr(lb, e->b), e->b->dtype);
+    LLVMBasicBlockRef rhs_end = LLVMGetInsertBlock(lb->b);
+    LLVMBuildBr(lb->b, done);
+    place_block(lb, done);
+    LLVMValueRef phi = LLVMBuildPhi(lb->b, lb->i1, "");
+    LLVMValueRef vals[2] = {LLVMConstInt(lb->i1, is_and ? 0 : 1, 0), y};
+    LLVMBasicBlockRef blocks[2] = {from, rhs_end};
+    LLVMAddIncoming(phi, vals, blocks, 2);
+    return bool_i64(lb, phi);
+}
+
+static LLVMValueRef emit_compare(Lb *lb, const Expr *e, LLVMValueRef x, LLVMValueRef y)
+{
+    DType da = e->a->dtype, db = e->b->dtype;
+    if (dtype_is_float(da) || dtype_is_float(db)) {
+        static const LLVMRealPredicate fp[] = {
+            [BIN_LT] = LLVMRealOLT, [BIN_LE] = LLVMRealOLE, [BIN_GT] = LLVMRealOGT,
+            [BIN_GE] = LLVMRealOGE, [BIN_EQ] = LLVMRealOEQ, [BIN_NE] = LLVMRealUNE,
+        };
+        return bool_i64(lb, LLVMBuildFCmp(lb->b, fp[e->op], as_f(lb, x, da), as_f(lb, y, db), ""));
+    }
+    static const LLVMIntPredicate ip[] = {
+        [BIN_LT] = LLVMIntSLT, [BIN_LE] = LLVMIntSLE, [BIN_GT] = LLVMIntSGT,
+        [BIN_GE] = LLVMIntSGE, [BIN_EQ] = LLVMIntEQ, [BIN_NE] = LLVMIntNE,
+    };
+    return bool_i64(lb, LLVMBuildICmp(lb->b, ip[e->op], x, y, ""));
+}
+
+static LLVMValueRef emit_binary(Lb *lb, const Expr *e)
+{
+    if (e->op == BIN_AND || e->op == BIN_OR)
+        return convert(lb, emit_logical(lb, e), DT_BOOL, e->dtype);
+    DType da = e->a->dtype, db = e->b->dtype;
+    LLVMValueRef x = emit_expr(lb, e->a), y = emit_expr(lb, e->b);
+    if (e->op >= BIN_LT && e->op <= BIN_NE)
+        return convert(lb, emit_compare(lb, e, x, y), DT_BOOL, e->dtype);
+    LLVMBuilderRef b = lb->b;
+    if (dtype_is_float(e->dtype)) {
+        x = as_f(lb, x, da);
+        y = as_f(lb, y, db);
+        switch (e->op) {
+        case BIN_ADD: return LLVMBuildFAdd(b, x, y, "");
+        case BIN_SUB: return LLVMBuildFSub(b, x, y, "");
+        case BIN_MUL: return LLVMBuildFMul(b, x, y, "");
+        case BIN_DIV: return LLVMBuildFDiv(b, x, y, "");
+        case BIN_MOD: return LLVMBuildFRem(b, x, y, ""); /* fmodf */
+        /* etch_minf/etch_maxf: a plain compare, the second operand on NaN. */
+        case BIN_MIN: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, y, ""), x, y, "");
+        case BIN_MAX: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, y, ""), x, y, "");
+        case BIN_POW: return call2f(lb, "powf", x, y);
+        default: unreachable("bad float binary op");
+        }
+    }
+    if (e->op == BIN_POW) {
+        LLVMValueRef r = call2f(lb, "powf", as_f(lb, x, da), as_f(lb, y, db));
+        return convert(lb, r, DT_F32, e->dtype);
+    }
+    x = as_i(lb, x, da);
+    y = as_i(lb, y, db);
+    LLVMValueRef r;
+    switch (e->op) {
+    case BIN_ADD: r = LLVMBuildAdd(b, x, y, ""); break;
+    case BIN_SUB: r = LLVMBuildSub(b, x, y, ""); break;
+    case BIN_MUL: r = LLVMBuildMul(b, x, y, ""); break;
+    case BIN_DIV: r = LLVMBuildSDiv(b, x, y, ""); break;
+    case BIN_MOD: r = LLVMBuildSRem(b, x, y, ""); break;
+    case BIN_MIN: r = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, x, y, ""), x, y, ""); break;
+    case BIN_MAX: r = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, x, y, ""), x, y, ""); break;
+    default: unreachable("bad integer binary op");
+    }
+    return convert(lb, r, DT_I64, e->dtype);
+}
+
+static LLVMValueRef emit_expr(Lb *lb, const Expr *e)
+{
+    switch (e->kind) {
+    case EX_INT:
+        return dtype_is_float(e->dtype) ? f32c(lb, (double)e->i) : i64c(lb, e->i);
+    case EX_FLT: {
+        if (dtype_is_float(e->dtype))
+            return f32c(lb, e->f);
+        /* The constant converted the way the runtime would convert it. */
+        LLVMValueRef v = float_to_i64(lb, f32c(lb, e->f));
+        return convert(lb, v, DT_I64, e->dtype);
+    }
+    case EX_VAR:
+        assert(e->var >= 0 && e->var < lb->k->nvars);
+        return LLVMBuildLoad2(lb->b, lb->i64, lb->vars[e->var], "");
+    case EX_LOCAL: {
+        assert(e->local >= 0 && e->local < lb->k->nlocals);
+        DType ldt = lb->k->locals[e->local].dtype;
+        LLVMValueRef v = LLVMBuildLoad2(lb->b, reg_type(lb, ldt), lb->locals[e->local], "");
+        return convert(lb, v, ldt, e->dtype);
+    }
+    case EX_LOAD:
+        return emit_load(lb, e);
+    case EX_UN:
+        return emit_unary(lb, e);
+    case EX_BIN:
+        return emit_binary(lb, e);
+    case EX_SELECT: {
+        /* Both sides are side-effect free and safe: a select, no branch. */
+        LLVMValueRef c = truthy(lb, emit_expr(lb, e->c), e->c->dtype);
+        LLVMValueRef x = convert(lb, emit_expr(lb, e->a), e->a->dtype, e->dtype);
+        LLVMValueRef y = convert(lb, emit_expr(lb, e->b), e->b->dtype, e->dtype);
+        return LLVMBuildSelect(lb->b, c, x, y, "");
+    }
+    case EX_CAST:
+        return convert(lb, emit_expr(lb, e->a), e->a->dtype, e->dtype);
+    }
+    unreachable("bad expression kind");
+}
+
+/* -------------------------------------------------------------- statements */
+
+static void emit_stmt(Lb *lb, const Stmt *s);
+
+/* LOOP_UNROLL: !llvm.loop !{self, !{"llvm.loop.unroll.full"}} on the latch. */
+static void mark_unroll(Lb *lb, LLVMValueRef latch)
+{
+    const char *full = "llvm.loop.unroll.full";
+    LLVMMetadataRef str = LLVMMDStringInContext2(lb->cx, full, strlen(full));
+    LLVMMetadataRef hint = LLVMMDNodeInContext2(lb->cx, &str, 1);
+    LLVMMetadataRef self = LLVMTemporaryMDNode(lb->cx, NULL, 0);
+    LLVMMetadataRef ops[2] = {self, hint};
+    LLVMMetadataRef loop = LLVMMDNodeInContext2(lb->cx, ops, 2);
+    LLVMMetadataReplaceAllUsesWith(self, loop);
+    unsigned kind = LLVMGetMDKindIDInContext(lb->cx, "llvm.loop", 9);
+    LLVMSetMetadata(latch, kind, LLVMMetadataAsValue(lb->cx, loop));
+}
+
+/* for (var = lo; var < hi; var += step): hi is re-evaluated every trip as
+ * in C; it is side-effect free, so LLVM hoists it. */
+static void emit_for(Lb *lb, const Stmt *s)
+{
+    if (s->step <= 0)
+        unreachable("for-loop with a non-positive step");
+    assert(s->var >= 0 && s->var < lb->k->nvars);
+    LLVMValueRef var = lb->vars[s->var];
+    LLVMBuildStore(lb->b, as_i(lb, emit_expr(lb, s->lo), s->lo->dtype), var);
+    LLVMBasicBlockRef head = new_block(lb, "for.head");
+    LLVMBasicBlockRef body = new_block(lb, "for.body");
+    LLVMBasicBlockRef exit = later_block(lb, "for.end");
+    LLVMBuildBr(lb->b, head);
+    LLVMPositionBuilderAtEnd(lb->b, head);
+    LLVMValueRef i = LLVMBuildLoad2(lb->b, lb->i64, var, "");
+    LLVMValueRef hi = as_i(lb, emit_expr(lb, s->hi), s->hi->dtype);
+    LLVMBuildCondBr(lb->b, LLVMBuildICmp(lb->b, LLVMIntSLT, i, hi, ""), body, exit);
+    LLVMPositionBuilderAtEnd(lb->b, body);
+    emit_stmt(lb, s->body);
+    LLVMValueRef cur = LLVMBuildLoad2(lb->b, lb->i64, var, "");
+    /* nsw: the C loop counter cannot overflow either. */
+    LLVMBuildStore(lb->b, LLVMBuildNSWAdd(lb->b, cur, i64c(lb, s->step), ""), var);
+    LLVMValueRef latch = LLVMBuildBr(lb->b, head);
+    if (s->flags & LOOP_UNROLL)
+        mark_unroll(lb, latch);
+    place_block(lb, exit);
+}
+
+static void emit_if(Lb *lb, const Stmt *s)
+{
+    LLVMValueRef c = truthy(lb, emit_expr(lb, s->cond), s->cond->dtype);
+    LLVMBasicBlockRef then = new_block(lb, "if.then");
+    LLVMBasicBlockRef els = s->els ? later_block(lb, "if.else") : NULL;
+    LLVMBasicBlockRef done = later_block(lb, "if.end");
+    LLVMBuildCondBr(lb->b, c, then, els ? els : done);
+    LLVMPositionBuilderAtEnd(lb->b, then);
+    emit_stmt(lb, s->then);
+    LLVMBuildBr(lb->b, done);
+    if (els) {
+        place_block(lb, els);
+        emit_stmt(lb, s->els);
+        LLVMBuildBr(lb->b, done);
+    }
+    place_block(lb, done);
+}
+
+static void emit_stmt(Lb *lb, const Stmt *s)
+{
+    switch (s->kind) {
+    case ST_BLOCK:
+        for (int i = 0; i < s->n; i++)
+            emit_stmt(lb, s->items[i]);
+        return;
+    case ST_FOR:
+        emit_for(lb, s);
+        return;
+    case ST_IF:
+        emit_if(lb, s);
+        return;
+    case ST_STORE: {
+        const Buffer *buf = &lb->p->bufs[s->buf];
+        LLVMValueRef v = convert(lb, emit_expr(lb, s->val), s->val->dtype, buf->dtype);
+        if (!dtype_is_float(buf->dtype) && buf->dtype != DT_I64)
+            v = LLVMBuildTrunc(lb->b, v, mem_type(lb, buf->dtype), "");
+        LLVMBuildStore(lb->b, v, elem_ptr(lb, s->buf, s->idx));
+        return;
+    }
+    case ST_SET: {
+        assert(s->local >= 0 && s->local < lb->k->nlocals);
+        DType ldt = lb->k->locals[s->local].dtype;
+        LLVMValueRef v = convert(lb, emit_expr(lb, s->val), s->val->dtype, ldt);
+        LLVMBuildStore(lb->b, v, lb->locals[s->local]);
+        return;
+    }
+    }
+    unreachable("bad statement kind");
+}
+
+/* ----------------------------------------------------------------- kernels */
+
+static LLVMTypeRef ptr_to(const Lb *lb, DType dt)
+{
+    return LLVMPointerType(mem_type(lb, dt), 0);
+}
+
+static LLVMValueRef build_kernel(Lb *lb, int ki)
+{
+    const Program *p = lb->p;
+    const Kernel *k = &p->kernels[ki];
+    const LlUses *u = &lb->uses[ki];
+    LLVMTypeRef *params = arena_alloc(p->arena, sizeof *params * (size_t)(p->nbufs + 1));
+    unsigned n = 0;
+    for (int b = 0; b < p->nbufs; b++) {
+        if (!u->buf[b])
+            continue;
+        if ((u->buf[b] & USE_WRITE) && (p->bufs[b].kind == BK_INPUT || p->bufs[b].kind == BK_CONST))
+            unreachable("a kernel stores to an input or a constant");
+        params[n++] = ptr_to(lb, p->bufs[b].dtype);
+    }
+    LLVMTypeRef fty = LLVMFunctionType(lb->vd, params, n, 0);
+    const char *name = arena_printf(p->arena, "%s.%s", p->name, k->name);
+    LLVMValueRef fn = LLVMAddFunction(lb->mod, name, fty);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_attr(lb, fn, LLVMAttributeFunctionIndex, "nounwind");
+    lb->k = k;
+    lb->fn = fn;
+    memset(lb->ptr, 0, sizeof *lb->ptr * (size_t)(p->nbufs + 1));
+    unsigned arg = 0;
+    for (int b = 0; b < p->nbufs; b++) {
+        if (!u->buf[b])
+            continue;
+        LLVMValueRef pv = LLVMGetParam(fn, arg);
+        LLVMSetValueName2(pv, p->bufs[b].name, strlen(p->bufs[b].name));
+        LLVMAttributeIndex ai = arg + 1;
+        add_attr(lb, fn, ai, "nocapture");
+        if (may_noalias(p, u, b))
+            add_attr(lb, fn, ai, "noalias");
+        if (!(u->buf[b] & USE_WRITE))
+            add_attr(lb, fn, ai, "readonly");
+        lb->ptr[b] = pv;
+        arg++;
+    }
+    LLVMBasicBlockRef entry = new_block(lb, "entry");
+    LLVMPositionBuilderAtEnd(lb->b, entry);
+    lb->vars = arena_alloc(p->arena, sizeof *lb->vars * (size_t)(k->nvars + 1));
+    lb->locals = arena_alloc(p->arena, sizeof *lb->locals * (size_t)(k->nlocals + 1));
+    for (int v = 0; v < k->nvars; v++)
+        lb->vars[v] = LLVMBuildAlloca(lb->b, lb->i64, arena_printf(p->arena, "i%d", v));
+    for (int l = 0; l < k->nlocals; l++) {
+        DType dt = k->locals[l].dtype;
+        lb->locals[l] = LLVMBuildAlloca(lb->b, reg_type(lb, dt),
+                                        arena_printf(p->arena, "%s%d", k->locals[l].name, l));
+        /* Locals start at zero, as the C backend declares them. */
+        LLVMBuildStore(lb->b, dtype_is_float(dt) ? f32c(lb, 0.0) : i64c(lb, 0), lb->locals[l]);
+    }
+    emit_stmt(lb, k->body);
+    LLVMBuildRetVoid(lb->b);
+    return fn;
+}
+
+/* --------------------------------------------------------------- weights */
+
+static LLVMValueRef elem_const(const Lb *lb, DType dt, const void *data, int64_t i)
+{
+    const unsigned char *at = (const unsigned char *)data + (size_t)i * dtype_size(dt);
+    union { float f; int8_t i8; uint8_t u8; int16_t i16; int32_t i32; int64_t i64; } v;
+    memcpy(&v, at, dtype_size(dt));
+    switch (dt) {
+    case DT_F32: return LLVMConstReal(lb->f32, v.f);
+    case DT_I8: return LLVMConstInt(lb->i8, (unsigned long long)v.i8, 1);
+    case DT_U8: case DT_BOOL: return LLVMConstInt(lb->i8, v.u8, 0);
+    case DT_I16: return LLVMConstInt(lb->i16, (unsigned long long)v.i16, 1);
+    case DT_I32: return LLVMConstInt(lb->i32, (unsigned long long)v.i32, 1);
+    case DT_I64: return LLVMConstInt(lb->i64, (unsigned long long)v.i64, 1);
+    case DT_NONE: case DT_COUNT: break;
+    }
+    unreachable("constant buffer of no dtype");
+}
+
+/* A private constant array; its first element's address is the buffer. */
+static LLVMValueRef build_const(Lb *lb, int b)
+{
+    const Buffer *buf = &lb->p->bufs[b];
+    LLVMTypeRef et = mem_type(lb, buf->dtype);
+    /* Nothing reads an empty buffer; one zero keeps the global addressable. */
+    bool empty = buf->numel == 0 || !buf->data;
+    int64_t n = empty ? 1 : buf->numel;
+    LLVMValueRef *elems = malloc(sizeof *elems * (size_t)n);
+    if (!elems)
+        unreachable("out of memory building a weight array");
+    for (int64_t i = 0; i < n; i++)
+        elems[i] = empty ? LLVMConstNull(et) : elem_const(lb, buf->dtype, buf->data, i);
+    LLVMValueRef init = LLVMConstArray(et, elems, (unsigned)n);
+    free(elems);
+    const char *name = arena_printf(lb->p->arena, "%s.%s", lb->p->name, buf->name);
+    LLVMValueRef g = LLVMAddGlobal(lb->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetLinkage(g, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+    LLVMSetAlignment(g, 16);
+    LLVMValueRef zero[2] = {i64c(lb, 0), i64c(lb, 0)};
+    return LLVMConstInBoundsGEP2(LLVMTypeOf(init), g, zero, 2);
+}
+
+/* ------------------------------------------------------------ entry points */
+
+static void ret_if(Lb *lb, LLVMValueRef fn, LLVMValueRef cond, int status)
+{
+    LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(lb->cx, fn, "fail");
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(lb->cx, fn, "ok");
+    LLVMBuildCondBr(lb->b, cond, bad, ok);
+    LLVMPositionBuilderAtEnd(lb->b, bad);
+    LLVMBuildRet(lb->b, LLVMConstInt(lb->i32, (unsigned long long)status, 0));
+    LLVMPositionBuilderAtEnd(lb->b, ok);
+}
+
+static LLVMValueRef is_null(Lb *lb, LLVMValueRef v)
+{
+    return LLVMBuildIsNull(lb->b, v, "");
+}
+
+/* PREFIX_run(inputs..., outputs..., workspace): the C backend's checks in
+ * the same order, then every kernel on its buffers. */
+static LLVMValueRef build_run(Lb *lb, LLVMValueRef *kernels, LLVMTypeRef *fty_out)
+{
+    const Program *p = lb->p;
+    int nargs = p->ninputs + p->noutputs;
+    LLVMTypeRef *params = arena_alloc(p->arena, sizeof *params * (size_t)(nargs + 1));
+    for (int i = 0; i < nargs; i++) {
+        int b = i < p->ninputs ? p->inputs[i] : p->outputs[i - p->ninputs];
+        params[i] = ptr_to(lb, p->bufs[b].dtype);
+    }
+    params[nargs] = lb->i8p;
+    LLVMTypeRef fty = LLVMFunctionType(lb->i32, params, (unsigned)nargs + 1, 0);
+    LLVMValueRef fn = LLVMAddFunction(lb->mod, arena_printf(p->arena, "%s_run", p->name), fty);
+    add_attr(lb, fn, LLVMAttributeFunctionIndex, "nounwind");
+    *fty_out = fty;
+    lb->fn = fn;
+    LLVMPositionBuilderAtEnd(lb->b, new_block(lb, "entry"));
+    LLVMValueRef *ptr = lb->ptr;
+    memset(ptr, 0, sizeof *ptr * (size_t)(p->nbufs + 1));
+    LLVMValueRef any_null = NULL;
+    for (int i = 0; i < nargs; i++) {
+        int b = i < p->ninputs ? p->inputs[i] : p->outputs[i - p->ninputs];
+        LLVMValueRef pv = LLVMGetParam(fn, (unsigned)i);
+        LLVMSetValueName2(pv, p->bufs[b].name, strlen(p->bufs[b].name));
+        ptr[b] = pv;
+        LLVMValueRef z = is_null(lb, pv);
+        any_null = any_null ? LLVMBuildOr(lb->b, any_null, z, "") : z;
+    }
+    if (any_null)
+        ret_if(lb, fn, any_null, 1 /* ETCH_ERR_NULL_ARG */);
+    LLVMValueRef ws = LLVMGetParam(fn, (unsigned)nargs);
+    LLVMSetValueName2(ws, "workspace", strlen("workspace"));
+    if (p->workspace_size > 0) {
+        ret_if(lb, fn, is_null(lb, ws), 1 /* ETCH_ERR_NULL_ARG */);
+        /* i64 holds a pointer of every target; only the low bits matter. */
+        LLVMTypeRef iptr = lb->i64;
+        LLVMValueRef mask = LLVMConstInt(iptr, 15 /* ETCH_WORKSPACE_ALIGN - 1 */, 0);
+        LLVMValueRef low = LLVMBuildAnd(lb->b, LLVMBuildPtrToInt(lb->b, ws, iptr, ""), mask, "");
+        ret_if(lb, fn, LLVMBuildICmp(lb->b, LLVMIntNE, low, LLVMConstInt(iptr, 0, 0), ""),
+               2 /* ETCH_ERR_ALIGNMENT */);
+    }
+    for (int b = 0; b < p->nbufs; b++) {
+        const Buffer *buf = &p->bufs[b];
+        if (buf->kind == BK_CONST && lb->consts[b]) {
+            ptr[b] = lb->consts[b];
+        } else if (buf->kind == BK_TEMP) {
+            if (buf->offset < 0 ||
+                buf->offset + buf->numel * (int64_t)dtype_size(buf->dtype) > p->workspace_size)
+                ptr[b] = NULL; /* unused by any kernel, checked at the call below */
+            else {
+                LLVMValueRef off = i64c(lb, buf->offset);
+                LLVMValueRef at = LLVMBuildInBoundsGEP2(lb->b, lb->i8, ws, &off, 1, "");
+                ptr[b] = LLVMBuildBitCast(lb->b, at, ptr_to(lb, buf->dtype), buf->name);
+            }
+        }
+    }
+    for (int k = 0; k < p->nkernels; k++) {
+        const LlUses *u = &lb->uses[k];
+        LLVMValueRef *args = arena_alloc(p->arena, sizeof *args * (size_t)(p->nbufs + 1));
+        unsigned n = 0;
+        for (int b = 0; b < p->nbufs; b++) {
+            if (!u->buf[b])
+                continue;
+            if (!ptr[b])
+                unreachable("a kernel touches a buffer outside the planned workspace");
+            args[n++] = ptr[b];
+        }
+        LLVMBuildCall2(lb->b, LLVMGlobalGetValueType(kernels[k]), kernels[k], args, n, "");
+    }
+    LLVMBuildRet(lb->b, LLVMConstInt(lb->i32, 0 /* ETCH_OK */, 0));
+    return fn;
+}
+
+/* PREFIX_invoke(inputs, outputs, workspace): arrays of pointers unpacked. */
+static void build_invoke(Lb *lb, LLVMValueRef run, LLVMTypeRef run_ty)
+{
+    const Program *p = lb->p;
+    LLVMTypeRef i8pp = LLVMPointerType(lb->i8p, 0);
+    LLVMTypeRef params[3] = {i8pp, i8pp, lb->i8p};
+    LLVMTypeRef fty = LLVMFunctionType(lb->i32, params, 3, 0);
+    LLVMValueRef fn = LLVMAddFunction(lb->mod, arena_printf(p->arena, "%s_invoke", p->name), fty);
+    add_attr(lb, fn, LLVMAttributeFunctionIndex, "nounwind");
+    lb->fn = fn;
+    LLVMPositionBuilderAtEnd(lb->b, new_block(lb, "entry"));
+    LLVMValueRef in = LLVMGetParam(fn, 0), out = LLVMGetParam(fn, 1);
+    LLVMSetValueName2(in, "inputs", 6);
+    LLVMSetValueName2(out, "outputs", 7);
+    LLVMSetValueName2(LLVMGetParam(fn, 2), "workspace", 9);
+    if (p->ninputs > 0)
+        ret_if(lb, fn, is_null(lb, in), 1 /* ETCH_ERR_NULL_ARG */);
+    if (p->noutputs > 0)
+        ret_if(lb, fn, is_null(lb, out), 1 /* ETCH_ERR_NULL_ARG */);
+    int nargs = p->ninputs + p->noutputs;
+    LLVMValueRef *args = arena_alloc(p->arena, sizeof *args * (size_t)(nargs + 1));
+    for (int i = 0; i < nargs; i++) {
+        bool is_in = i < p->ninputs;
+        int b = is_in ? p->inputs[i] : p->outputs[i - p->ninputs];
+        LLVMValueRef idx = i64c(lb, is_in ? i : i - p->ninputs);
+        LLVMValueRef slot = LLVMBuildInBoundsGEP2(lb->b, lb->i8p, is_in ? in : out, &idx, 1, "");
+        LLVMValueRef v = LLVMBuildLoad2(lb->b, lb->i8p, slot, "");
+        args[i] = LLVMBuildBitCast(lb->b, v, ptr_to(lb, p->bufs[b].dtype), "");
+    }
+    args[nargs] = LLVMGetParam(fn, 2);
+    LLVMValueRef r = LLVMBuildCall2(lb->b, run_ty, run, args, (unsigned)nargs + 1, "");
+    LLVMBuildRet(lb->b, r);
+}
+
+/* ------------------------------------------------------------------ module */
+
+void cg_llvm_build_module(struct LLVMOpaqueModule *mod, const Program *p)
+{
+    LLVMContextRef cx = LLVMGetModuleContext(mod);
+    Lb lb = {.mod = mod, .p = p, .cx = cx};
+    lb.f32 = LLVMFloatTypeInContext(cx);
+    lb.i1 = LLVMInt1TypeInContext(cx);
+    lb.i8 = LLVMInt8TypeInContext(cx);
+    lb.i16 = LLVMInt16TypeInContext(cx);
+    lb.i32 = LLVMInt32TypeInContext(cx);
+    lb.i64 = LLVMInt64TypeInContext(cx);
+    lb.vd = LLVMVoidTypeInContext(cx);
+    lb.i8p = LLVMPointerType(lb.i8, 0);
+    lb.b = LLVMCreateBuilderInContext(cx);
+    size_t nb = (size_t)p->nbufs + 1;
+    lb.consts = arena_alloc(p->arena, sizeof *lb.consts * nb);
+    lb.ptr = arena_alloc(p->arena, sizeof *lb.ptr * nb);
+    lb.uses = arena_alloc(p->arena, sizeof *lb.uses * (size_t)(p->nkernels + 1));
+    unsigned char *used = arena_alloc(p->arena, nb);
+    for (int k = 0; k < p->nkernels; k++) {
+        lb.uses[k].buf = arena_alloc(p->arena, nb);
+        lb.uses[k].local = arena_alloc(p->arena, (size_t)p->kernels[k].nlocals + 1);
+        scan_stmt(&lb.uses[k], p->kernels[k].body);
+        for (int b = 0; b < p->nbufs; b++)
+            used[b] |= lb.uses[k].buf[b];
+    }
+    for (int b = 0; b < p->nbufs; b++)
+        if (p->bufs[b].kind == BK_CONST && used[b])
+            lb.consts[b] = build_const(&lb, b);
+    LLVMValueRef *kernels = arena_alloc(p->arena, sizeof *kernels * (size_t)(p->nkernels + 1));
+    for (int k = 0; k < p->nkernels; k++)
+        kernels[k] = build_kernel(&lb, k);
+    LLVMTypeRef run_ty;
+    LLVMValueRef run = build_run(&lb, kernels, &run_ty);
+    build_invoke(&lb, run, run_ty);
+    LLVMDisposeBuilder(lb.b);
+}

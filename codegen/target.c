@@ -1,0 +1,114 @@
+/* target.c: the machines etch generates code for, as data.
+ *
+ * One row per target: the LLVM triple/CPU/features the LLVM backend builds
+ * for, the C compiler and flags the CLI builds generated C with, and the
+ * machine facts the loop passes tile by (vector width, float registers,
+ * cache). Nothing else in etch names a specific machine: adding a target is
+ * adding a row. Invariants: names are unique; bare-metal targets have a
+ * cross compiler (cc) and its binutils prefix, and the Debian packages that
+ * provide them, so a missing toolchain can be reported by package name.
+ */
+#include "codegen.h"
+
+#include <string.h>
+
+static const Target targets[] = {
+    {
+        .kind = TGT_HOST,
+        .name = "host",
+        .triple = "",           /* LLVM's default triple: the machine etch runs on */
+        .cpu = "",
+        .features = "",
+        .pointer_bytes = (int)sizeof(void *),
+        .has_fpu = true,
+        .vector_bytes = 32,     /* AVX2-class x86-64 */
+        .float_regs = 16,
+        .l1_bytes = 32 * 1024,
+        .bare_metal = false,
+        .cc = "cc",
+        .cflags = "-O2 -std=c99",
+        .objdump_prefix = "",
+        .packages = "build-essential",
+    },
+    {
+        /* Plain C99 with no assumptions about the machine. */
+        .kind = TGT_GENERIC,
+        .name = "generic",
+        .triple = "",
+        .cpu = "",
+        .features = "",
+        .pointer_bytes = (int)sizeof(void *),
+        .has_fpu = true,
+        .vector_bytes = 0,
+        .float_regs = 8,
+        .l1_bytes = 0,
+        .bare_metal = false,
+        .cc = "cc",
+        .cflags = "-O2 -std=c99",
+        .objdump_prefix = "",
+        .packages = "build-essential",
+    },
+    {
+        /* ARMv7E-M with the single-precision FPv4-SP unit (16 double /
+         * 32 single registers), no cache in front of the SRAM. */
+        .kind = TGT_CORTEX_M4,
+        .name = "cortex-m4",
+        .triple = "thumbv7em-none-eabihf",
+        .cpu = "cortex-m4",
+        .features = "+thumb-mode,+dsp,+vfp4d16sp",
+        .pointer_bytes = 4,
+        .has_fpu = true,
+        .vector_bytes = 0,      /* DSP SIMD is integer-only (4 x int8 in a GPR) */
+        .float_regs = 32,
+        .l1_bytes = 0,
+        .bare_metal = true,
+        .cc = "arm-none-eabi-gcc",
+        .cflags = "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -O2 -std=c99 "
+                  "-ffunction-sections -fdata-sections",
+        .objdump_prefix = "arm-none-eabi-",
+        .packages = "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm",
+    },
+    {
+        /* ARMv6-M: Thumb-1 mostly, no FPU (float is software-emulated). */
+        .kind = TGT_CORTEX_M0,
+        .name = "cortex-m0",
+        .triple = "thumbv6m-none-eabi",
+        .cpu = "cortex-m0",
+        .features = "+thumb-mode,+soft-float",
+        .pointer_bytes = 4,
+        .has_fpu = false,
+        .vector_bytes = 0,
+        .float_regs = 0,
+        .l1_bytes = 0,
+        .bare_metal = true,
+        .cc = "arm-none-eabi-gcc",
+        .cflags = "-mcpu=cortex-m0 -mthumb -mfloat-abi=soft -O2 -std=c99 "
+                  "-ffunction-sections -fdata-sections",
+        .objdump_prefix = "arm-none-eabi-",
+        .packages = "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm",
+    },
+};
+enum { NTARGETS = sizeof targets / sizeof targets[0] };
+
+const Target *cg_target(const char *name)
+{
+    if (!name)
+        return &targets[0];
+    for (int i = 0; i < NTARGETS; i++)
+        if (strcmp(targets[i].name, name) == 0)
+            return &targets[i];
+    return NULL;
+}
+
+const char *cg_target_names(void)
+{
+    /* Built once from the table; every name is short, so 256 bytes hold them. */
+    static char names[256];
+    if (!names[0])
+        for (int i = 0; i < NTARGETS; i++) {
+            if (i)
+                strcat(names, ", ");
+            strcat(names, targets[i].name);
+        }
+    return names;
+}

@@ -1,0 +1,308 @@
+; ModuleID = 'tiny'
+source_filename = "tiny"
+target datalayout = "e-m:e-p270:32:32-p271:32:32-p272:64:64-i64:64-f80:128-n8:16:32:64-S128"
+target triple = "x86_64-unknown-linux-gnu"
+
+@tiny.w1 = private unnamed_addr constant [3 x float] [float 5.000000e-01, float -1.000000e+00, float 2.000000e+00], align 16
+
+; Function Attrs: nounwind
+define internal void @tiny.k0_add(float* noalias nocapture readonly %x, float* noalias nocapture readonly %w1, float* noalias nocapture %t2) #0 {
+entry:
+  %i0 = alloca i64, align 8
+  %i1 = alloca i64, align 8
+  store i64 0, i64* %i0, align 8
+  br label %for.head
+
+for.head:                                         ; preds = %for.end, %entry
+  %0 = load i64, i64* %i0, align 8
+  %1 = icmp slt i64 %0, 2
+  br i1 %1, label %for.body, label %for.end3
+
+for.body:                                         ; preds = %for.head
+  store i64 0, i64* %i1, align 8
+  br label %for.head1
+
+for.head1:                                        ; preds = %for.body2, %for.body
+  %2 = load i64, i64* %i1, align 8
+  %3 = icmp slt i64 %2, 3
+  br i1 %3, label %for.body2, label %for.end
+
+for.body2:                                        ; preds = %for.head1
+  %4 = load i64, i64* %i0, align 8
+  %5 = mul i64 %4, 3
+  %6 = load i64, i64* %i1, align 8
+  %7 = add i64 %5, %6
+  %8 = getelementptr inbounds float, float* %x, i64 %7
+  %9 = load float, float* %8, align 4
+  %10 = load i64, i64* %i1, align 8
+  %11 = getelementptr inbounds float, float* %w1, i64 %10
+  %12 = load float, float* %11, align 4
+  %13 = fadd float %9, %12
+  %14 = load i64, i64* %i0, align 8
+  %15 = mul i64 %14, 3
+  %16 = load i64, i64* %i1, align 8
+  %17 = add i64 %15, %16
+  %18 = getelementptr inbounds float, float* %t2, i64 %17
+  store float %13, float* %18, align 4
+  %19 = load i64, i64* %i1, align 8
+  %20 = add nsw i64 %19, 1
+  store i64 %20, i64* %i1, align 8
+  br label %for.head1
+
+for.end:                                          ; preds = %for.head1
+  %21 = load i64, i64* %i0, align 8
+  %22 = add nsw i64 %21, 1
+  store i64 %22, i64* %i0, align 8
+  br label %for.head
+
+for.end3:                                         ; preds = %for.head
+  ret void
+}
+
+; Function Attrs: nounwind
+define internal void @tiny.k1_relu(float* noalias nocapture readonly %t2, float* noalias nocapture %t3) #0 {
+entry:
+  %i0 = alloca i64, align 8
+  %i1 = alloca i64, align 8
+  store i64 0, i64* %i0, align 8
+  br label %for.head
+
+for.head:                                         ; preds = %for.end, %entry
+  %0 = load i64, i64* %i0, align 8
+  %1 = icmp slt i64 %0, 2
+  br i1 %1, label %for.body, label %for.end3
+
+for.body:                                         ; preds = %for.head
+  store i64 0, i64* %i1, align 8
+  br label %for.head1
+
+for.head1:                                        ; preds = %for.body2, %for.body
+  %2 = load i64, i64* %i1, align 8
+  %3 = icmp slt i64 %2, 3
+  br i1 %3, label %for.body2, label %for.end
+
+for.body2:                                        ; preds = %for.head1
+  %4 = load i64, i64* %i0, align 8
+  %5 = mul i64 %4, 3
+  %6 = load i64, i64* %i1, align 8
+  %7 = add i64 %5, %6
+  %8 = getelementptr inbounds float, float* %t2, i64 %7
+  %9 = load float, float* %8, align 4
+  %10 = fcmp ogt float %9, 0.000000e+00
+  %11 = select i1 %10, float %9, float 0.000000e+00
+  %12 = load i64, i64* %i0, align 8
+  %13 = mul i64 %12, 3
+  %14 = load i64, i64* %i1, align 8
+  %15 = add i64 %13, %14
+  %16 = getelementptr inbounds float, float* %t3, i64 %15
+  store float %11, float* %16, align 4
+  %17 = load i64, i64* %i1, align 8
+  %18 = add nsw i64 %17, 1
+  store i64 %18, i64* %i1, align 8
+  br label %for.head1
+
+for.end:                                          ; preds = %for.head1
+  %19 = load i64, i64* %i0, align 8
+  %20 = add nsw i64 %19, 1
+  store i64 %20, i64* %i0, align 8
+  br label %for.head
+
+for.end3:                                         ; preds = %for.head
+  ret void
+}
+
+; Function Attrs: nounwind
+define internal void @tiny.k2_softmax(float* noalias nocapture %y, float* noalias nocapture readonly %t3) #0 {
+entry:
+  %i0 = alloca i64, align 8
+  %i1 = alloca i64, align 8
+  %i2 = alloca i64, align 8
+  %i3 = alloca i64, align 8
+  %mx0 = alloca float, align 4
+  store float 0.000000e+00, float* %mx0, align 4
+  %sum1 = alloca float, align 4
+  store float 0.000000e+00, float* %sum1, align 4
+  %e2 = alloca float, align 4
+  store float 0.000000e+00, float* %e2, align 4
+  store i64 0, i64* %i0, align 8
+  br label %for.head
+
+for.head:                                         ; preds = %for.end8, %entry
+  %0 = load i64, i64* %i0, align 8
+  %1 = icmp slt i64 %0, 2
+  br i1 %1, label %for.body, label %for.end9
+
+for.body:                                         ; preds = %for.head
+  store float 0xFFF0000000000000, float* %mx0, align 4
+  store i64 0, i64* %i1, align 8
+  br label %for.head1
+
+for.head1:                                        ; preds = %for.body2, %for.body
+  %2 = load i64, i64* %i1, align 8
+  %3 = icmp slt i64 %2, 3
+  br i1 %3, label %for.body2, label %for.end
+
+for.body2:                                        ; preds = %for.head1
+  %4 = load float, float* %mx0, align 4
+  %5 = load i64, i64* %i0, align 8
+  %6 = mul i64 %5, 3
+  %7 = load i64, i64* %i1, align 8
+  %8 = add i64 %6, %7
+  %9 = getelementptr inbounds float, float* %t3, i64 %8
+  %10 = load float, float* %9, align 4
+  %11 = fcmp ogt float %4, %10
+  %12 = select i1 %11, float %4, float %10
+  store float %12, float* %mx0, align 4
+  %13 = load i64, i64* %i1, align 8
+  %14 = add nsw i64 %13, 1
+  store i64 %14, i64* %i1, align 8
+  br label %for.head1
+
+for.end:                                          ; preds = %for.head1
+  store float 0.000000e+00, float* %sum1, align 4
+  store i64 0, i64* %i2, align 8
+  br label %for.head3
+
+for.head3:                                        ; preds = %for.body4, %for.end
+  %15 = load i64, i64* %i2, align 8
+  %16 = icmp slt i64 %15, 3
+  br i1 %16, label %for.body4, label %for.end5
+
+for.body4:                                        ; preds = %for.head3
+  %17 = load i64, i64* %i0, align 8
+  %18 = mul i64 %17, 3
+  %19 = load i64, i64* %i2, align 8
+  %20 = add i64 %18, %19
+  %21 = getelementptr inbounds float, float* %t3, i64 %20
+  %22 = load float, float* %21, align 4
+  %23 = load float, float* %mx0, align 4
+  %24 = fsub float %22, %23
+  %25 = call float @expf(float %24)
+  store float %25, float* %e2, align 4
+  %26 = load float, float* %e2, align 4
+  %27 = load i64, i64* %i0, align 8
+  %28 = mul i64 %27, 3
+  %29 = load i64, i64* %i2, align 8
+  %30 = add i64 %28, %29
+  %31 = getelementptr inbounds float, float* %y, i64 %30
+  store float %26, float* %31, align 4
+  %32 = load float, float* %sum1, align 4
+  %33 = load float, float* %e2, align 4
+  %34 = fadd float %32, %33
+  store float %34, float* %sum1, align 4
+  %35 = load i64, i64* %i2, align 8
+  %36 = add nsw i64 %35, 1
+  store i64 %36, i64* %i2, align 8
+  br label %for.head3
+
+for.end5:                                         ; preds = %for.head3
+  %37 = load float, float* %sum1, align 4
+  %38 = fdiv float 1.000000e+00, %37
+  store float %38, float* %sum1, align 4
+  store i64 0, i64* %i3, align 8
+  br label %for.head6
+
+for.head6:                                        ; preds = %for.body7, %for.end5
+  %39 = load i64, i64* %i3, align 8
+  %40 = icmp slt i64 %39, 3
+  br i1 %40, label %for.body7, label %for.end8
+
+for.body7:                                        ; preds = %for.head6
+  %41 = load i64, i64* %i0, align 8
+  %42 = mul i64 %41, 3
+  %43 = load i64, i64* %i3, align 8
+  %44 = add i64 %42, %43
+  %45 = getelementptr inbounds float, float* %y, i64 %44
+  %46 = load float, float* %45, align 4
+  %47 = load float, float* %sum1, align 4
+  %48 = fmul float %46, %47
+  %49 = load i64, i64* %i0, align 8
+  %50 = mul i64 %49, 3
+  %51 = load i64, i64* %i3, align 8
+  %52 = add i64 %50, %51
+  %53 = getelementptr inbounds float, float* %y, i64 %52
+  store float %48, float* %53, align 4
+  %54 = load i64, i64* %i3, align 8
+  %55 = add nsw i64 %54, 1
+  store i64 %55, i64* %i3, align 8
+  br label %for.head6
+
+for.end8:                                         ; preds = %for.head6
+  %56 = load i64, i64* %i0, align 8
+  %57 = add nsw i64 %56, 1
+  store i64 %57, i64* %i0, align 8
+  br label %for.head
+
+for.end9:                                         ; preds = %for.head
+  ret void
+}
+
+; Function Attrs: nounwind
+declare float @expf(float) #0
+
+; Function Attrs: nounwind
+define i32 @tiny_run(float* %x, float* %y, i8* %workspace) #0 {
+entry:
+  %0 = icmp eq float* %x, null
+  %1 = icmp eq float* %y, null
+  %2 = or i1 %0, %1
+  br i1 %2, label %fail, label %ok
+
+fail:                                             ; preds = %entry
+  ret i32 1
+
+ok:                                               ; preds = %entry
+  %3 = icmp eq i8* %workspace, null
+  br i1 %3, label %fail1, label %ok2
+
+fail1:                                            ; preds = %ok
+  ret i32 1
+
+ok2:                                              ; preds = %ok
+  %4 = ptrtoint i8* %workspace to i64
+  %5 = and i64 %4, 15
+  %6 = icmp ne i64 %5, 0
+  br i1 %6, label %fail3, label %ok4
+
+fail3:                                            ; preds = %ok2
+  ret i32 2
+
+ok4:                                              ; preds = %ok2
+  %7 = getelementptr inbounds i8, i8* %workspace, i64 0
+  %t2 = bitcast i8* %7 to float*
+  %8 = getelementptr inbounds i8, i8* %workspace, i64 32
+  %t3 = bitcast i8* %8 to float*
+  call void @tiny.k0_add(float* %x, float* getelementptr inbounds ([3 x float], [3 x float]* @tiny.w1, i64 0, i64 0), float* %t2)
+  call void @tiny.k1_relu(float* %t2, float* %t3)
+  call void @tiny.k2_softmax(float* %y, float* %t3)
+  ret i32 0
+}
+
+; Function Attrs: nounwind
+define i32 @tiny_invoke(i8** %inputs, i8** %outputs, i8* %workspace) #0 {
+entry:
+  %0 = icmp eq i8** %inputs, null
+  br i1 %0, label %fail, label %ok
+
+fail:                                             ; preds = %entry
+  ret i32 1
+
+ok:                                               ; preds = %entry
+  %1 = icmp eq i8** %outputs, null
+  br i1 %1, label %fail1, label %ok2
+
+fail1:                                            ; preds = %ok
+  ret i32 1
+
+ok2:                                              ; preds = %ok
+  %2 = getelementptr inbounds i8*, i8** %inputs, i64 0
+  %3 = load i8*, i8** %2, align 8
+  %4 = bitcast i8* %3 to float*
+  %5 = getelementptr inbounds i8*, i8** %outputs, i64 0
+  %6 = load i8*, i8** %5, align 8
+  %7 = bitcast i8* %6 to float*
+  %8 = call i32 @tiny_run(float* %4, float* %7, i8* %workspace)
+  ret i32 %8
+}
+
+attributes #0 = { nounwind }

@@ -1,0 +1,330 @@
+/* test_mcu.c: Cortex-M targets, end to end under QEMU (suite mcu).
+ *
+ * - The target table: cortex-m4/cortex-m0 rows carry the triple, CPU, FPU
+ *   and flags the backends use; unknown names are refused.
+ * - `etch run --target cortex-m4|cortex-m0` on the examples and on the
+ *   MLPerf Tiny float models: the QEMU outputs match a host reference to
+ *   1e-4 of the output's scale (built by the C backend, one case by the
+ *   LLVM backend; reference for the examples: the host C backend; MLPerf: the
+ *   reference interpreter, the oracle, which is also far quicker than
+ *   compiling the models' weights for the host a second time), and the
+ *   --stats report is self-consistent (instructions at least one per MAC,
+ *   the model's flash inside the program's, RAM holding the arena).
+ * - Generated model code for MCU targets, cross-compiled, leaves no
+ *   malloc/stdio/double-math symbol undefined (arm-none-eabi-nm -u).
+ * - A missing toolchain is an error naming the Debian packages.
+ * Inputs of the MLPerf models are fresh seeded random data (seed printed
+ * on failure; ETCH_SEED reproduces it). The arm toolchain and QEMU are
+ * required, not optional: scripts/install-deps.sh installs them.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codegen/codegen.h"
+#include "frontend/frontend.h"
+#include "testutil.h"
+
+#define MODELS_DIR ETCH_SOURCE_DIR "/tests/models/mlperf-tiny"
+#define EXAMPLES_DIR ETCH_SOURCE_DIR "/examples"
+#define MCU_PACKAGES "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+
+/* ------------------------------------------------------------ helpers */
+
+/* The integer after "key: " on its own line of `text`, or -1. */
+static long long stat_of(const char *text, const char *key)
+{
+    size_t n = strlen(key);
+    for (const char *s = strstr(text, key); s; s = strstr(s + 1, key))
+        if ((s == text || s[-1] == '\n') && s[n] == ':')
+            return strtoll(s + n + 1, NULL, 10);
+    return -1;
+}
+
+/* Output `name` of a run written under dir, as floats in c's arena; NULL
+ * on failure. */
+static float *read_output(Ctx *c, const char *dir, const char *name, int64_t *n)
+{
+    TuStr file = {0};
+    tu_str_printf(&file, "%s/%s.npy", dir, name);
+    Type t;
+    void *data = NULL;
+    bool ok = fe_read_npy(c, file.s, (Loc){file.s, 0, 0}, &t, &data) && t.dtype == DT_F32;
+    free(file.s);
+    *n = ok ? type_numel(&t) : 0;
+    return ok ? data : NULL;
+}
+
+typedef struct {
+    const char *model;          /* path */
+    const char *input;          /* .npy path, or NULL: random, written under tmp */
+    const char *target;         /* cortex-m4 or cortex-m0 */
+    const char *reference;      /* host backend: c or interp */
+    const char *backend;        /* the MCU build's backend: NULL (c) or llvm */
+} McuCase;
+
+/* Runs one case; appends failures to report. */
+static bool run_case(const McuCase *k, TuStr *report)
+{
+    bool ok = false;
+    Ctx *c = ctx_new();
+    char *tmp = tu_mkdtemp("mcu");
+    char *mcu_dir = tu_path(tmp, "mcu"), *ref_dir = tu_path(tmp, "ref");
+    char *out = NULL, *err = NULL, *rout = NULL, *rerr = NULL;
+    TuStr cmd = {0}, rcmd = {0};
+    uint64_t seed = tu_seed();
+    Graph *g = fe_load_model(c, k->model, NULL);
+    if (!g || g->ninputs != 1 || g->noutputs < 1) {
+        tu_str_printf(report, "%s: does not load as one input and some outputs\n", k->model);
+        goto done;
+    }
+    const char *input = k->input;
+    char *rand_path = tu_path(tmp, "input.npy");
+    if (!input) {
+        const Type *t = &g->values[g->inputs[0]].type;
+        int64_t n = type_numel(t);
+        float *x = malloc(sizeof *x * (size_t)n);
+        TuRng r;
+        tu_rng_init(&r, seed);
+        tu_fill(&r, x, n, TU_DATA_SIGNED);
+        bool w = fe_write_npy(rand_path, t, x);
+        free(x);
+        if (!w) {
+            tu_str_printf(report, "cannot write %s\n", rand_path);
+            goto done;
+        }
+        input = rand_path;
+    }
+    tu_str_printf(&cmd, "'%s' run '%s' --target %s --backend %s --input '%s' --output-dir '%s' "
+                        "--stats", ETCH_EXE, k->model, k->target, k->backend ? k->backend : "c",
+                  input, mcu_dir);
+    tu_str_printf(&rcmd, "'%s' run '%s' --backend %s --input '%s' --output-dir '%s'", ETCH_EXE,
+                  k->model, k->reference, input, ref_dir);
+    int st = tu_run(NULL, cmd.s, &out, &err), rst = tu_run(NULL, rcmd.s, &rout, &rerr);
+    if (st != 0 || rst != 0) {
+        tu_str_printf(report, "`%s` exited %d:\n%s%s\n`%s` exited %d:\n%s%s\n", cmd.s, st, out,
+                      err, rcmd.s, rst, rout, rerr);
+        goto done;
+    }
+    ok = true;
+    for (int j = 0; j < g->noutputs; j++) {
+        const char *name = g->values[g->outputs[j]].name;
+        int64_t n, rn;
+        float *got = read_output(c, mcu_dir, name, &n), *ref = read_output(c, ref_dir, name, &rn);
+        double e;
+        int64_t at;
+        if (!got || !ref || n != rn) {
+            tu_str_printf(report, "%s: output '%s' missing or of the wrong size\n", k->model, name);
+            ok = false;
+        } else if (tu_max_abs(ref, n) == 0.0) {
+            tu_str_printf(report, "%s: output '%s' is all zero: the test cannot fail\n", k->model,
+                          name);
+            ok = false;
+        } else if (!tu_close(got, ref, n, 1e-4, &e, &at)) {
+            tu_str_printf(report, "%s on %s: output '%s' max abs err %.3g at %lld (%s %.9g, %s %.9g)\n",
+                          k->model, k->target, name, e, (long long)at, k->reference,
+                          (double)ref[at], k->target, (double)got[at]);
+            ok = false;
+        }
+    }
+    /* The --stats report must hang together. */
+    long long instr = stat_of(out, "instructions"), macs = stat_of(out, "macs");
+    long long flash = stat_of(out, "flash_bytes"), mflash = stat_of(out, "model_flash_bytes");
+    long long ram = stat_of(out, "ram_bytes"), stack = stat_of(out, "stack_bytes");
+    long long arena = stat_of(out, "arena_bytes"), lb = stat_of(out, "arena_lower_bound");
+    if (!(macs > 0 && instr >= macs && mflash > 0 && flash > mflash && stack > 0 &&
+          arena >= lb && lb >= 0 && ram >= arena + stack)) {
+        tu_str_printf(report, "%s on %s: inconsistent --stats:\n%s\n", k->model, k->target, out);
+        ok = false;
+    }
+done:
+    if (!ok)
+        tu_str_printf(report, "(seed %llu; rerun with ETCH_SEED=%llu)\n", (unsigned long long)seed,
+                      (unsigned long long)seed);
+    free(cmd.s);
+    free(rcmd.s);
+    free(out);
+    free(err);
+    free(rout);
+    free(rerr);
+    free(mcu_dir);
+    free(ref_dir);
+    tu_rmtree(tmp);
+    free(tmp);
+    ctx_free(c);
+    return ok;
+}
+
+static void check_case(McuCase k)
+{
+    TuStr report = {0};
+    bool ok = run_case(&k, &report);
+    cr_assert(ok, "%s", report.s ? report.s : "");
+    free(report.s);
+}
+
+/* ------------------------------------------------------------ targets */
+
+Test(mcu, targets_are_data)
+{
+    const Target *m4 = cg_target("cortex-m4"), *m0 = cg_target("cortex-m0");
+    cr_assert(m4 && m0 && cg_target("host") && cg_target("generic"));
+    cr_assert_eq(cg_target(NULL), cg_target("host"), "no --target means host");
+    cr_assert_null(cg_target("cortex-m7x"));
+    cr_assert_str_eq(m4->triple, "thumbv7em-none-eabihf");
+    cr_assert_str_eq(m0->triple, "thumbv6m-none-eabi");
+    cr_assert(m4->has_fpu && !m0->has_fpu && m4->bare_metal && m0->bare_metal);
+    cr_assert(strstr(m4->cflags, "-mfpu=fpv4-sp-d16") && strstr(m4->cflags, "-mfloat-abi=hard"));
+    cr_assert(strstr(m0->cflags, "-mfloat-abi=soft") && !strstr(m0->features, "vfp"));
+    cr_assert_eq(m4->pointer_bytes, 4);
+    cr_assert(strstr(cg_target_names(), "cortex-m0"));
+}
+
+Test(mcu, unknown_target_is_usage_error)
+{
+    TuStr cmd = {0};
+    tu_str_printf(&cmd, "'%s' compile '%s/digits_mlp/digits_mlp.etch' --target bogus -o /dev/null",
+                  ETCH_EXE, EXAMPLES_DIR);
+    char *out, *err;
+    int st = tu_run(NULL, cmd.s, &out, &err);
+    cr_assert_eq(st, 2, "exit %d:\n%s", st, err);
+    cr_assert(strstr(err, "unknown target 'bogus'") && strstr(err, "cortex-m4"), "%s", err);
+    free(out);
+    free(err);
+    free(cmd.s);
+}
+
+Test(mcu, missing_toolchain_names_packages)
+{
+    char *tmp = tu_mkdtemp("mcu-path");
+    TuStr cmd = {0};
+    /* An empty PATH: neither the cross compiler nor QEMU can be found. */
+    tu_str_printf(&cmd, "PATH='%s' '%s' run '%s/digits_mlp/digits_mlp.etch' --target cortex-m4 "
+                        "--input '%s/digits_mlp/inputs/digit_1.npy' --output-dir '%s'",
+                  tmp, ETCH_EXE, EXAMPLES_DIR, EXAMPLES_DIR, tmp);
+    char *out, *err;
+    int st = tu_run(NULL, cmd.s, &out, &err);
+    cr_assert_eq(st, 1, "exit %d:\n%s", st, err);
+    cr_assert(strstr(err, MCU_PACKAGES) && strstr(err, "arm-none-eabi-gcc"), "%s", err);
+    free(out);
+    free(err);
+    free(cmd.s);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+
+/* ---------------------------------------------- no libc in model code */
+
+/* Undefined symbols generated model code must not have on an MCU: heap,
+ * stdio, and double-precision math or soft-double helpers. */
+static bool forbidden_symbol(const char *s)
+{
+    static const char *const exact[] = {
+        "malloc", "calloc", "realloc", "free", "printf", "fprintf", "sprintf", "snprintf",
+        "puts", "putchar", "fopen", "fwrite", "fread", "abort", "exit",
+        "exp", "log", "sqrt", "pow", "tanh", "sin", "cos", "fabs", "floor", "ceil", "round",
+        "erf", "fmod", "atan", "tan", "fmin", "fmax", "lround", "rint", "nearbyint", "exp2",
+        "log2", "cbrt", "trunc", "asin", "acos", "sinh", "cosh", "asinh", "acosh", "atanh",
+    };
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(s, exact[i]) == 0)
+            return true;
+    /* __aeabi_dadd, __aeabi_dcmplt, __aeabi_f2d, __aeabi_i2d, ... */
+    if (strncmp(s, "__aeabi_", 8) == 0) {
+        const char *op = s + 8;
+        size_t n = strlen(op);
+        return op[0] == 'd' || (n >= 2 && strcmp(op + n - 2, "2d") == 0);
+    }
+    return false;
+}
+
+static void check_undefined_symbols(const char *model, const char *target)
+{
+    const Target *t = cg_target(target);
+    char *tmp = tu_mkdtemp("mcu-nm");
+    TuStr cmd = {0}, report = {0};
+    char *out, *err;
+    tu_str_printf(&cmd, "'%s' compile '%s' --target %s --name m -o '%s' && %s %s -c m.c -o m.o && "
+                        "%snm -u m.o", ETCH_EXE, model, target, tmp, t->cc, t->cflags,
+                  t->objdump_prefix);
+    /* The compile step writes into tmp; the compiler runs there too. */
+    int st = tu_run(tmp, cmd.s, &out, &err);
+    cr_assert_eq(st, 0, "`%s` exited %d:\n%s%s", cmd.s, st, out, err);
+    int nsyms = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+        char sym[256];
+        if (sscanf(line, " U %255s", sym) != 1)
+            continue;
+        nsyms++;
+        if (forbidden_symbol(sym))
+            tu_str_printf(&report, "%s for %s: the model object needs '%s'\n", model, target, sym);
+    }
+    /* A model with softmax needs expf: no undefined symbols at all would
+     * mean nm printed nothing useful. */
+    cr_assert(nsyms > 0, "nm -u printed no symbols for %s:\n%s", model, err);
+    cr_assert(!report.s, "%s", report.s);
+    free(out);
+    free(err);
+    free(cmd.s);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+
+Test(mcu, model_code_has_no_libc_m4)
+{
+    check_undefined_symbols(EXAMPLES_DIR "/digits_cnn/digits_cnn.etch", "cortex-m4");
+    check_undefined_symbols(MODELS_DIR "/kws_ref_model_float32.onnx", "cortex-m4");
+}
+
+Test(mcu, model_code_has_no_libc_m0)
+{
+    check_undefined_symbols(EXAMPLES_DIR "/digits_cnn/digits_cnn.etch", "cortex-m0");
+    check_undefined_symbols(MODELS_DIR "/ad01_fp32.onnx", "cortex-m0");
+}
+
+/* ------------------------------------------------- runs under QEMU */
+
+Test(mcu, digits_mlp_m4)
+{
+    check_case((McuCase){EXAMPLES_DIR "/digits_mlp/digits_mlp.etch",
+                         EXAMPLES_DIR "/digits_mlp/inputs/digit_2.npy", "cortex-m4", "c", NULL});
+}
+
+Test(mcu, digits_cnn_m4)
+{
+    check_case((McuCase){EXAMPLES_DIR "/digits_cnn/digits_cnn.etch",
+                         EXAMPLES_DIR "/digits_cnn/inputs/digit_3.npy", "cortex-m4", "c", NULL});
+}
+
+Test(mcu, digits_cnn_m4_llvm)
+{
+    check_case((McuCase){EXAMPLES_DIR "/digits_cnn/digits_cnn.etch",
+                         EXAMPLES_DIR "/digits_cnn/inputs/digit_0.npy", "cortex-m4", "c", "llvm"});
+}
+
+Test(mcu, digits_cnn_m0_soft_float)
+{
+    check_case((McuCase){EXAMPLES_DIR "/digits_cnn/digits_cnn.etch",
+                         EXAMPLES_DIR "/digits_cnn/inputs/digit_1.npy", "cortex-m0", "c", NULL});
+}
+
+Test(mcu, mlperf_ad01_m4, .timeout = 300)
+{
+    check_case((McuCase){MODELS_DIR "/ad01_fp32.onnx", NULL, "cortex-m4", "interp", NULL});
+}
+
+Test(mcu, mlperf_kws_m4, .timeout = 300)
+{
+    check_case((McuCase){MODELS_DIR "/kws_ref_model_float32.onnx", NULL, "cortex-m4", "interp", NULL});
+}
+
+Test(mcu, mlperf_ic_m4, .timeout = 300)
+{
+    check_case((McuCase){MODELS_DIR "/ic.onnx", NULL, "cortex-m4", "interp", NULL});
+}
+
+Test(mcu, mlperf_vww_m4, .timeout = 300)
+{
+    check_case((McuCase){MODELS_DIR "/vww_96_float.onnx", NULL, "cortex-m4", "interp", NULL});
+}
