@@ -442,6 +442,55 @@ static LLVMValueRef emit_binary(Lb *lb, const Expr *e)
     return convert(lb, r, DT_I64, e->dtype);
 }
 
+/* Whether evaluating e can trap: an integer division or remainder (by 0,
+ * or INT_MIN by -1), which Loop IR guards with a select on the divisor. */
+static bool may_trap(const Expr *e)
+{
+    switch (e->kind) {
+    case EX_BIN:
+        if ((e->op == BIN_DIV || e->op == BIN_MOD) && !dtype_is_float(e->dtype))
+            return true;
+        return may_trap(e->a) || may_trap(e->b);
+    case EX_UN: case EX_CAST:
+        return may_trap(e->a);
+    case EX_SELECT:
+        return may_trap(e->c) || may_trap(e->a) || may_trap(e->b);
+    default:
+        return false;
+    }
+}
+
+/* c ? a : b evaluates only the chosen side, as in C. Where neither side can
+ * trap that is a plain select (both computed, no branch); otherwise a
+ * branch and a phi, so a guarded division never runs with the bad divisor. */
+static LLVMValueRef emit_select(Lb *lb, const Expr *e)
+{
+    LLVMValueRef c = truthy(lb, emit_expr(lb, e->c), e->c->dtype);
+    if (!may_trap(e->a) && !may_trap(e->b)) {
+        LLVMValueRef x = convert(lb, emit_expr(lb, e->a), e->a->dtype, e->dtype);
+        LLVMValueRef y = convert(lb, emit_expr(lb, e->b), e->b->dtype, e->dtype);
+        return LLVMBuildSelect(lb->b, c, x, y, "");
+    }
+    LLVMBasicBlockRef then = new_block(lb, "sel.then");
+    LLVMBasicBlockRef other = later_block(lb, "sel.else");
+    LLVMBasicBlockRef done = later_block(lb, "sel.end");
+    LLVMBuildCondBr(lb->b, c, then, other);
+    LLVMPositionBuilderAtEnd(lb->b, then);
+    LLVMValueRef x = convert(lb, emit_expr(lb, e->a), e->a->dtype, e->dtype);
+    LLVMBasicBlockRef then_end = LLVMGetInsertBlock(lb->b);
+    LLVMBuildBr(lb->b, done);
+    place_block(lb, other);
+    LLVMValueRef y = convert(lb, emit_expr(lb, e->b), e->b->dtype, e->dtype);
+    LLVMBasicBlockRef other_end = LLVMGetInsertBlock(lb->b);
+    LLVMBuildBr(lb->b, done);
+    place_block(lb, done);
+    LLVMValueRef phi = LLVMBuildPhi(lb->b, LLVMTypeOf(x), "");
+    LLVMValueRef vals[2] = {x, y};
+    LLVMBasicBlockRef blocks[2] = {then_end, other_end};
+    LLVMAddIncoming(phi, vals, blocks, 2);
+    return phi;
+}
+
 static LLVMValueRef emit_expr(Lb *lb, const Expr *e)
 {
     switch (e->kind) {
@@ -469,13 +518,8 @@ static LLVMValueRef emit_expr(Lb *lb, const Expr *e)
         return emit_unary(lb, e);
     case EX_BIN:
         return emit_binary(lb, e);
-    case EX_SELECT: {
-        /* Both sides are side-effect free and safe: a select, no branch. */
-        LLVMValueRef c = truthy(lb, emit_expr(lb, e->c), e->c->dtype);
-        LLVMValueRef x = convert(lb, emit_expr(lb, e->a), e->a->dtype, e->dtype);
-        LLVMValueRef y = convert(lb, emit_expr(lb, e->b), e->b->dtype, e->dtype);
-        return LLVMBuildSelect(lb->b, c, x, y, "");
-    }
+    case EX_SELECT:
+        return emit_select(lb, e);
     case EX_CAST:
         return convert(lb, emit_expr(lb, e->a), e->a->dtype, e->dtype);
     }

@@ -8,9 +8,10 @@
  * ONNX attributes are renamed, converted or ignored. Attributes not listed
  * map by name, camelCase -> snake_case (transA -> trans_a).
  * A few ops have a special form: those whose result is always a constant
- * (Constant, Shape, Size, ConstantOfShape, Range, DequantizeLinear of
- * weights), and Softmax-like ops before opset 13, which work on the input
- * flattened to 2-D at `axis`.
+ * (Constant, Shape, Size, ConstantOfShape, Range), Quantize/DequantizeLinear
+ * (a per-axis scale is reshaped to broadcast along its axis), and
+ * Softmax-like ops before opset 13, which work on the input flattened to
+ * 2-D at `axis`.
  * Invariant: a node whose inputs are all constants is folded at import by
  * running its op's reference implementation on a scratch graph, so the
  * imported graph holds the constant and no dead node; shape-computing
@@ -73,7 +74,7 @@ typedef enum {
     SP_SIZE,
     SP_CONST_OF_SHAPE,
     SP_RANGE,
-    SP_DEQUANT,
+    SP_QDQ,             /* QuantizeLinear/DequantizeLinear: per-axis scales */
 } Special;
 
 typedef struct {
@@ -187,7 +188,10 @@ static const OnnxOp onnx_ops[] = {
     {"Size", ALL, -1, 1, SP_SIZE, {{0}}, {{0}}, NULL},
     {"ConstantOfShape", 9, 18, -1, 1, SP_CONST_OF_SHAPE, {{0}}, {{0}}, NULL},
     {"Range", 11, 18, -1, 1, SP_RANGE, {{0}}, {{0}}, NULL},
-    {"DequantizeLinear", 10, 18, -1, 1, SP_DEQUANT, {{0}}, {{0}}, NULL},
+
+    /* quantization (constant inputs fold like any other op) */
+    {"QuantizeLinear", 10, 18, OP_QUANTIZE_LINEAR, 1, SP_QDQ, {{0}}, {{0}}, NULL},
+    {"DequantizeLinear", 10, 18, OP_DEQUANTIZE_LINEAR, 1, SP_QDQ, {{0}}, {{0}}, NULL},
 };
 
 #define NROWS (sizeof onnx_ops / sizeof onnx_ops[0])
@@ -838,42 +842,53 @@ static bool import_range(FeOnnx *im, const OnnxNode *on)
     return add_const_output(im, on, out.type, out.data);
 }
 
-/* DequantizeLinear of constants folds at import: y = (x - zero) * scale. */
-static bool import_dequantize(FeOnnx *im, const OnnxNode *on)
+/* QuantizeLinear / DequantizeLinear (x, scale[, zero], axis=1). etch's ops
+ * broadcast scale and zero against x, so a per-axis scale [C] (opset 13+)
+ * is reshaped to [C, 1, ..., 1], aligning C with x's axis. With constant
+ * inputs (weights behind a DequantizeLinear) the node folds in build(). */
+static bool import_qdq(FeOnnx *im, const OnnxNode *on)
 {
-    Tensor x, s, z = {0};
-    if (!const_input(im, on, 0, "x", &x) || !const_input(im, on, 1, "x_scale", &s))
-        return false;
-    if (has_input(on, 2) && !const_input(im, on, 2, "x_zero_point", &z))
-        return false;
-    int64_t axis = attr_int(on, "axis", 1);
-    const Type *xt = &x.type;
-    int64_t ns = type_numel(&s.type);
-    if (axis < 0)
-        axis += xt->rank;
-    if (ns != 1 && (axis < 0 || axis >= xt->rank || xt->dims[axis] != ns)) {
-        diag_error(im->c, on->loc, "scale has %lld entries, which matches neither per-tensor nor axis %lld of %s",
-                   (long long)ns, (long long)axis, dtype_name(xt->dtype));
+    Pending p = {.op = on->row->op, .nout = 1, .legacy_axis = -1};
+    for (size_t i = 0; i < on->np->n_input && i < 3; i++) {
+        int v = input_value(im, on, i);
+        if (v == -2)
+            return false;
+        p.in[p.nin++] = v;
+    }
+    while (p.nin > 0 && p.in[p.nin - 1] < 0)
+        p.nin--;
+    if (p.nin < 2 || p.in[0] < 0 || p.in[1] < 0) {
+        diag_error(im->c, on->loc, "needs an input and a scale");
         return false;
     }
-    if (s.type.dtype != DT_F32 || (xt->dtype != DT_I8 && xt->dtype != DT_U8 && xt->dtype != DT_I32)) {
-        diag_error(im->c, on->loc, "dequantizing %s with %s scales is not supported",
-                   dtype_name(xt->dtype), dtype_name(s.type.dtype));
-        return false;
+    const Type *xt = &ir_value(im->g, p.in[0])->type;
+    const Type *st = &ir_value(im->g, p.in[1])->type;
+    int64_t ns = type_numel(st);
+    if (ns != 1) {
+        int64_t axis = attr_int(on, "axis", 1);
+        if (axis < 0)
+            axis += xt->rank;
+        if (st->rank != 1 || axis < 0 || axis >= xt->rank || xt->dims[axis] != ns) {
+            char ts[128], xs[128];
+            diag_error(im->c, on->loc, "scale %s matches neither per-tensor nor axis %lld of x %s",
+                       type_str(st, ts, sizeof ts), (long long)attr_int(on, "axis", 1),
+                       type_str(xt, xs, sizeof xs));
+            return false;
+        }
+        int64_t dims[IR_MAX_RANK] = {ns};
+        int rank = xt->rank - (int)axis;
+        for (int d = 1; d < rank; d++)
+            dims[d] = 1;
+        for (int k = 1; k < p.nin; k++) {
+            Pending r = {.op = OP_RESHAPE, .in = {p.in[k]}, .nin = 1, .nout = 1, .legacy_axis = -1};
+            pend_attr(&r, "shape", (Attr){.type = AT_INTS, .n = rank,
+                                         .ints = arena_memdup(im->g->arena, dims, sizeof dims)});
+            if (!build(im, on, &r, &p.in[k]))
+                return false;
+        }
     }
-    int64_t numel = type_numel(xt), inner = 1, nz = z.data ? type_numel(&z.type) : 0;
-    for (int dim = (int)axis + 1; dim < xt->rank; dim++)
-        inner *= xt->dims[dim];
-    Type ft = *xt;
-    ft.dtype = DT_F32;
-    ft.quant = NULL;
-    float *out = arena_alloc(im->g->arena, (size_t)(numel ? numel : 1) * sizeof *out);
-    for (int64_t i = 0; i < numel; i++) {
-        int64_t ch = ns == 1 ? 0 : (i / inner) % ns;
-        float zero = nz ? tensor_getf(&z, nz == 1 ? 0 : ch) : 0;
-        out[i] = (tensor_getf(&x, i) - zero) * tensor_getf(&s, ch);
-    }
-    return add_const_output(im, on, ft, out);
+    int out;
+    return build(im, on, &p, &out) && bind_output(im, on, 0, out);
 }
 
 /* ------------------------------------------------------------ nodes */
@@ -905,7 +920,7 @@ static bool import_row(FeOnnx *im, OnnxNode *on)
     case SP_SIZE: return import_shape(im, on, true);
     case SP_CONST_OF_SHAPE: return import_constant_of_shape(im, on);
     case SP_RANGE: return import_range(im, on);
-    case SP_DEQUANT: return import_dequantize(im, on);
+    case SP_QDQ: return import_qdq(im, on);
     case SP_NONE: case SP_FLAT_AXIS: break;
     }
 

@@ -8,7 +8,10 @@
  *   cast                    any dtype to the one named by `to`;
  *   pow                     the base's dtype; the exponent may be any numeric
  *                           dtype (ONNX's T1), never bool;
- *   where                   bool condition, x and y of one dtype, x's dtype out.
+ *   where                   bool condition, x and y of one dtype, x's dtype out;
+ *   quantize_linear         f32 x and scale, i8/u8 zero point, zero's dtype out
+ *                           (u8 without one); scale and zero broadcast to x;
+ *   dequantize_linear       i8/u8/i32 x, f32 scale, zero of x's dtype, f32 out.
  * The unary math ops and max/min/sum/mean/mod/prelu use infer_same and
  * infer_broadcast (infer_tensor.c). A user error is one diagnostic at the
  * node naming the node and every type involved; outputs are then untouched.
@@ -148,6 +151,74 @@ bool infer_where(Ctx *c, Graph *g, Node *n)
     Type t;
     if (!bcast_all(c, g, n, x->dtype, &t))
         return false;
+    set_out(g, n, t);
+    return true;
+}
+
+/* The shared checks of quantize_linear and dequantize_linear: x's dtype is
+ * one of `xdts`, the scale is f32, the zero point (if any) has dtype `zdt`
+ * (DT_NONE: i8 or u8), and scale and zero broadcast to x's shape without
+ * growing it. */
+static bool check_qdq(Ctx *c, const Graph *g, const Node *n, const DType *xdts, int nx, DType zdt)
+{
+    char d[160], ta[TSZ], tb[TSZ];
+    for (int i = 0; i < n->nin; i++)
+        if (!has_dtype(c, g, n, i))
+            return false;
+    ir_node_desc(g, n, d, sizeof d);
+    const Type *x = ir_in_type(g, n, 0), *s = ir_in_type(g, n, 1);
+    bool x_ok = false;
+    for (int i = 0; i < nx; i++)
+        x_ok |= x->dtype == xdts[i];
+    if (!x_ok) {
+        diag_error(c, n->loc, "%s: x is %s; %s takes %s", d, type_str(x, ta, sizeof ta),
+                   op_info(n->op)->name, n->op == OP_QUANTIZE_LINEAR ? "f32" : "i8, u8 or i32");
+        return false;
+    }
+    if (s->dtype != DT_F32) {
+        diag_error(c, n->loc, "%s: the scale is %s, but must be f32", d, type_str(s, ta, sizeof ta));
+        return false;
+    }
+    if (n->nin > 2) {
+        const Type *z = ir_in_type(g, n, 2);
+        bool z_ok = zdt != DT_NONE ? z->dtype == zdt : z->dtype == DT_I8 || z->dtype == DT_U8;
+        if (!z_ok) {
+            diag_error(c, n->loc, "%s: the zero point is %s, but must be %s", d,
+                       type_str(z, ta, sizeof ta), zdt != DT_NONE ? dtype_name(zdt) : "i8 or u8");
+            return false;
+        }
+    }
+    Type t;
+    if (!bcast_all(c, g, n, x->dtype, &t))
+        return false;
+    if (!type_equal(&t, x)) { /* t has x's dtype: this compares shapes */
+        diag_error(c, n->loc, "%s: scale %s and zero point must broadcast to x %s, not widen it", d,
+                   type_str(s, ta, sizeof ta), type_str(x, tb, sizeof tb));
+        return false;
+    }
+    return true;
+}
+
+bool infer_quantize_linear(Ctx *c, Graph *g, Node *n)
+{
+    static const DType xdts[] = {DT_F32};
+    if (!check_qdq(c, g, n, xdts, 1, DT_NONE))
+        return false;
+    Type t = *ir_in_type(g, n, 0);
+    t.dtype = n->nin > 2 ? ir_in_type(g, n, 2)->dtype : DT_U8;
+    t.quant = NULL;
+    set_out(g, n, t);
+    return true;
+}
+
+bool infer_dequantize_linear(Ctx *c, Graph *g, Node *n)
+{
+    static const DType xdts[] = {DT_I8, DT_U8, DT_I32};
+    if (!check_qdq(c, g, n, xdts, 3, ir_in_type(g, n, 0)->dtype))
+        return false;
+    Type t = *ir_in_type(g, n, 0);
+    t.dtype = DT_F32;
+    t.quant = NULL;
     set_out(g, n, t);
     return true;
 }

@@ -425,3 +425,42 @@ void ref_where(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
         memcpy((char *)out->data + (size_t)o * es, (const char *)src->data + (size_t)i * es, es);
     }
 }
+
+/* ----------------------------------------------------- (de)quantization */
+
+/* As compiled code computes it: x / scale divided in float (ONNX Runtime
+ * divides too), rounded half to even, the zero point added, then saturated.
+ * NaN saturates to the low end, as the compiled max(q, lo) gives. */
+void ref_quantize_linear(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
+{
+    (void)g;
+    const Type *ot = &out->type;
+    double lo = ot->dtype == DT_I8 ? -128 : 0, hi = ot->dtype == DT_I8 ? 127 : 255;
+    int64_t count = type_numel(ot);
+    for (int64_t o = 0; o < count; o++) {
+        float x = fdata(&in[0])[o];
+        float s = fdata(&in[1])[ref_bcast_index(&in[1].type, ot, o)];
+        float q = x / s;
+        double r = rint(q);
+        if (n->nin > 2)
+            r += (double)ref_get_i(&in[2], ref_bcast_index(&in[2].type, ot, o));
+        r = !(r > lo) ? lo : r > hi ? hi : r;
+        ref_set_i(out, o, (int64_t)r);
+    }
+}
+
+/* (x - zero) is exact in int64; converting it to float and multiplying by
+ * the scale rounds as compiled code's float arithmetic does. */
+void ref_dequantize_linear(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
+{
+    (void)g;
+    const Type *ot = &out->type;
+    int64_t count = type_numel(ot);
+    for (int64_t o = 0; o < count; o++) {
+        int64_t x = ref_get_i(&in[0], o);
+        if (n->nin > 2)
+            x -= ref_get_i(&in[2], ref_bcast_index(&in[2].type, ot, o));
+        float s = fdata(&in[1])[ref_bcast_index(&in[1].type, ot, o)];
+        fdata(out)[o] = (float)x * s;
+    }
+}

@@ -283,3 +283,28 @@ Expr *expr_where(LowerCtx *lc, const Node *n, Expr **args)
     (void)n;
     return sel(lc, args[0], args[1], args[2]);
 }
+
+/* ------------------------------------------------------- (de)quantization */
+
+/* Mirrors ref_quantize_linear: float division, rint, zero point, clamp to
+ * the output's range; lower_eltwise's store converts the in-range value. */
+Expr *expr_quantize_linear(LowerCtx *lc, const Node *n, Expr **args)
+{
+    Program *p = lc->p;
+    bool i8 = ir_out_type(lc->g, n, 0)->dtype == DT_I8;
+    Expr *q = un(lc, UN_ROUND, bin(lc, BIN_DIV, args[0], args[1]));
+    if (n->nin > 2)
+        q = bin(lc, BIN_ADD, q, ex_cast(p, DT_F32, args[2]));
+    q = bin(lc, BIN_MAX, q, ex_flt(p, i8 ? -128 : 0));
+    return bin(lc, BIN_MIN, q, ex_flt(p, i8 ? 127 : 255));
+}
+
+/* x - zero in int64 (exact, no overflow for any input dtype), then float. */
+Expr *expr_dequantize_linear(LowerCtx *lc, const Node *n, Expr **args)
+{
+    Program *p = lc->p;
+    Expr *x = ex_cast(p, DT_I64, args[0]);
+    if (n->nin > 2)
+        x = bin(lc, BIN_SUB, x, ex_cast(p, DT_I64, args[2]));
+    return bin(lc, BIN_MUL, ex_cast(p, DT_F32, x), args[1]);
+}

@@ -2,8 +2,11 @@
 // ort_run.js: runs an ONNX model with ONNX Runtime (onnxruntime-node, CPU,
 // one intra-op and one inter-op thread) on .npy inputs and writes .npy outputs.
 //
-//   node tests/onnx/ort_run.js MODEL OUTDIR IN0.npy [IN1.npy ...]
+//   node tests/onnx/ort_run.js [--no-opt] MODEL OUTDIR IN0.npy [IN1.npy ...]
 //
+// --no-opt turns ORT's graph optimizations off, so it evaluates the graph
+// as written (a QDQ model as float ops between Quantize/DequantizeLinear)
+// instead of fusing it into its own integer kernels.
 // Inputs bind to the session's inputs in order (the ONNX graph's input order,
 // initializers excluded: the order etch uses too). Output i is written to
 // OUTDIR/out<i>.npy, and one line `i NAME DTYPE [D0,D1,...]` per output goes
@@ -95,12 +98,14 @@ async function main() {
     process.stderr.write('usage: node ort_run.js MODEL OUTDIR IN0.npy [IN1.npy ...]\n');
     process.exit(1);
   }
-  const [model, outdir, ...inputs] = args;
+  const noOpt = args[0] === '--no-opt';
+  const [model, outdir, ...inputs] = noOpt ? args.slice(1) : args;
   const ort = loadOrt();
   const session = await ort.InferenceSession.create(model, {
     intraOpNumThreads: 1,
     interOpNumThreads: 1,
     executionMode: 'sequential',
+    graphOptimizationLevel: noOpt ? 'disabled' : 'all',
   });
   if (inputs.length !== session.inputNames.length) {
     throw new Error(`${model} has ${session.inputNames.length} inputs ` +

@@ -400,3 +400,43 @@ Test(diff_ew, where_cast, .timeout = 120)
     }
     end(&k);
 }
+
+/* quantize_linear / dequantize_linear, per tensor and per axis (scale and
+ * zero shaped [C, 1, ...] for a random axis), i8 and u8, and dequantizing
+ * i32. WIDE data saturates some elements; SIGNED data hits the mid range. */
+Test(diff_ew, quantize_dequantize, .timeout = 120)
+{
+    Case k;
+    begin(&k, "qdq");
+    for (int c = 0; c < 6; c++) {
+        int64_t dims[4];
+        int r = rand_shape(&k, c, dims);
+        bool per_axis = r > 0 && c % 2 == 1;
+        int axis = per_axis ? rnd(&k, 0, r - 1) : 0;
+        int64_t sdims[4] = {per_axis ? dims[axis] : 1, 1, 1, 1};
+        int srank = per_axis ? r - axis : 0;
+        int64_t ns = per_axis ? dims[axis] : 1;
+        const char *zdt = c % 3 == 0 ? "u8" : "i8";
+        g_begin(&k);
+        g_input(&k, "x", "f32", r, dims, c < 3 ? TU_DATA_WIDE : TU_DATA_SIGNED);
+        tu_str_append(&k.text, "  const s : ");
+        g_type(&k, "f32", srank, sdims);
+        tu_str_append(&k.text, " = [");
+        for (int64_t i = 0; i < ns; i++)
+            tu_str_printf(&k.text, "%s%g", i ? ", " : "", 0.01 * rnd(&k, 1, 40));
+        tu_str_append(&k.text, "]\n  const z : ");
+        g_type(&k, zdt, srank, sdims);
+        tu_str_append(&k.text, " = [");
+        for (int64_t i = 0; i < ns; i++)
+            tu_str_printf(&k.text, "%s%d", i ? ", " : "",
+                          strcmp(zdt, "u8") == 0 ? rnd(&k, 0, 255) : rnd(&k, -128, 127));
+        tu_str_append(&k.text, "]\n");
+        g_line(&k, "q = quantize_linear(x, s, z)");
+        g_line(&k, "dq = dequantize_linear(q, s, z)");
+        g_line(&k, "qu = quantize_linear(x, s)");
+        g_line(&k, "d32 = dequantize_linear(cast(q, to = \"i32\"), s)");
+        g_line(&k, "output q\n  output dq\n  output qu\n  output d32");
+        g_run(&k);
+    }
+    end(&k);
+}

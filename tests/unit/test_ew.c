@@ -421,3 +421,63 @@ Test(ew, error_pow_prelu_float_only)
                  "  y = prelu(x, s)", "without changing its shape", "f32[3, 1]");
     expect_error("  const x : i32[2] = [1, 2]\n  y = sin(x)", "needs a float tensor", "(sin)");
 }
+
+/* ------------------------------------------------------- (de)quantization */
+
+Test(ew, quantize_rounds_half_to_even_and_saturates)
+{
+    /* x / 0.5 = 0.5, 1.5, -0.5, -1.5, 2.5, 200, -200, 0.4: ties go to even,
+     * then + zero, then saturation. */
+    const char *x = "  const x : f32[8] = [0.25, 0.75, -0.25, -0.75, 1.25, 100, -100, 0.2]\n"
+                    "  const s : f32[] = [0.5]\n";
+    Tensor y = run(arena_printf(C->arena, "%s  const z : i8[] = [-3]\n"
+                                          "  y = quantize_linear(x, s, z)", x));
+    expect_i(&y, DT_I8, (int64_t[]){-3, -1, -3, -5, -1, 127, -128, -3}, 8);
+    y = run(arena_printf(C->arena, "%s  const z : u8[] = [10]\n  y = quantize_linear(x, s, z)", x));
+    expect_i(&y, DT_U8, (int64_t[]){10, 12, 10, 8, 12, 210, 0, 10}, 8);
+    /* No zero point: u8 with zero 0. */
+    y = run(arena_printf(C->arena, "%s  y = quantize_linear(x, s)", x));
+    expect_i(&y, DT_U8, (int64_t[]){0, 2, 0, 0, 2, 200, 0, 0}, 8);
+    y = run("  const x : f32[2] = [nan, 1]\n  const s : f32[] = [1]\n  const z : i8[] = [5]\n"
+            "  y = quantize_linear(x, s, z)");
+    expect_i(&y, DT_I8, (int64_t[]){-128, 6}, 2); /* NaN saturates low, as compiled code */
+}
+
+Test(ew, quantize_per_axis)
+{
+    /* axis 1 of [2, 3, 2]: scale and zero shaped [3, 1]. */
+    Tensor y = run("  const x : f32[2, 3, 2] = [1, 2, 1, 2, 1, 2, -1, -2, -1, -2, -1, -2]\n"
+                   "  const s : f32[3, 1] = [1, 0.5, 0.25]\n"
+                   "  const z : i8[3, 1] = [0, 1, -1]\n"
+                   "  y = quantize_linear(x, s, z)");
+    expect_i(&y, DT_I8, (int64_t[]){1, 2, 3, 5, 3, 7, -1, -2, -1, -3, -5, -9}, 12);
+}
+
+Test(ew, dequantize_dtypes)
+{
+    Tensor y = run("  const x : i8[4] = [-128, 127, 0, 5]\n  const s : f32[] = [0.5]\n"
+                   "  const z : i8[] = [-128]\n  y = dequantize_linear(x, s, z)");
+    expect_f(&y, (float[]){0, 127.5f, 64, 66.5f}, 4); /* 127 - (-128) does not wrap */
+    y = run("  const x : u8[3] = [0, 255, 10]\n  const s : f32[] = [2]\n"
+            "  y = dequantize_linear(x, s)");
+    expect_f(&y, (float[]){0, 510, 20}, 3);
+    y = run("  const x : i32[3] = [-1000000, 7, 0]\n  const s : f32[3] = [0.001, 2, 3]\n"
+            "  y = dequantize_linear(x, s)");
+    expect_f(&y, (float[]){-1000, 14, 0}, 3);
+}
+
+Test(ew, error_quantize_types)
+{
+    expect_error("  const x : i32[2] = [1, 2]\n  const s : f32[] = [1]\n"
+                 "  y = quantize_linear(x, s)", "x is i32[2]", "takes f32");
+    expect_error("  const x : f32[2] = [1, 2]\n  const s : f32[] = [1]\n"
+                 "  const z : i32[] = [0]\n  y = quantize_linear(x, s, z)",
+                 "zero point is i32[]", "i8 or u8");
+    expect_error("  const x : i8[2] = [1, 2]\n  const s : f32[] = [1]\n"
+                 "  const z : u8[] = [0]\n  y = dequantize_linear(x, s, z)",
+                 "zero point is u8[]", "must be i8");
+    expect_error("  const x : i8[2] = [1, 2]\n  const s : i8[] = [1]\n"
+                 "  y = dequantize_linear(x, s)", "scale is i8[]", "must be f32");
+    expect_error("  const x : f32[2] = [1, 2]\n  const s : f32[3, 1] = [1, 2, 3]\n"
+                 "  y = quantize_linear(x, s)", "must broadcast to x f32[2]", NULL);
+}
