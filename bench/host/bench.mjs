@@ -1,12 +1,13 @@
-// bench.mjs: etch (C backend) vs ONNX Runtime on the host, in the same run.
+// bench.mjs: etch (C and LLVM backends) vs ONNX Runtime on the host, in the
+// same run.
 //
 // For each model: a deterministic random input (xorshift32 seeded from the
 // model's name, uniform in [0, 1)) written as .npy; ORT (onnxruntime-node, one
 // intra-op thread, sequential, all graph optimizations) timed over many calls,
 // minus the binding's per-call overhead, which is the median time of an
 // Identity model (models/identity.onnx) fed an input of the same size; etch
-// timed by `etch run --backend c --repeat N --stats` (the median of N calls
-// of the compiled entry point, no process or binding cost). Each side takes
+// timed by `etch run --backend c|llvm --repeat N --stats` (the median of N
+// calls of the compiled entry point, no process or binding cost). Each side takes
 // the median over --reps repetitions. Also printed: GFLOP/s of etch (2 flops
 // per multiply-add of conv/gemm/matmul, from the shapes `etch dump` prints),
 // the planned arena against its lower bound, the wall time of
@@ -126,8 +127,8 @@ function timeOrtMs(session, feeds, runs) {
   })();
 }
 
-function etchRun(o, model, npy, outDir, runs) {
-  const text = execFileSync(o.etch, ['run', path.join(root, model), '--backend', 'c', '--repeat',
+function etchRun(o, model, npy, outDir, runs, backend) {
+  const text = execFileSync(o.etch, ['run', path.join(root, model), '--backend', backend, '--repeat',
     String(runs), '--stats', '--input', npy, '--output-dir', outDir]).toString();
   const get = (k) => { const m = new RegExp(`^${k}: (\\S+)`, 'm').exec(text); return m ? Number(m[1]) : NaN; };
   return { us: get('latency_us'), arena: get('arena_bytes'), bound: get('arena_lower_bound') };
@@ -164,14 +165,15 @@ async function main() {
     const first = await timeOrtMs(session, feeds, 5);
     const runs = o.runs || Math.max(20, Math.min(2000, Math.round(2e5 / Math.max(first, 1))));
     await timeOrtMs(ident, idFeeds, 20);
-    const ortT = [], idT = [], etchT = [];
+    const ortT = [], idT = [], etchT = [], llvmT = [];
     let plan = null;
     const outDir = path.join(tmp, name);
     for (let r = 0; r < o.reps; r++) {
       ortT.push(await timeOrtMs(session, feeds, runs));
       idT.push(await timeOrtMs(ident, idFeeds, runs));
-      plan = etchRun(o, etchModel, npy, outDir, runs);
+      plan = etchRun(o, etchModel, npy, outDir, runs, 'c');
       etchT.push(plan.us);
+      llvmT.push(etchRun(o, etchModel, npy, path.join(tmp, `${name}_llvm`), runs, 'llvm').us);
     }
     const res = await session.run(feeds);
     const ref = res[session.outputNames[0]].data;
@@ -180,18 +182,22 @@ async function main() {
     let err = 0;
     for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(ref[i] - got[i]));
     const overhead = median(idT), ortUs = Math.max(median(ortT) - overhead, 1e-3), etchUs = median(etchT);
-    rows.push({ name, etchUs, ortUs, ortRaw: median(ortT), overhead, ratio: etchUs / ortUs,
+    const llvmUs = median(llvmT);
+    rows.push({ name, etchUs, llvmUs, ortUs, ortRaw: median(ortT), overhead, ratio: etchUs / ortUs,
+      llvmRatio: llvmUs / ortUs,
       gflops: flops / (etchUs * 1e3), arena: plan.arena, bound: plan.bound,
       compile: compileMs(o, etchModel, path.join(tmp, `${name}_c`)), err, flops });
   }
   const pad = (s, w) => String(s).padStart(w);
   console.log(`host: ${os.cpus()[0].model}, node ${process.version}, onnxruntime-node ${require('onnxruntime-node/package.json').version}, reps ${o.reps}`);
   console.log(['model'.padEnd(22), pad('MFLOP', 8), pad('etch us', 10), pad('ORT us', 10), pad('etch/ORT', 9),
+    pad('llvm us', 10), pad('llvm/ORT', 9),
     pad('GFLOP/s', 8), pad('arena B', 9), pad('bound B', 9), pad('ratio', 6), pad('compile ms', 10),
     pad('ORT raw', 9), pad('ovh us', 7), pad('max|d|', 9)].join(' '));
   for (const r of rows)
     console.log([r.name.padEnd(22), pad((r.flops / 1e6).toFixed(2), 8), pad(r.etchUs.toFixed(1), 10),
-      pad(r.ortUs.toFixed(1), 10), pad(r.ratio.toFixed(2), 9), pad(r.gflops.toFixed(2), 8),
+      pad(r.ortUs.toFixed(1), 10), pad(r.ratio.toFixed(2), 9), pad(r.llvmUs.toFixed(1), 10),
+      pad(r.llvmRatio.toFixed(2), 9), pad(r.gflops.toFixed(2), 8),
       pad(r.arena, 9), pad(r.bound, 9), pad((r.arena / Math.max(r.bound, 1)).toFixed(3), 6),
       pad(r.compile.toFixed(1), 10), pad(r.ortRaw.toFixed(1), 9), pad(r.overhead.toFixed(1), 7),
       pad(r.err.toExponential(1), 9)].join(' '));

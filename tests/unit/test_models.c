@@ -17,6 +17,8 @@
  * checks something when ONNX Runtime is missing; that case is reported
  * loudly on stderr and in the table row, never passed silently.
  *
+ * The LLVM backend runs too and must agree with the C backend within
+ * LLVM_REL of the output scale (the table's "LLVM vs C" column).
  * Each test prints one row of the comparison table on stdout;
  * tests/onnx/compare.sh runs the suite in order and prints the table.
  * The suite also checks --shape (parsing, errors, the resulting shapes).
@@ -32,6 +34,7 @@
 #include "testutil.h"
 
 #define REL 1e-4
+#define LLVM_REL 1e-5 /* the two backends agree more tightly than with ORT */
 #define ORT_RUN ETCH_SOURCE_DIR "/tests/onnx/ort_run.js"
 #define ORT_PACKAGE ETCH_SOURCE_DIR "/bench/node_modules/onnxruntime-node/package.json"
 
@@ -233,7 +236,7 @@ static void run_model(const char *case_name)
     if (!g) {
         char *diags = read_diags(c->err);
         const char *why = strstr(diags, "error: ") ? strstr(diags, "error: ") + 7 : diags;
-        printf("| %-22s | %-28s | %9s | %9s | import fails: %.*s |\n", mc->name, "-", "-", "-",
+        printf("| %-22s | %-28s | %9s | %9s | %9s | import fails: %.*s |\n", mc->name, "-", "-", "-", "-",
                (int)strcspn(why, ";\n"), why);
         fflush(stdout);
         /* Criterion 2.4 exits non-zero on a skipped test, so a pending
@@ -265,9 +268,10 @@ static void run_model(const char *case_name)
         free(data);
     }
 
-    /* etch: the compiled C, and the interpreter as a second reference. */
-    const char *backends[] = {"c", "interp"};
-    for (int b = 0; b < 2; b++) {
+    /* etch: the compiled C, the interpreter as a second reference, and the
+     * LLVM backend, held to the C backend's output. */
+    const char *backends[] = {"c", "interp", "llvm"};
+    for (int b = 0; b < 3; b++) {
         char cmd[8192];
         snprintf(cmd, sizeof cmd, "%s run %s %s --backend %s --output-dir %s/%s%s", ETCH_EXE,
                  model, shape_arg, backends[b], dir, backends[b], etch_cmd.s);
@@ -300,6 +304,7 @@ static void run_model(const char *case_name)
     }
 
     Cmp vs_ort = {.ok = true}, vs_interp = {.ok = true}, vs_fused = {.ok = true};
+    Cmp vs_llvm = {.ok = true};
     for (int j = 0; j < g->noutputs; j++) {
         const char *oname = ir_value(g, g->outputs[j])->name;
         char file[256], num[32];
@@ -307,9 +312,14 @@ static void run_model(const char *case_name)
         char *cpath = tu_path(dir, file);
         snprintf(file, sizeof file, "interp/%s.npy", oname);
         char *ipath = tu_path(dir, file);
-        Type ct, it;
+        snprintf(file, sizeof file, "llvm/%s.npy", oname);
+        char *lpath = tu_path(dir, file);
+        Type ct, it, lt;
         void *cd = load_npy(c, cpath, &ct), *id = load_npy(c, ipath, &it);
+        void *ld = load_npy(c, lpath, &lt);
         compare("C vs interpreter", oname, &ct, cd, &it, id, false, seed, &vs_interp);
+        compare("LLVM vs C", oname, &lt, ld, &ct, cd, false, seed, &vs_llvm);
+        free(lpath);
         if (ort) {
             snprintf(num, sizeof num, "ort/out%d.npy", j);
             char *opath = tu_path(dir, num);
@@ -329,16 +339,22 @@ static void run_model(const char *case_name)
         free(cpath);
         free(ipath);
     }
+    if (vs_llvm.rel_err > LLVM_REL)
+        vs_llvm.ok = false;
+    cr_expect(vs_llvm.rel_err <= LLVM_REL, "%s: LLVM and C backends differ by %g of the scale",
+              mc->name, vs_llvm.rel_err);
+    bool ok = vs_interp.ok && vs_llvm.ok && vs_ort.ok;
     char note[96] = "";
     if (ort && mc->qdq)
         snprintf(note, sizeof note, " (vs ORT unoptimized; its fused int8 run: max diff %g)",
                  vs_fused.abs_err);
     if (ort)
-        printf("| %-22s | %-28s | %9.3g | %9.3g | %s%s |\n", mc->name, in_desc.s,
-               vs_ort.abs_err, vs_ort.rel_err, vs_ort.ok && vs_interp.ok ? "pass" : "FAIL", note);
+        printf("| %-22s | %-28s | %9.3g | %9.3g | %9.3g | %s%s |\n", mc->name, in_desc.s,
+               vs_ort.abs_err, vs_ort.rel_err, vs_llvm.rel_err, ok ? "pass" : "FAIL", note);
     else
-        printf("| %-22s | %-28s | %9s | %9s | %s (C vs interp only: rel %.3g) |\n", mc->name,
-               in_desc.s, "-", "-", vs_interp.ok ? "no ORT" : "FAIL", vs_interp.rel_err);
+        printf("| %-22s | %-28s | %9s | %9s | %9.3g | %s (C vs interp only: rel %.3g) |\n",
+               mc->name, in_desc.s, "-", "-", vs_llvm.rel_err, ok ? "no ORT" : "FAIL",
+               vs_interp.rel_err);
     fflush(stdout);
 
     free(ort_err);
@@ -348,7 +364,7 @@ static void run_model(const char *case_name)
     free(in_desc.s);
     fclose(c->err);
     ctx_free(c);
-    if (vs_ort.ok && vs_interp.ok)
+    if (ok)
         tu_rmtree(dir);
     else
         warn("%s: inputs and outputs kept in %s", mc->name, dir);
