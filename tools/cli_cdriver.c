@@ -4,7 +4,7 @@
  * input files in<i>.bin, and driver.c, a generated main() that reads them,
  * calls PREFIX_run `repeat` times timing each call with
  * clock_gettime(CLOCK_MONOTONIC), prints the median as `latency_us: X` and
- * writes raw out<i>.bin files. It is built with `${CC:-cc} -O2 -std=c99`
+ * writes raw out<i>.bin files. It is built with `${CC:-cc}` and the host target's flags
  * (a failed build is reported with the compiler's output) and run; then
  * the outputs are read back. The directory is removed afterwards unless
  * ETCH_KEEP_TMP is set. Every file created is recorded so removal deletes
@@ -190,9 +190,9 @@ static bool build_and_run(Ctx *c, TmpDir *t, const Module *m, const LlvmOpts *ll
     const char *log = tmp_path(t, "build.log");
     /* $CC is a command line of its own ("ccache gcc"), so it stays unquoted. */
     const char *cc = getenv("CC");
-    const char *cmd = arena_printf(a, "%s -O2 -std=c99 -o %s %s %s -lm", cc && *cc ? cc : "cc",
-                                   cli_shell_quote(a, exe), cli_shell_quote(a, drv),
-                                   cli_shell_quote(a, model));
+    const char *cmd = arena_printf(a, "%s %s -o %s %s %s -lm", cc && *cc ? cc : "cc",
+                                   cg_target("host")->cflags, cli_shell_quote(a, exe),
+                                   cli_shell_quote(a, drv), cli_shell_quote(a, model));
     int st = shell(c, cmd, log);
     if (st != 0) {
         diag_error(c, (Loc){0}, "building the generated C failed (exit status %d): %s\n%s", st, cmd,
