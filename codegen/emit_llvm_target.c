@@ -66,7 +66,7 @@ typedef struct {
 static bool resolve_target(Ctx *c, const char *name, TargetSpec *ts, LLVMTargetRef *target)
 {
     Arena *a = c->arena;
-    const Target *t = cg_target(name ? name : "host");
+    const Target *t = target_find(name ? name : "host");
     if (t) {
         /* Normalized as clang does: "thumbv7em-none-eabihf" read positionally
          * would lose its eabihf environment, and with it the hard-float ABI. */
@@ -90,7 +90,7 @@ static bool resolve_target(Ctx *c, const char *name, TargetSpec *ts, LLVMTargetR
     char *err = NULL;
     if (LLVMGetTargetFromTriple(ts->triple, target, &err)) {
         diag_error(c, (Loc){0}, "unknown target '%s' (targets: %s, or an LLVM triple): %s",
-                   name, cg_target_names(), err ? err : "");
+                   name, target_names(), err ? err : "");
         LLVMDisposeMessage(err);
         return false;
     }

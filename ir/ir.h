@@ -576,4 +576,34 @@ bool loop_eval(const Program *p, const void *const *inputs, void *const *outputs
 void loop_print_program(FILE *f, const Program *p);
 void loop_print_kernel(FILE *f, const Program *p, const Kernel *k);
 
+/* --------------------------------------------------------------- target.c */
+
+typedef enum { TGT_HOST, TGT_GENERIC, TGT_CORTEX_M4, TGT_CORTEX_M0 } TargetKind;
+
+/* A target as data: what a backend, the loop passes and the CLI need to know
+ * about the machine the generated code runs on. */
+typedef struct Target {
+    TargetKind kind;
+    const char *name;           /* --target NAME: host, generic, cortex-m4, cortex-m0 */
+    const char *triple;         /* LLVM triple; "" = the host's default triple */
+    const char *cpu;            /* LLVM CPU name ("" = generic for the triple) */
+    const char *features;       /* LLVM feature string, e.g. "+vfp4sp,+thumb-mode" */
+    int pointer_bytes;          /* sizeof(void *) */
+    bool has_fpu;               /* single-precision float in hardware */
+    int vector_bytes;           /* widest SIMD register (0: scalar only) */
+    int float_regs;             /* float registers available for register tiling */
+    int l1_bytes;               /* data cache per core (0: none; MCU SRAM is flat) */
+    bool bare_metal;            /* no OS: no malloc, no stdio in generated code */
+    const char *cc;             /* C compiler; ${CC} overrides it for host/generic */
+    const char *cflags;         /* flags for generated code (machine + optimization) */
+    const char *objdump_prefix; /* binutils prefix for nm/size: "" or "arm-none-eabi-" */
+    const char *packages;       /* Debian packages that supply the toolchain */
+} Target;
+
+/* The target named `name`, or NULL when there is none. */
+const Target *target_find(const char *name);
+/* The comma-separated names of every target (for help and errors). */
+const char *target_names(void);
+
+
 #endif /* ETCH_IR_H */

@@ -296,7 +296,7 @@ bool pass_lower(Ctx *c, Module *m)
     p->value_buf = arena_alloc(a, (size_t)(g->nvalues ? g->nvalues : 1) * sizeof *p->value_buf);
     for (int i = 0; i < g->nvalues; i++)
         p->value_buf[i] = -1;
-    LowerCtx lc = {.ctx = c, .g = g, .p = p};
+    LowerCtx lc = {.ctx = c, .g = g, .p = p, .target = module_target(m)};
 
     /* Entry arguments first, so they keep their own names. */
     for (int i = 0; i < g->ninputs; i++) {

@@ -262,6 +262,17 @@ static void tap_range(Program *p, const Geom *geo, int d, Expr *t, Expr **lo, Ex
  * factor while the rows stay in L1. */
 enum { CONV_MBLOCK = 4 };
 
+/* Outputs computed together by the dot forms of gemm and conv: that many
+ * accumulators share each load of the other operand. A scalar FPU's
+ * register file holds 4 of them with room for the operands (Cortex-M4: 32
+ * single registers); with fewer registers, 2. */
+static int gemm_block(const Target *t, int64_t cols)
+{
+    int block = t->float_regs >= 16 ? 4 : 2;
+    return cols >= block ? block : 1;
+}
+
+
 /* 1-D and 2-D conv as an output-stationary nest whose innermost loop runs
  * over the contiguous output width: per output plane (n, m) the plane is set
  * to the bias, then every tap (ci, kh, kw) adds w * x over the output
@@ -269,6 +280,180 @@ enum { CONV_MBLOCK = 4 };
  * guard sits in the inner loop and it vectorizes. A 1x1, stride-1, unpadded
  * conv (pointwise) runs over the flattened plane and blocks CONV_MBLOCK
  * output channels per pass. Depthwise conv (C/group = 1) has no ci loop. */
+/* The taps t in [lo, hi) of output position o in dim d (dilation 1) whose
+ * input position o*stride + t - pad_begin lies inside the input: all of
+ * them, as constants, for an output in the interior (`inside`). */
+static void out_taps(Program *p, const Geom *geo, int d, Expr *o, bool inside, Expr **lo,
+                     Expr **hi)
+{
+    int64_t s = geo->stride[d], pad = geo->pad_begin[d], kn = geo->kernel[d];
+    Expr *os = ex_muli(p, o, s);
+    *lo = !inside && pad > 0
+              ? ex_bin(p, BIN_MAX, ex_bin(p, BIN_SUB, ex_int(p, pad), os), ex_int(p, 0))
+              : ex_int(p, 0);
+    int64_t last = (geo->out[d] - 1) * s + kn - 1 - pad;
+    *hi = !inside && last >= geo->in[d]
+              ? ex_bin(p, BIN_MIN, ex_bin(p, BIN_SUB, ex_int(p, geo->in[d] + pad), os), ex_int(p, kn))
+              : ex_int(p, kn);
+}
+
+/* The outputs of dim d whose whole window lies inside the input: [*lo, *hi). */
+static void interior(const Geom *geo, int d, int64_t *lo, int64_t *hi)
+{
+    int64_t s = geo->stride[d], pad = geo->pad_begin[d], out = geo->out[d];
+    int64_t span = geo->in[d] + pad - geo->kernel[d];
+    *lo = (pad + s - 1) / s;
+    *lo = *lo < out ? *lo : out;
+    *hi = span >= 0 ? span / s + 1 : *lo;
+    *hi = *hi < out ? *hi : out;
+    *hi = *hi > *lo ? *hi : *lo;
+}
+
+/* A loop over [a, b) (b > a) appended to `into`, or the constant a alone. */
+static Stmt *range_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b, Expr **var)
+{
+    if (b - a == 1) {
+        *var = ex_int(p, a);
+        return into;
+    }
+    int v = loop_new_var(k);
+    Stmt *l = st_for(p, v, ex_int(p, a), ex_int(p, b), 1, LOOP_PARALLEL);
+    st_append(p, into, l);
+    *var = ex_var(p, v);
+    return l->body;
+}
+
+typedef struct {
+    int x, w, b, y;             /* buffers; b < 0 without a bias */
+    const Geom *geo;
+    int64_t mg_n, cg_n, chans, mchans;
+    Expr *nv, *gv;
+} ConvDot;
+
+/* Output pixel (ohv, owv) of `block` output channels from mgv: the sums
+ * stay in locals over the in-bounds taps, and each input element loaded
+ * feeds all of them. inside[d]: the window lies inside the input in dim d,
+ * so the tap loops have constant bounds (and unroll). */
+static void conv_dot_pixel(Program *p, Kernel *k, Stmt *s, const ConvDot *c, Expr *mgv, int block,
+                           Expr *ohv, Expr *owv, const bool *inside)
+{
+    const Geom *geo = c->geo;
+    int acc[CONV_MBLOCK];
+    Expr *m[CONV_MBLOCK];
+    assert(block >= 1 && block <= CONV_MBLOCK);
+    for (int j = 0; j < block; j++) {
+        acc[j] = loop_new_local(p, k, DT_F32, "acc");
+        st_append(p, s, st_set(p, acc[j], ex_flt(p, 0.0)));
+        m[j] = ex_add(p, ex_add(p, ex_muli(p, c->gv, c->mg_n), mgv), ex_int(p, j));
+    }
+    Expr *ci, *tap[2];
+    Stmt *r = open_loop(p, k, s, c->cg_n, LOOP_REDUCTION, &ci);
+    Expr *o[2] = {ohv, owv};
+    for (int d = 0; d < 2; d++) {
+        Expr *lo, *hi;
+        out_taps(p, geo, d, o[d], inside[d], &lo, &hi);
+        if (lo->kind == EX_INT && hi->kind == EX_INT && lo->i == 0) {
+            r = open_loop(p, k, r, hi->i, LOOP_REDUCTION, &tap[d]);
+            continue;
+        }
+        int v = loop_new_var(k);
+        Stmt *l = st_for(p, v, lo, hi, 1, LOOP_REDUCTION);
+        st_append(p, r, l);
+        r = l->body;
+        tap[d] = ex_var(p, v);
+    }
+    Expr *pos[2];
+    for (int d = 0; d < 2; d++)
+        pos[d] = ex_add(p, ex_muli(p, o[d], geo->stride[d]),
+                        ex_bin(p, BIN_SUB, tap[d], ex_int(p, geo->pad_begin[d])));
+    Expr *xc = ex_add(p, ex_muli(p, c->nv, c->chans), ex_add(p, ex_muli(p, c->gv, c->cg_n), ci));
+    Expr *xi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, xc, geo->in[0]), pos[0]), geo->in[1]), pos[1]);
+    Expr *xv = ex_load(p, c->x, xi);
+    if (block > 1) { /* one load of x for the whole block */
+        int xl = loop_new_local(p, k, DT_F32, "xv");
+        st_append(p, r, st_set(p, xl, xv));
+        xv = ex_local(p, k, xl);
+    }
+    for (int j = 0; j < block; j++) {
+        Expr *wi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, m[j], c->cg_n), ci),
+                                                         geo->kernel[0]), tap[0]), geo->kernel[1]), tap[1]);
+        st_append(p, r, accumulate(p, k, acc[j], BIN_ADD, f_mul(p, xv, ex_load(p, c->w, wi))));
+    }
+    for (int j = 0; j < block; j++) {
+        Expr *yc = ex_add(p, ex_muli(p, c->nv, c->mchans), m[j]);
+        Expr *yi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, yc, geo->out[0]), ohv), geo->out[1]), owv);
+        Expr *out = ex_local(p, k, acc[j]);
+        if (c->b >= 0)
+            out = f_add(p, out, ex_load(p, c->b, m[j]));
+        st_append(p, s, st_store(p, c->y, yi, out));
+    }
+}
+
+/* Output channels [m0, m1) of group gv, `block` at a time, over the output
+ * plane split into the interior (windows inside the input: constant tap
+ * bounds) and the border rows and columns around it. */
+static void conv_dot_channels(Program *p, Kernel *k, Stmt *into, const ConvDot *c, int64_t m0,
+                              int64_t m1, int block)
+{
+    if (m0 >= m1)
+        return;
+    const Geom *geo = c->geo;
+    Expr *mgv;
+    Stmt *s = into;
+    if (m1 - m0 == 1) {
+        mgv = ex_int(p, m0);
+    } else {
+        int v = loop_new_var(k);
+        Stmt *l = st_for(p, v, ex_int(p, m0), ex_int(p, m1), block, LOOP_PARALLEL);
+        st_append(p, s, l);
+        s = l->body;
+        mgv = ex_var(p, v);
+    }
+    int64_t lo[2], hi[2];
+    interior(geo, 0, &lo[0], &hi[0]);
+    interior(geo, 1, &lo[1], &hi[1]);
+    int64_t hr[4] = {0, lo[0], hi[0], geo->out[0]}, wr[4] = {0, lo[1], hi[1], geo->out[1]};
+    for (int i = 0; i < 3; i++) {
+        if (hr[i] >= hr[i + 1])
+            continue;
+        Expr *ohv;
+        Stmt *rows = range_loop(p, k, s, hr[i], hr[i + 1], &ohv);
+        for (int j = 0; j < 3; j++) {
+            if (wr[j] >= wr[j + 1])
+                continue;
+            Expr *owv;
+            Stmt *px = range_loop(p, k, rows, wr[j], wr[j + 1], &owv);
+            bool inside[2] = {i == 1, j == 1};
+            conv_dot_pixel(p, k, px, c, mgv, block, ohv, owv, inside);
+        }
+    }
+}
+
+/* 2-D conv (dilation 1) for targets without a vector unit: output-
+ * stationary, so partial sums never go through memory, and blocked over
+ * output channels (gemm_block) so each input element is loaded once per
+ * block. Vector targets keep lower_conv's plane form, whose inner loop over
+ * output pixels vectorizes. */
+static bool lower_conv_dot(LowerCtx *lc, const Node *n, const Geom *geo)
+{
+    Program *p = lc->p;
+    const Type *wt = ir_in_type(lc->g, n, 1), *yt = ir_out_type(lc->g, n, 0);
+    ConvDot c = {
+        .x = lower_buf(lc, n->in[0]), .w = lower_buf(lc, n->in[1]),
+        .b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, .y = lower_buf(lc, n->out[0]),
+        .geo = geo, .mg_n = wt->dims[0] / geo->group, .cg_n = wt->dims[1],
+        .chans = ir_in_type(lc->g, n, 0)->dims[1], .mchans = yt->dims[1],
+    };
+    Kernel *k = lower_kernel(lc, n);
+    Stmt *s = open_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &c.nv);
+    s = open_loop(p, k, s, geo->group, LOOP_PARALLEL, &c.gv);
+    int block = gemm_block(lc->target, c.mg_n);
+    int64_t full = c.mg_n / block * block;
+    conv_dot_channels(p, k, s, &c, 0, full, block);
+    conv_dot_channels(p, k, s, &c, full, c.mg_n, 1);
+    return true;
+}
+
 bool lower_conv(LowerCtx *lc, const Node *n)
 {
     Geom geo;
@@ -285,6 +470,8 @@ bool lower_conv(LowerCtx *lc, const Node *n)
         geo.kernel[0] = geo.stride[0] = geo.dilation[0] = geo.in[0] = geo.out[0] = 1;
         geo.pad_begin[0] = geo.pad_end[0] = 0;
     }
+    if (lc->target->vector_bytes == 0 && geo.dilation[0] == 1 && geo.dilation[1] == 1)
+        return lower_conv_dot(lc, n, &geo);
     Program *p = lc->p;
     const Type *wt = ir_in_type(lc->g, n, 1), *yt = ir_out_type(lc->g, n, 0);
     const Type *xt = ir_in_type(lc->g, n, 0);
@@ -446,6 +633,66 @@ bool lower_global_pool(LowerCtx *lc, const Node *n)
  * row: each row starts at beta * c (or 0), then for every k the row gets
  * alpha * a[i, k] * b[k, :]. With trans_b the row of b is strided; the dot
  * product form (k innermost) reads both operands contiguously there. */
+/* The dot form of gemm (B stored [N, K], trans_b = 1): y[i, j] = alpha *
+ * sum_k a[i, k] b[j, k] + beta c[i, j], each sum in a local accumulator. */
+typedef struct {
+    int a, b, c, y;         /* buffers; c < 0 without a bias */
+    bool ta;
+    int64_t rows, cols, depth;
+    double alpha, beta;
+    const Type *ct, *yt;
+} GemmDot;
+
+/* Columns [j0, j1) of row i, `block` at a time ((j1 - j0) % block == 0). */
+static void gemm_dot_cols(Program *p, Kernel *k, Stmt *into, Expr *i, int64_t j0, int64_t j1,
+                          int block, const GemmDot *d)
+{
+    if (j0 >= j1)
+        return;
+    Expr *jv;
+    Stmt *s;
+    if (j1 - j0 == 1) {
+        jv = ex_int(p, j0);
+        s = into;
+    } else {
+        int v = loop_new_var(k);
+        Stmt *loop = st_for(p, v, ex_int(p, j0), ex_int(p, j1), block, LOOP_PARALLEL);
+        st_append(p, into, loop);
+        jv = ex_var(p, v);
+        s = loop->body;
+    }
+    int acc[4];
+    assert(block >= 1 && block <= 4);
+    for (int r = 0; r < block; r++) {
+        acc[r] = loop_new_local(p, k, DT_F32, "acc");
+        st_append(p, s, st_set(p, acc[r], ex_flt(p, 0.0)));
+    }
+    Expr *kv;
+    Stmt *red = open_loop(p, k, s, d->depth, LOOP_REDUCTION, &kv);
+    Expr *ai = d->ta ? ex_add(p, ex_muli(p, kv, d->rows), i) : ex_add(p, ex_muli(p, i, d->depth), kv);
+    Expr *aval = ex_load(p, d->a, ai);
+    if (block > 1) { /* one load of a for the whole block */
+        int av = loop_new_local(p, k, DT_F32, "av");
+        st_append(p, red, st_set(p, av, aval));
+        aval = ex_local(p, k, av);
+    }
+    for (int r = 0; r < block; r++) {
+        Expr *bi = ex_add(p, ex_muli(p, ex_add(p, jv, ex_int(p, r)), d->depth), kv);
+        st_append(p, red, accumulate(p, k, acc[r], BIN_ADD, f_mul(p, aval, ex_load(p, d->b, bi))));
+    }
+    for (int r = 0; r < block; r++) {
+        Expr *ij[2] = {i, ex_add(p, jv, ex_int(p, r))};
+        Expr *out = ex_local(p, k, acc[r]);
+        if (d->alpha != 1.0)
+            out = f_mul(p, ex_flt(p, d->alpha), out);
+        if (d->c >= 0) {
+            Expr *cv = ex_load(p, d->c, lower_bcast_index(p, d->ct, d->yt, ij));
+            out = f_add(p, out, d->beta != 1.0 ? f_mul(p, ex_flt(p, d->beta), cv) : cv);
+        }
+        st_append(p, s, st_store(p, d->y, ex_add(p, ex_muli(p, i, d->cols), ij[1]), out));
+    }
+}
+
 bool lower_gemm(LowerCtx *lc, const Node *n)
 {
     if (!check_f32(lc, n))
@@ -464,21 +711,13 @@ bool lower_gemm(LowerCtx *lc, const Node *n)
     Stmt *s = open_loop(p, k, k->body, rows, LOOP_PARALLEL, &ij[0]);
     Expr *bias = NULL;
     if (tb) {
-        s = open_loop(p, k, s, cols, LOOP_PARALLEL, &ij[1]);
-        int acc = loop_new_local(p, k, DT_F32, "acc");
-        st_append(p, s, st_set(p, acc, ex_flt(p, 0.0)));
-        Stmt *r = open_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
-        Expr *ai = ta ? ex_add(p, ex_muli(p, kv, rows), ij[0]) : ex_add(p, ex_muli(p, ij[0], depth), kv);
-        Expr *bi = ex_add(p, ex_muli(p, ij[1], depth), kv);
-        st_append(p, r, accumulate(p, k, acc, BIN_ADD, f_mul(p, ex_load(p, a, ai), ex_load(p, b, bi))));
-        Expr *out = ex_local(p, k, acc);
-        if (alpha != 1.0)
-            out = f_mul(p, ex_flt(p, alpha), out);
-        if (c >= 0) {
-            Expr *cv = ex_load(p, c, lower_bcast_index(p, ir_in_type(lc->g, n, 2), yt, ij));
-            out = f_add(p, out, beta != 1.0 ? f_mul(p, ex_flt(p, beta), cv) : cv);
-        }
-        st_append(p, s, st_store(p, y, ex_add(p, ex_muli(p, ij[0], cols), ij[1]), out));
+        GemmDot d = {.a = a, .b = b, .c = c, .y = y, .ta = ta, .rows = rows, .cols = cols,
+                     .depth = depth, .alpha = alpha, .beta = beta,
+                     .ct = c >= 0 ? ir_in_type(lc->g, n, 2) : NULL, .yt = yt};
+        int block = gemm_block(lc->target, cols);
+        int64_t full = cols / block * block;
+        gemm_dot_cols(p, k, s, ij[0], 0, full, block, &d);
+        gemm_dot_cols(p, k, s, ij[0], full, cols, 1, &d);
         return true;
     }
     Stmt *init = open_loop(p, k, s, cols, LOOP_PARALLEL | LOOP_VECTOR, &ij[1]);

@@ -14,7 +14,11 @@ typedef struct {
     Graph *graph;
     Program *prog;      /* NULL until the `lower` pass runs */
     const char *prefix; /* C identifier prefix for the program (default: graph name) */
+    const Target *target; /* the machine the code is for; NULL: host */
 } Module;
+
+/* m->target, or the host when none was set. */
+const Target *module_target(const Module *m);
 
 /* ------------------------------------------------------------- pipeline.c */
 
@@ -45,6 +49,10 @@ bool pipeline_run(Ctx *c, Module *m, const PipelineOpts *o);
 /* Graph passes. */
 bool pass_infer_shapes(Ctx *c, Module *m);
 bool pass_dce(Ctx *c, Module *m);
+
+/* -------------------------------------------------------------- layout.c */
+
+bool pass_layout(Ctx *c, Module *m);
 /* Lowering: Graph IR -> Loop IR (lower.c). */
 bool pass_lower(Ctx *c, Module *m);
 /* Loop passes. */
@@ -57,6 +65,7 @@ struct LowerCtx {
     Ctx *ctx;
     const Graph *g;
     Program *p;
+    const Target *target; /* shapes the kernels: register blocking, loop order */
 };
 
 /* The buffer holding a graph value (created on first use). */

@@ -14,6 +14,7 @@
 static const PassInfo passes[] = {
     /* name            fn                  level */
     {"infer-shapes",   pass_infer_shapes,  LEVEL_GRAPH},
+    {"layout",         pass_layout,        LEVEL_GRAPH},
     {"dce",            pass_dce,           LEVEL_GRAPH},
     {"lower",          pass_lower,         LEVEL_LOOP},
     {"plan-memory",    pass_plan_memory,   LEVEL_LOOP},
@@ -90,4 +91,9 @@ bool pipeline_run(Ctx *c, Module *m, const PipelineOpts *o)
             print_after(o, m, p, changed);
     }
     return true;
+}
+
+const Target *module_target(const Module *m)
+{
+    return m->target ? m->target : target_find("host");
 }

@@ -30,7 +30,7 @@ typedef struct {
     const char *backend;        /* run: interp, c or llvm */
     int repeat;                 /* run: inferences to time */
     bool stats;                 /* run: print latency and arena sizes */
-    const char *target;         /* --target: a cg_target name (NULL: host) */
+    const char *target;         /* --target: a target_find name (NULL: host) */
 } CliOpts;
 
 /* ---------------------------------------------------------- cli_cmds.c */

@@ -191,7 +191,7 @@ static bool build_and_run(Ctx *c, TmpDir *t, const Module *m, const LlvmOpts *ll
     /* $CC is a command line of its own ("ccache gcc"), so it stays unquoted. */
     const char *cc = getenv("CC");
     const char *cmd = arena_printf(a, "%s %s -o %s %s %s -lm", cc && *cc ? cc : "cc",
-                                   cg_target("host")->cflags, cli_shell_quote(a, exe),
+                                   target_find("host")->cflags, cli_shell_quote(a, exe),
                                    cli_shell_quote(a, drv), cli_shell_quote(a, model));
     int st = shell(c, cmd, log);
     if (st != 0) {

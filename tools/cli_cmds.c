@@ -25,6 +25,9 @@ bool cli_load(Ctx *c, const CliOpts *o, Module *m)
     if (!m->graph || c->nerrors)
         return false;
     m->prefix = o->name;
+    /* An LLVM triple that names no target row gets no machine assumptions. */
+    if (o->target)
+        m->target = target_find(o->target) ? target_find(o->target) : target_find("generic");
     return true;
 }
 
@@ -66,7 +69,7 @@ int cli_compile(Ctx *c, const CliOpts *o)
     if (!cg_emit_c(c, m.prog, dir))
         return CLI_ERROR;
     /* For a bare-metal target, also the table examples/cortex-m4's driver reads. */
-    const Target *tgt = cg_target(o->target);
+    const Target *tgt = target_find(o->target);
     if (tgt && tgt->bare_metal && !cli_mcu_write_app_table(c, m.prog, dir))
         return CLI_ERROR;
     return CLI_OK;

@@ -170,7 +170,7 @@ int cli_run(Ctx *c, const CliOpts *o)
     bool use_c = o->backend && strcmp(o->backend, "c") == 0;
     bool use_llvm = o->backend && strcmp(o->backend, "llvm") == 0;
     /* A bare-metal target always runs compiled code, under QEMU. */
-    const Target *tgt = cg_target(o->target);
+    const Target *tgt = target_find(o->target);
     bool mcu = tgt && tgt->bare_metal;
     McuStats mcu_stats;
     Module m;

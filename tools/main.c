@@ -5,7 +5,7 @@
  *                      [--print-after=PASS|all] [--disable-pass=NAME]
  *   etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR]
  *                  [--backend interp|c|llvm] [--repeat N] [--stats] (+ compile's options)
- *   etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME] [--shape ...] [--const ...]
+ *   etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME] [--target T] [--shape ...]
  *   etch dot MODEL [-o FILE] [--shape ...]
  *   etch --help | --version | COMMAND --help
  *
@@ -37,7 +37,8 @@ static const Command commands[] = {
      "etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR] [--backend interp|c|llvm] "
      "[--repeat N] [--stats] [compile options]"},
     {"dump", C_DUMP, cli_dump,
-     "etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME] [--shape NAME=D0,D1,...]"},
+     "etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME] [--target NAME|TRIPLE] "
+     "[--shape NAME=D0,D1,...]"},
     {"dot", C_DOT, cli_dot, "etch dot MODEL [-o FILE] [--shape NAME=D0,D1,...]"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
@@ -69,7 +70,7 @@ static const Option options[] = {
      "interp (the reference interpreter, default), c (compiled C) or llvm (LLVM object)"},
     {"--repeat", true, C_RUN, "run the inference N times (for timing)"},
     {"--stats", false, C_RUN, "print latency_us, arena_bytes and arena_lower_bound"},
-    {"--target", true, C_COMPILE | C_RUN,
+    {"--target", true, C_COMPILE | C_RUN | C_DUMP,
      "host (default), generic, cortex-m4 or cortex-m0; cortex-m runs go through QEMU"},
     {"--help", false, C_ALL, "show this help"},
 };
@@ -232,9 +233,9 @@ static int set_option(Arena *a, const Command *cmd, CliOpts *o, const Option *op
         o->opt_level = v[0] - '0';
     } else if (strcmp(n, "--target") == 0) {
         /* An LLVM triple (arch-vendor-os...) is checked by LLVM when used. */
-        if (!cg_target(v) && !strchr(v, '-'))
+        if (!target_find(v) && !strchr(v, '-'))
             return usage_error(cmd, "unknown target '%s' (targets: %s, or an LLVM triple)", v,
-                               cg_target_names());
+                               target_names());
         o->target = v;
     }
     return CLI_OK;

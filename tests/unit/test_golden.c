@@ -3,7 +3,9 @@
  *   errors/NAME.etch  `etch dump NAME.etch` exits 1 and prints exactly
  *                     NAME.err on stderr (the diagnostic with its location)
  *   ir/NAME.etch      `etch dump NAME.etch --print-after=all` prints exactly
- *                     NAME.ir; and dump -> parse -> dump is byte-identical
+ *                     NAME.ir; and dump -> parse -> dump is byte-identical.
+ *                     A first line `# args: ...` adds options to the dump
+ *                     (e.g. a --target whose passes differ)
  *   c/NAME.etch       `etch compile NAME.etch -o TMP` writes TMP/NAME.c and
  *                     TMP/NAME.h equal to NAME.c and NAME.h, and that C
  *                     compiles warning-free as C99
@@ -177,7 +179,13 @@ Test(golden, ir, .timeout = 60)
     TuStr report = {0};
     for (int i = 0; i < n; i++) {
         TuStr cmd = {0};
-        tu_str_printf(&cmd, "'%s' dump '%s' --print-after=all", ETCH_EXE, names[i]);
+        char *path = tu_path(dir, names[i]);
+        char *src = tu_read_file(path, NULL);
+        const char *args = src && strncmp(src, "# args: ", 8) == 0 ? src + 8 : "";
+        tu_str_printf(&cmd, "'%s' dump '%s' --print-after=all %.*s", ETCH_EXE, names[i],
+                      (int)strcspn(args, "\n"), args);
+        free(src);
+        free(path);
         char *out, *err;
         int st = tu_run(dir, cmd.s, &out, &err);
         bool ok = true;

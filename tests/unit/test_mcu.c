@@ -168,17 +168,17 @@ static void check_case(McuCase k)
 
 Test(mcu, targets_are_data)
 {
-    const Target *m4 = cg_target("cortex-m4"), *m0 = cg_target("cortex-m0");
-    cr_assert(m4 && m0 && cg_target("host") && cg_target("generic"));
-    cr_assert_eq(cg_target(NULL), cg_target("host"), "no --target means host");
-    cr_assert_null(cg_target("cortex-m7x"));
+    const Target *m4 = target_find("cortex-m4"), *m0 = target_find("cortex-m0");
+    cr_assert(m4 && m0 && target_find("host") && target_find("generic"));
+    cr_assert_eq(target_find(NULL), target_find("host"), "no --target means host");
+    cr_assert_null(target_find("cortex-m7x"));
     cr_assert_str_eq(m4->triple, "thumbv7em-none-eabihf");
     cr_assert_str_eq(m0->triple, "thumbv6m-none-eabi");
     cr_assert(m4->has_fpu && !m0->has_fpu && m4->bare_metal && m0->bare_metal);
     cr_assert(strstr(m4->cflags, "-mfpu=fpv4-sp-d16") && strstr(m4->cflags, "-mfloat-abi=hard"));
     cr_assert(strstr(m0->cflags, "-mfloat-abi=soft") && !strstr(m0->features, "vfp"));
     cr_assert_eq(m4->pointer_bytes, 4);
-    cr_assert(strstr(cg_target_names(), "cortex-m0"));
+    cr_assert(strstr(target_names(), "cortex-m0"));
 }
 
 Test(mcu, unknown_target_is_usage_error)
@@ -241,7 +241,7 @@ static bool forbidden_symbol(const char *s)
 
 static void check_undefined_symbols(const char *model, const char *target)
 {
-    const Target *t = cg_target(target);
+    const Target *t = target_find(target);
     char *tmp = tu_mkdtemp("mcu-nm");
     TuStr cmd = {0}, report = {0};
     char *out, *err;

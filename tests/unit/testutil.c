@@ -424,6 +424,7 @@ typedef int InvokeFn(const void *const *inputs, void *const *outputs, void *work
 /* Which backend tu_diff_graph's compiled stage uses: the C backend, or the
  * LLVM backend when tu_diff_graph_llvm calls it. */
 static bool diff_llvm;
+static const char *diff_target; /* NULL: host */
 
 /* Builds, loads and runs the emitted C (or, with `llvm`, the LLVM
  * backend's host object linked into a shared object); false with a
@@ -591,7 +592,7 @@ bool tu_diff_graph(const char *text, TuRng *r, const TuData *kinds, double rel,
 
     stage = "pipeline";
     arm_crash_handler(stage, text);
-    Module m = {.graph = g};
+    Module m = {.graph = g, .target = diff_target ? target_find(diff_target) : NULL};
     if (!pipeline_run(c, &m, NULL) || !m.prog) {
         tu_str_append(&why, "pipeline_run failed\n");
         goto fail;
@@ -662,5 +663,14 @@ bool tu_diff_graph_llvm(const char *text, TuRng *r, const TuData *kinds, double 
     diff_llvm = true;
     bool ok = tu_diff_graph(text, r, kinds, rel, workdir, report);
     diff_llvm = false;
+    return ok;
+}
+
+bool tu_diff_graph_scalar(const char *text, TuRng *r, const TuData *kinds, double rel,
+                          const char *workdir, TuStr *report)
+{
+    diff_target = "generic";
+    bool ok = tu_diff_graph(text, r, kinds, rel, workdir, report);
+    diff_target = NULL;
     return ok;
 }

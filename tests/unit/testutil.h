@@ -104,5 +104,10 @@ bool tu_diff_graph(const char *text, TuRng *r, const TuData *kinds, double rel,
  * shared object) in place of the emitted C: interpreter vs loop_eval vs LLVM. */
 bool tu_diff_graph_llvm(const char *text, TuRng *r, const TuData *kinds, double rel,
                         const char *workdir, TuStr *report);
+/* The same pipeline for the `generic` target (no vector unit), whose
+ * lowerings differ (the dot forms of gemm and conv, the layout pass), run
+ * through loop_eval and the emitted C. */
+bool tu_diff_graph_scalar(const char *text, TuRng *r, const TuData *kinds, double rel,
+                          const char *workdir, TuStr *report);
 
 #endif /* ETCH_TESTUTIL_H */
