@@ -235,6 +235,59 @@ static void fmt_float(char *out, size_t size, float v)
     snprintf(out, size, "%s%sf", tmp, floating ? "" : ".0");
 }
 
+/* v as an exact C99 hexadecimal float literal ("-0x1.8p-3f"), written
+ * without printf: the form for large weight arrays, where the shortest
+ * decimal form (fmt_float's strtof search) dominated compile time. */
+static void fmt_float_hex(char *out, float v)
+{
+    if (isnan(v) || isinf(v)) {
+        fmt_float(out, 48, v);
+        return;
+    }
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    char *o = out;
+    if (bits >> 31)
+        *o++ = '-';
+    int exp = (int)((bits >> 23) & 0xff);
+    uint32_t frac = bits & 0x7fffff;
+    if (exp == 0 && frac == 0) {
+        memcpy(o, "0.0f", 5);
+        return;
+    }
+    /* normal: 1.frac * 2^(exp-127); subnormal: 0.frac * 2^-126 */
+    *o++ = '0';
+    *o++ = 'x';
+    *o++ = exp ? '1' : '0';
+    uint32_t m = frac << 1; /* 24 bits: six hex digits */
+    if (m) {
+        *o++ = '.';
+        int digits = 6;
+        while ((m & 0xf) == 0) {
+            m >>= 4;
+            digits--;
+        }
+        for (int d = digits - 1; d >= 0; d--)
+            *o++ = "0123456789abcdef"[(m >> (4 * d)) & 0xf];
+    }
+    *o++ = 'p';
+    int e = exp ? exp - 127 : -126;
+    if (e < 0) {
+        *o++ = '-';
+        e = -e;
+    }
+    char rev[4];
+    int n = 0;
+    do {
+        rev[n++] = (char)('0' + e % 10);
+        e /= 10;
+    } while (e);
+    while (n)
+        *o++ = rev[--n];
+    *o++ = 'f';
+    *o = '\0';
+}
+
 /* An integer literal whose C type holds v. */
 static void fmt_int(char *out, size_t size, int64_t v)
 {
@@ -713,6 +766,8 @@ static void emit_kernel(Writer *w, const Program *p, const Names *nm, int ki)
 
 /* --------------------------------------------------------------- weights */
 
+enum { HEX_MIN_ELEMS = 256 };
+
 static void emit_const(Writer *w, const Program *p, const Names *nm, int b)
 {
     const Buffer *buf = &p->bufs[b];
@@ -721,24 +776,29 @@ static void emit_const(Writer *w, const Program *p, const Names *nm, int b)
         out_line(w, "static const %s %s[1] = {0};", dtype_ctype(buf->dtype), nm->buf[b]);
         return;
     }
+    /* Large float arrays are exact hex literals: fast to write, and nobody
+     * reads a thousand weights; small ones stay readable decimals. */
+    bool hex = buf->dtype == DT_F32 && buf->numel > HEX_MIN_ELEMS;
+    if (hex)
+        out_line(w, "/* %lld weights as exact hexadecimal floats */", (long long)buf->numel);
     out_line(w, "static const %s %s[%lld] = {", dtype_ctype(buf->dtype), nm->buf[b],
              (long long)buf->numel);
     char lit[64];
     int col = 0;
     for (int64_t i = 0; i < buf->numel; i++) {
-        fmt_elem(lit, sizeof lit, buf->dtype, buf->data, i);
+        if (hex)
+            fmt_float_hex(lit, ((const float *)buf->data)[i]);
+        else
+            fmt_elem(lit, sizeof lit, buf->dtype, buf->data, i);
         int len = (int)strlen(lit) + 1;
         if (col > 0 && col + len + 1 > 92) {
             out_raw(w, "\n");
             col = 0;
         }
-        if (col == 0) {
-            out_raw(w, "    %s,", lit);
-            col = 4 + len;
-        } else {
-            out_raw(w, " %s,", lit);
-            col += len + 1;
-        }
+        fputs(col == 0 ? "    " : " ", w->f);
+        fputs(lit, w->f);
+        fputc(',', w->f);
+        col += col == 0 ? 4 + len : len + 1;
     }
     out_raw(w, "\n");
     out_line(w, "};");

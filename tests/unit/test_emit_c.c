@@ -452,16 +452,21 @@ Test(emit_c, compiles_and_computes)
 }
 
 /* Weights print exactly: every float, including the awkward ones, reads back
- * bit for bit through a kernel that copies the weights to the output. */
-Test(emit_c, weights_round_trip)
+ * bit for bit through a kernel that copies the weights to the output. NW
+ * elements: small arrays print as decimals, large ones as hex floats. */
+static void weights_round_trip(int NW)
 {
     uint64_t seed = test_seed();
     rng_state = seed;
-    enum { NW = 40 };
-    float w[NW] = {0.1f, 1.0f, -0.0f, 1e-45f, 3.4028235e38f, INFINITY, -INFINITY, NAN,
-                   3.0f, 123456789.0f, 1e10f, -2.5e-8f, 16777217.0f, 0.3333333f};
-    for (int i = 14; i < NW; i++)
-        w[i] = rnd(-1000.0f, 1000.0f) * powf(10.0f, rnd(-30.0f, 30.0f));
+    static const float awkward[] = {0.1f, 1.0f, -0.0f, 1e-45f, 3.4028235e38f, INFINITY,
+                                    -INFINITY, NAN, 3.0f, 123456789.0f, 1e10f, -2.5e-8f,
+                                    16777217.0f, 0.3333333f, 1.1754942e-38f, -1.1754944e-38f,
+                                    0.0f, 0.5f, -7.006492e-45f, 1.0000001f};
+    float *w = calloc((size_t)NW, sizeof *w);
+    for (int i = 0; i < NW; i++)
+        w[i] = i < 14 || (NW > 256 && i % 37 == 0)
+                   ? awkward[(i < 14 ? i : i / 37) % (sizeof awkward / sizeof awkward[0])]
+                   : rnd(-1000.0f, 1000.0f) * powf(10.0f, rnd(-30.0f, 30.0f));
     int8_t q[4] = {-128, 127, 0, -1};
     Arena *a = arena_new();
     Program *p = loop_new_program(a, "wts");
@@ -480,10 +485,17 @@ Test(emit_c, weights_round_trip)
     st_append(p, l2->body, st_store(p, yq, ex_var(p, i), ex_load(p, qb, ex_var(p, i))));
 
     char *s = emit_to_string(cg_emit_c_source, p);
-    cr_expect(strstr(s, "0.1f, 1.0f, -0.0f, "), "%s", s);
-    cr_expect(strstr(s, "INFINITY, -INFINITY, NAN, 3.0f,"), "%s", s);
+    if (NW <= 256) {
+        cr_expect(strstr(s, "0.1f, 1.0f, -0.0f, "), "%s", s);
+        cr_expect(strstr(s, "INFINITY, -INFINITY, NAN, 3.0f,"), "%s", s);
+        cr_expect(strstr(s, "1.2345679e+08f, 1e+10f, -2.5e-08f,"), "%s", s);
+    } else {
+        cr_expect(strstr(s, "0x1.99999ap-4f, 0x1p0f, -0.0f, 0x0.000002p-126f, 0x1.fffffep127f, "
+                            "INFINITY, -INFINITY,"), "%.2000s", s);
+        cr_expect(strstr(s, "NAN, 0x1.8p1f, 0x1.d6f346p26f, 0x1.2a05f2p33f, -0x1.ad7f2ap-26f, 0x1p24f,"),
+                  "%.2000s", s);
+    }
     cr_expect(strstr(s, "-128, 127, 0, -1,"), "%s", s);
-    cr_expect(strstr(s, "1.2345679e+08f, 1e+10f, -2.5e-08f,"), "%s", s);
     cr_expect(!strstr(s, "unused"), "%s", s);
     cr_expect(strstr(s, "(void)workspace;"), "%s", s);
     free(s);
@@ -520,7 +532,11 @@ Test(emit_c, weights_round_trip)
     free(dir);
     ctx_free(ctx);
     arena_free(a);
+    free(w);
 }
+
+Test(emit_c, weights_round_trip_decimal) { weights_round_trip(40); }
+Test(emit_c, weights_round_trip_hex) { weights_round_trip(600); }
 
 /* Buffer, kernel and local names that would clash in C are renamed; temps
  * that share workspace bytes lose `restrict`. */
