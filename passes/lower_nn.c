@@ -263,13 +263,17 @@ static void tap_range(Program *p, const Geom *geo, int d, Expr *t, Expr **lo, Ex
 enum { CONV_MBLOCK = 4 };
 
 /* Outputs computed together by the dot forms of gemm and conv: that many
- * accumulators share each load of the other operand. A scalar FPU's
- * register file holds 4 of them with room for the operands (Cortex-M4: 32
- * single registers); with fewer registers, 2. */
+ * accumulators share each load of the other operand. Cortex-M4's 32 single
+ * registers hold 8 of them with room for the operands; 16 registers, 4;
+ * fewer, 2. Small dims take the largest power of two that fits. */
+enum { DOT_MAX_BLOCK = 8 };
+
 static int gemm_block(const Target *t, int64_t cols)
 {
-    int block = t->float_regs >= 16 ? 4 : 2;
-    return cols >= block ? block : 1;
+    int block = t->float_regs >= 32 ? 8 : t->float_regs >= 16 ? 4 : 2;
+    while (block > 1 && cols < block)
+        block /= 2;
+    return block;
 }
 
 
@@ -338,9 +342,9 @@ static void conv_dot_pixel(Program *p, Kernel *k, Stmt *s, const ConvDot *c, Exp
                            Expr *ohv, Expr *owv, const bool *inside)
 {
     const Geom *geo = c->geo;
-    int acc[CONV_MBLOCK];
-    Expr *m[CONV_MBLOCK];
-    assert(block >= 1 && block <= CONV_MBLOCK);
+    int acc[DOT_MAX_BLOCK];
+    Expr *m[DOT_MAX_BLOCK];
+    assert(block >= 1 && block <= DOT_MAX_BLOCK);
     for (int j = 0; j < block; j++) {
         acc[j] = loop_new_local(p, k, DT_F32, "acc");
         st_append(p, s, st_set(p, acc[j], ex_flt(p, 0.0)));
@@ -661,8 +665,8 @@ static void gemm_dot_cols(Program *p, Kernel *k, Stmt *into, Expr *i, int64_t j0
         jv = ex_var(p, v);
         s = loop->body;
     }
-    int acc[4];
-    assert(block >= 1 && block <= 4);
+    int acc[DOT_MAX_BLOCK];
+    assert(block >= 1 && block <= DOT_MAX_BLOCK);
     for (int r = 0; r < block; r++) {
         acc[r] = loop_new_local(p, k, DT_F32, "acc");
         st_append(p, s, st_set(p, acc[r], ex_flt(p, 0.0)));

@@ -446,9 +446,11 @@ static void gemm_case(uint64_t seed, bool ta, bool tb, int cshape, double alpha,
              beta);
     run_case(&t, node, what);
     Shape sh = program_shape(t.prog);
-    /* The dot form (trans_b) runs blocks of 4 columns (the host's gemm
-     * block), then the remaining columns, each with its reduction loop. */
-    int ranges = tb && n >= 4 ? 1 + (n % 4 != 0) : 1;
+    /* The dot form (trans_b) runs blocks of columns (the host's gemm block:
+     * 4, or 2 for narrower outputs), then the remaining columns, each with
+     * its reduction loop. */
+    int blk = n >= 4 ? 4 : n >= 2 ? 2 : 1;
+    int ranges = tb ? 1 + (n % blk != 0) : 1;
     cr_expect_eq(sh.reduction, k > 1 ? ranges : 0, "%s: reduction loops %d", what, sh.reduction);
     case_end(&t);
 }
