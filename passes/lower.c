@@ -331,3 +331,29 @@ bool pass_lower(Ctx *c, Module *m)
     m->prog = p;
     return true;
 }
+
+Stmt *lower_loop(Program *p, Kernel *k, Stmt *into, int64_t n, unsigned flags, Expr **var)
+{
+    if (n == 1) {
+        *var = ex_int(p, 0);
+        return into;
+    }
+    int v = loop_new_var(k);
+    Stmt *s = st_for_n(p, v, n, flags);
+    st_append(p, into, s);
+    *var = ex_var(p, v);
+    return s->body;
+}
+
+int64_t lower_prod(const int64_t *dims, int from, int to)
+{
+    int64_t n = 1;
+    for (int d = from; d < to; d++)
+        n *= dims[d];
+    return n;
+}
+
+Stmt *lower_accumulate(Program *p, Kernel *k, int l, BinOp op, Expr *v)
+{
+    return st_set(p, l, ex_bin(p, op, ex_local(p, k, l), v));
+}

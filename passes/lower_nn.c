@@ -19,21 +19,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Opens a loop of n iterations in `into` and returns its body; *var gets
- * the loop's index expression. An extent of 1 opens nothing. */
-static Stmt *open_loop(Program *p, Kernel *k, Stmt *into, int64_t n, unsigned flags, Expr **var)
-{
-    if (n == 1) {
-        *var = ex_int(p, 0);
-        return into;
-    }
-    int v = loop_new_var(k);
-    Stmt *s = st_for_n(p, v, n, flags);
-    st_append(p, into, s);
-    *var = ex_var(p, v);
-    return s->body;
-}
-
 /* Row-major linear index of idx[0..n) into dims[0..n). */
 static Expr *flat_index(Program *p, int n, Expr **idx, const int64_t *dims)
 {
@@ -46,25 +31,6 @@ static Expr *flat_index(Program *p, int n, Expr **idx, const int64_t *dims)
 static Expr *type_index(Program *p, const Type *t, Expr **idx)
 {
     return flat_index(p, t->rank, idx, t->dims);
-}
-
-static int64_t prod(const int64_t *dims, int from, int to)
-{
-    int64_t n = 1;
-    for (int d = from; d < to; d++)
-        n *= dims[d];
-    return n;
-}
-
-static Expr *f_add(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_ADD, a, b); }
-static Expr *f_sub(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_SUB, a, b); }
-static Expr *f_mul(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_MUL, a, b); }
-static Expr *f_div(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_DIV, a, b); }
-
-/* The float local `l` = l op v. */
-static Stmt *accumulate(Program *p, Kernel *k, int l, BinOp op, Expr *v)
-{
-    return st_set(p, l, ex_bin(p, op, ex_local(p, k, l), v));
 }
 
 /* Lowerings here compute in f32; anything else is reported, not guessed. */
@@ -101,7 +67,7 @@ static Stmt *open_window(Program *p, Kernel *k, Stmt *into, const Geom *geo, Exp
 {
     Stmt *body = into;
     for (int d = 0; d < geo->nspatial; d++) {
-        body = open_loop(p, k, body, geo->kernel[d], LOOP_REDUCTION, &tap[d]);
+        body = lower_loop(p, k, body, geo->kernel[d], LOOP_REDUCTION, &tap[d]);
         Expr *at = ex_add(p, ex_muli(p, o[d], geo->stride[d]), ex_muli(p, tap[d], geo->dilation[d]));
         pos[d] = ex_bin(p, BIN_SUB, at, ex_int(p, geo->pad_begin[d]));
         int64_t last = (geo->out[d] - 1) * geo->stride[d] +
@@ -203,16 +169,16 @@ static bool lower_conv_nd(LowerCtx *lc, const Node *n, const Geom *gp)
     int64_t groups = geo.group, mg_n = wt->dims[0] / groups, cg_n = wt->dims[1];
 
     Expr *nv, *gv, *mgv, *ci, *o[IR_MAX_RANK], *tap[IR_MAX_RANK], *pos[IR_MAX_RANK];
-    Stmt *s = open_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &nv);
-    s = open_loop(p, k, s, groups, LOOP_PARALLEL, &gv);
-    s = open_loop(p, k, s, mg_n, LOOP_PARALLEL, &mgv);
+    Stmt *s = lower_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &nv);
+    s = lower_loop(p, k, s, groups, LOOP_PARALLEL, &gv);
+    s = lower_loop(p, k, s, mg_n, LOOP_PARALLEL, &mgv);
     for (int d = 0; d < ns; d++)
-        s = open_loop(p, k, s, geo.out[d], LOOP_PARALLEL, &o[d]);
+        s = lower_loop(p, k, s, geo.out[d], LOOP_PARALLEL, &o[d]);
     Expr *m = ex_add(p, ex_muli(p, gv, mg_n), mgv);
 
     int acc = loop_new_local(p, k, DT_F32, "acc");
     st_append(p, s, st_set(p, acc, b >= 0 ? ex_load(p, b, m) : ex_flt(p, 0.0)));
-    Stmt *r = open_loop(p, k, s, cg_n, LOOP_REDUCTION, &ci);
+    Stmt *r = lower_loop(p, k, s, cg_n, LOOP_REDUCTION, &ci);
     r = open_window(p, k, r, &geo, o, tap, pos);
 
     Expr *xi[IR_MAX_RANK], *wi[IR_MAX_RANK], *yi[IR_MAX_RANK];
@@ -226,8 +192,8 @@ static bool lower_conv_nd(LowerCtx *lc, const Node *n, const Geom *gp)
         wi[2 + d] = tap[d];
         yi[2 + d] = o[d];
     }
-    Expr *xw = f_mul(p, ex_load(p, x, type_index(p, xt, xi)), ex_load(p, w, type_index(p, wt, wi)));
-    st_append(p, r, accumulate(p, k, acc, BIN_ADD, xw));
+    Expr *xw = lower_mul(p, ex_load(p, x, type_index(p, xt, xi)), ex_load(p, w, type_index(p, wt, wi)));
+    st_append(p, r, lower_accumulate(p, k, acc, BIN_ADD, xw));
     st_append(p, s, st_store(p, y, type_index(p, yt, yi), ex_local(p, k, acc)));
     return true;
 }
@@ -351,13 +317,13 @@ static void conv_dot_pixel(Program *p, Kernel *k, Stmt *s, const ConvDot *c, Exp
         m[j] = ex_add(p, ex_add(p, ex_muli(p, c->gv, c->mg_n), mgv), ex_int(p, j));
     }
     Expr *ci, *tap[2];
-    Stmt *r = open_loop(p, k, s, c->cg_n, LOOP_REDUCTION, &ci);
+    Stmt *r = lower_loop(p, k, s, c->cg_n, LOOP_REDUCTION, &ci);
     Expr *o[2] = {ohv, owv};
     for (int d = 0; d < 2; d++) {
         Expr *lo, *hi;
         out_taps(p, geo, d, o[d], inside[d], &lo, &hi);
         if (lo->kind == EX_INT && hi->kind == EX_INT && lo->i == 0) {
-            r = open_loop(p, k, r, hi->i, LOOP_REDUCTION, &tap[d]);
+            r = lower_loop(p, k, r, hi->i, LOOP_REDUCTION, &tap[d]);
             continue;
         }
         int v = loop_new_var(k);
@@ -381,14 +347,14 @@ static void conv_dot_pixel(Program *p, Kernel *k, Stmt *s, const ConvDot *c, Exp
     for (int j = 0; j < block; j++) {
         Expr *wi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, m[j], c->cg_n), ci),
                                                          geo->kernel[0]), tap[0]), geo->kernel[1]), tap[1]);
-        st_append(p, r, accumulate(p, k, acc[j], BIN_ADD, f_mul(p, xv, ex_load(p, c->w, wi))));
+        st_append(p, r, lower_accumulate(p, k, acc[j], BIN_ADD, lower_mul(p, xv, ex_load(p, c->w, wi))));
     }
     for (int j = 0; j < block; j++) {
         Expr *yc = ex_add(p, ex_muli(p, c->nv, c->mchans), m[j]);
         Expr *yi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, yc, geo->out[0]), ohv), geo->out[1]), owv);
         Expr *out = ex_local(p, k, acc[j]);
         if (c->b >= 0)
-            out = f_add(p, out, ex_load(p, c->b, m[j]));
+            out = lower_add(p, out, ex_load(p, c->b, m[j]));
         st_append(p, s, st_store(p, c->y, yi, out));
     }
 }
@@ -449,8 +415,8 @@ static bool lower_conv_dot(LowerCtx *lc, const Node *n, const Geom *geo)
         .chans = ir_in_type(lc->g, n, 0)->dims[1], .mchans = yt->dims[1],
     };
     Kernel *k = lower_kernel(lc, n);
-    Stmt *s = open_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &c.nv);
-    s = open_loop(p, k, s, geo->group, LOOP_PARALLEL, &c.gv);
+    Stmt *s = lower_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &c.nv);
+    s = lower_loop(p, k, s, geo->group, LOOP_PARALLEL, &c.gv);
     int block = gemm_block(lc->target, c.mg_n);
     int64_t full = c.mg_n / block * block;
     conv_dot_channels(p, k, s, &c, 0, full, block);
@@ -492,8 +458,8 @@ bool lower_conv(LowerCtx *lc, const Node *n)
     int mb = pointwise && mg_n % CONV_MBLOCK == 0 ? CONV_MBLOCK : 1;
 
     Expr *nv, *gv, *mgv, *ci, *khv, *kwv, *ohv, *owv, *pv;
-    Stmt *s = open_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &nv);
-    s = open_loop(p, k, s, groups, LOOP_PARALLEL, &gv);
+    Stmt *s = lower_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &nv);
+    s = lower_loop(p, k, s, groups, LOOP_PARALLEL, &gv);
     if (mb > 1) {
         int v = loop_new_var(k);
         Stmt *l = st_for(p, v, ex_int(p, 0), ex_int(p, mg_n), mb, LOOP_PARALLEL);
@@ -501,7 +467,7 @@ bool lower_conv(LowerCtx *lc, const Node *n)
         s = l->body;
         mgv = ex_var(p, v);
     } else {
-        s = open_loop(p, k, s, mg_n, LOOP_PARALLEL, &mgv);
+        s = lower_loop(p, k, s, mg_n, LOOP_PARALLEL, &mgv);
     }
     Expr *m0 = ex_add(p, ex_muli(p, gv, mg_n), mgv);
     Expr *m[CONV_MBLOCK], *ybase[CONV_MBLOCK];
@@ -510,16 +476,16 @@ bool lower_conv(LowerCtx *lc, const Node *n)
         ybase[j] = ex_muli(p, ex_add(p, ex_muli(p, nv, mchans), m[j]), plane);
     }
     /* The plane(s) start at the bias. */
-    Stmt *init = open_loop(p, k, s, plane, LOOP_PARALLEL | LOOP_VECTOR, &pv);
+    Stmt *init = lower_loop(p, k, s, plane, LOOP_PARALLEL | LOOP_VECTOR, &pv);
     for (int j = 0; j < mb; j++)
         st_append(p, init, st_store(p, y, ex_add(p, ybase[j], pv),
                                     b >= 0 ? ex_load(p, b, m[j]) : ex_flt(p, 0.0)));
 
-    Stmt *r = open_loop(p, k, s, cg_n, LOOP_REDUCTION, &ci);
+    Stmt *r = lower_loop(p, k, s, cg_n, LOOP_REDUCTION, &ci);
     Expr *xbase = ex_muli(p, ex_add(p, ex_muli(p, nv, chans),
                                     ex_add(p, ex_muli(p, gv, cg_n), ci)), ih_n * iw_n);
-    r = open_loop(p, k, r, kh_n, LOOP_REDUCTION, &khv);
-    r = open_loop(p, k, r, kw_n, LOOP_REDUCTION, &kwv);
+    r = lower_loop(p, k, r, kh_n, LOOP_REDUCTION, &khv);
+    r = lower_loop(p, k, r, kw_n, LOOP_REDUCTION, &kwv);
     int wl[CONV_MBLOCK];
     for (int j = 0; j < mb; j++) {
         wl[j] = loop_new_local(p, k, DT_F32, "wv");
@@ -529,7 +495,7 @@ bool lower_conv(LowerCtx *lc, const Node *n)
     }
     Expr *yoff, *xoff;
     if (pointwise) {
-        r = open_loop(p, k, r, plane, LOOP_PARALLEL | LOOP_VECTOR, &pv);
+        r = lower_loop(p, k, r, plane, LOOP_PARALLEL | LOOP_VECTOR, &pv);
         yoff = xoff = pv;
     } else {
         Expr *lo, *hi;
@@ -554,8 +520,8 @@ bool lower_conv(LowerCtx *lc, const Node *n)
     Expr *xv = ex_load(p, x, ex_add(p, xbase, xoff));
     for (int j = 0; j < mb; j++) {
         Expr *at = ex_add(p, ybase[j], yoff);
-        st_append(p, r, st_store(p, y, at, f_add(p, ex_load(p, y, at),
-                                                 f_mul(p, ex_local(p, k, wl[j]), xv))));
+        st_append(p, r, st_store(p, y, at, lower_add(p, ex_load(p, y, at),
+                                                 lower_mul(p, ex_local(p, k, wl[j]), xv))));
     }
     return true;
 }
@@ -580,10 +546,10 @@ bool lower_pool(LowerCtx *lc, const Node *n)
     Expr *xi[IR_MAX_RANK], *yi[IR_MAX_RANK], *tap[IR_MAX_RANK];
     int64_t xdims[IR_MAX_RANK], ydims[IR_MAX_RANK];
     xdims[0] = ydims[0] = xt->dims[0] * xt->dims[1];
-    Stmt *s = open_loop(p, k, k->body, xdims[0], LOOP_PARALLEL, &xi[0]);
+    Stmt *s = lower_loop(p, k, k->body, xdims[0], LOOP_PARALLEL, &xi[0]);
     yi[0] = xi[0];
     for (int d = 0; d < ns; d++) {
-        s = open_loop(p, k, s, geo.out[d], LOOP_PARALLEL, &yi[1 + d]);
+        s = lower_loop(p, k, s, geo.out[d], LOOP_PARALLEL, &yi[1 + d]);
         xdims[1 + d] = geo.in[d];
         ydims[1 + d] = geo.out[d];
     }
@@ -592,12 +558,12 @@ bool lower_pool(LowerCtx *lc, const Node *n)
     st_append(p, s, st_set(p, acc, ex_flt(p, is_max ? -INFINITY : 0.0)));
     Stmt *r = open_window(p, k, s, &geo, yi + 1, tap, xi + 1);
     Expr *v = ex_load(p, x, flat_index(p, 1 + ns, xi, xdims));
-    st_append(p, r, accumulate(p, k, acc, is_max ? BIN_MAX : BIN_ADD, v));
+    st_append(p, r, lower_accumulate(p, k, acc, is_max ? BIN_MAX : BIN_ADD, v));
 
     Expr *out = ex_local(p, k, acc);
     if (!is_max) {
         bool include_pad = ir_attr_int(n, "count_include_pad") != 0;
-        out = f_div(p, out, pool_divisor(p, &geo, include_pad, yi + 1));
+        out = lower_div(p, out, pool_divisor(p, &geo, include_pad, yi + 1));
     }
     st_append(p, s, st_store(p, y, flat_index(p, 1 + ns, yi, ydims), out));
     return true;
@@ -614,18 +580,18 @@ bool lower_global_pool(LowerCtx *lc, const Node *n)
     const Type *xt = ir_in_type(lc->g, n, 0);
     int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
     Kernel *k = lower_kernel(lc, n);
-    int64_t rows = xt->dims[0] * xt->dims[1], len = prod(xt->dims, 2, xt->rank);
+    int64_t rows = xt->dims[0] * xt->dims[1], len = lower_prod(xt->dims, 2, xt->rank);
 
     Expr *row, *i;
-    Stmt *s = open_loop(p, k, k->body, rows, LOOP_PARALLEL, &row);
+    Stmt *s = lower_loop(p, k, k->body, rows, LOOP_PARALLEL, &row);
     int acc = loop_new_local(p, k, DT_F32, "acc");
     st_append(p, s, st_set(p, acc, ex_flt(p, is_max ? -INFINITY : 0.0)));
-    Stmt *r = open_loop(p, k, s, len, LOOP_REDUCTION, &i);
+    Stmt *r = lower_loop(p, k, s, len, LOOP_REDUCTION, &i);
     Expr *v = ex_load(p, x, ex_add(p, ex_muli(p, row, len), i));
-    st_append(p, r, accumulate(p, k, acc, is_max ? BIN_MAX : BIN_ADD, v));
+    st_append(p, r, lower_accumulate(p, k, acc, is_max ? BIN_MAX : BIN_ADD, v));
     Expr *out = ex_local(p, k, acc);
     if (!is_max)
-        out = f_div(p, out, ex_flt(p, (double)len));
+        out = lower_div(p, out, ex_flt(p, (double)len));
     st_append(p, s, st_store(p, y, row, out));
     return true;
 }
@@ -672,7 +638,7 @@ static void gemm_dot_cols(Program *p, Kernel *k, Stmt *into, Expr *i, int64_t j0
         st_append(p, s, st_set(p, acc[r], ex_flt(p, 0.0)));
     }
     Expr *kv;
-    Stmt *red = open_loop(p, k, s, d->depth, LOOP_REDUCTION, &kv);
+    Stmt *red = lower_loop(p, k, s, d->depth, LOOP_REDUCTION, &kv);
     Expr *ai = d->ta ? ex_add(p, ex_muli(p, kv, d->rows), i) : ex_add(p, ex_muli(p, i, d->depth), kv);
     Expr *aval = ex_load(p, d->a, ai);
     if (block > 1) { /* one load of a for the whole block */
@@ -682,16 +648,16 @@ static void gemm_dot_cols(Program *p, Kernel *k, Stmt *into, Expr *i, int64_t j0
     }
     for (int r = 0; r < block; r++) {
         Expr *bi = ex_add(p, ex_muli(p, ex_add(p, jv, ex_int(p, r)), d->depth), kv);
-        st_append(p, red, accumulate(p, k, acc[r], BIN_ADD, f_mul(p, aval, ex_load(p, d->b, bi))));
+        st_append(p, red, lower_accumulate(p, k, acc[r], BIN_ADD, lower_mul(p, aval, ex_load(p, d->b, bi))));
     }
     for (int r = 0; r < block; r++) {
         Expr *ij[2] = {i, ex_add(p, jv, ex_int(p, r))};
         Expr *out = ex_local(p, k, acc[r]);
         if (d->alpha != 1.0)
-            out = f_mul(p, ex_flt(p, d->alpha), out);
+            out = lower_mul(p, ex_flt(p, d->alpha), out);
         if (d->c >= 0) {
             Expr *cv = ex_load(p, d->c, lower_bcast_index(p, d->ct, d->yt, ij));
-            out = f_add(p, out, d->beta != 1.0 ? f_mul(p, ex_flt(p, d->beta), cv) : cv);
+            out = lower_add(p, out, d->beta != 1.0 ? lower_mul(p, ex_flt(p, d->beta), cv) : cv);
         }
         st_append(p, s, st_store(p, d->y, ex_add(p, ex_muli(p, i, d->cols), ij[1]), out));
     }
@@ -712,7 +678,7 @@ bool lower_gemm(LowerCtx *lc, const Node *n)
     Kernel *k = lower_kernel(lc, n);
 
     Expr *ij[2], *kv;
-    Stmt *s = open_loop(p, k, k->body, rows, LOOP_PARALLEL, &ij[0]);
+    Stmt *s = lower_loop(p, k, k->body, rows, LOOP_PARALLEL, &ij[0]);
     Expr *bias = NULL;
     if (tb) {
         GemmDot d = {.a = a, .b = b, .c = c, .y = y, .ta = ta, .rows = rows, .cols = cols,
@@ -724,23 +690,23 @@ bool lower_gemm(LowerCtx *lc, const Node *n)
         gemm_dot_cols(p, k, s, ij[0], full, cols, 1, &d);
         return true;
     }
-    Stmt *init = open_loop(p, k, s, cols, LOOP_PARALLEL | LOOP_VECTOR, &ij[1]);
+    Stmt *init = lower_loop(p, k, s, cols, LOOP_PARALLEL | LOOP_VECTOR, &ij[1]);
     if (c >= 0) {
         Expr *cv = ex_load(p, c, lower_bcast_index(p, ir_in_type(lc->g, n, 2), yt, ij));
-        bias = beta != 1.0 ? f_mul(p, ex_flt(p, beta), cv) : cv;
+        bias = beta != 1.0 ? lower_mul(p, ex_flt(p, beta), cv) : cv;
     }
     Expr *row = ex_muli(p, ij[0], cols);
     st_append(p, init, st_store(p, y, ex_add(p, row, ij[1]), bias ? bias : ex_flt(p, 0.0)));
-    Stmt *r = open_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
+    Stmt *r = lower_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
     int av = loop_new_local(p, k, DT_F32, "av");
     Expr *ai = ta ? ex_add(p, ex_muli(p, kv, rows), ij[0]) : ex_add(p, ex_muli(p, ij[0], depth), kv);
     Expr *aval = ex_load(p, a, ai);
-    st_append(p, r, st_set(p, av, alpha != 1.0 ? f_mul(p, ex_flt(p, alpha), aval) : aval));
+    st_append(p, r, st_set(p, av, alpha != 1.0 ? lower_mul(p, ex_flt(p, alpha), aval) : aval));
     Expr *jv;
-    r = open_loop(p, k, r, cols, LOOP_PARALLEL | LOOP_VECTOR, &jv);
+    r = lower_loop(p, k, r, cols, LOOP_PARALLEL | LOOP_VECTOR, &jv);
     Expr *yi = ex_add(p, row, jv);
-    Expr *upd = f_mul(p, ex_local(p, k, av), ex_load(p, b, ex_add(p, ex_muli(p, kv, cols), jv)));
-    st_append(p, r, st_store(p, y, yi, f_add(p, ex_load(p, y, yi), upd)));
+    Expr *upd = lower_mul(p, ex_local(p, k, av), ex_load(p, b, ex_add(p, ex_muli(p, kv, cols), jv)));
+    st_append(p, r, st_store(p, y, yi, lower_add(p, ex_load(p, y, yi), upd)));
     return true;
 }
 
@@ -784,8 +750,8 @@ bool lower_matmul(LowerCtx *lc, const Node *n)
     Expr *yi[IR_MAX_RANK], *iv, *jv, *kv;
     Stmt *s = k->body;
     for (int d = 0; d < nb; d++)
-        s = open_loop(p, k, s, yt->dims[d], LOOP_PARALLEL, &yi[d]);
-    s = open_loop(p, k, s, rows, LOOP_PARALLEL, &iv);
+        s = lower_loop(p, k, s, yt->dims[d], LOOP_PARALLEL, &yi[d]);
+    s = lower_loop(p, k, s, rows, LOOP_PARALLEL, &iv);
     int d = nb;
     if (!a1)
         yi[d++] = iv;
@@ -799,15 +765,15 @@ bool lower_matmul(LowerCtx *lc, const Node *n)
             tmp[d] = ex_int(p, 0);
         ybase = type_index(p, yt, tmp);
     }
-    Stmt *init = open_loop(p, k, s, cols, LOOP_PARALLEL | LOOP_VECTOR, &jv);
+    Stmt *init = lower_loop(p, k, s, cols, LOOP_PARALLEL | LOOP_VECTOR, &jv);
     st_append(p, init, st_store(p, y, ex_add(p, ybase, jv), ex_flt(p, 0.0)));
-    Stmt *r = open_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
+    Stmt *r = lower_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
     int av = loop_new_local(p, k, DT_F32, "av");
     st_append(p, r, st_set(p, av, ex_load(p, a, matmul_index(p, at, yi, nb, a1 ? NULL : iv, kv))));
-    r = open_loop(p, k, r, cols, LOOP_PARALLEL | LOOP_VECTOR, &jv);
+    r = lower_loop(p, k, r, cols, LOOP_PARALLEL | LOOP_VECTOR, &jv);
     Expr *bv = ex_load(p, b, matmul_index(p, bt, yi, nb, kv, b1 ? NULL : jv));
     Expr *at_y = ex_add(p, ybase, jv);
-    st_append(p, r, st_store(p, y, at_y, f_add(p, ex_load(p, y, at_y), f_mul(p, ex_local(p, k, av), bv))));
+    st_append(p, r, st_store(p, y, at_y, lower_add(p, ex_load(p, y, at_y), lower_mul(p, ex_local(p, k, av), bv))));
     return true;
 }
 
@@ -825,20 +791,20 @@ bool lower_batch_norm(LowerCtx *lc, const Node *n)
     int scale = lower_buf(lc, n->in[1]), bias = lower_buf(lc, n->in[2]);
     int mean = lower_buf(lc, n->in[3]), var = lower_buf(lc, n->in[4]);
     Kernel *k = lower_kernel(lc, n);
-    int64_t chans = xt->dims[1], len = prod(xt->dims, 2, xt->rank);
+    int64_t chans = xt->dims[1], len = lower_prod(xt->dims, 2, xt->rank);
     double eps = ir_attr_float(n, "epsilon");
 
     Expr *cv, *nv, *iv;
-    Stmt *s = open_loop(p, k, k->body, chans, LOOP_PARALLEL, &cv);
+    Stmt *s = lower_loop(p, k, k->body, chans, LOOP_PARALLEL, &cv);
     int la = loop_new_local(p, k, DT_F32, "a"), lb = loop_new_local(p, k, DT_F32, "b");
-    Expr *sd = ex_un(p, UN_SQRT, f_add(p, ex_load(p, var, cv), ex_flt(p, eps)));
-    st_append(p, s, st_set(p, la, f_div(p, ex_load(p, scale, cv), sd)));
-    Expr *shift = f_sub(p, ex_load(p, bias, cv), f_mul(p, ex_load(p, mean, cv), ex_local(p, k, la)));
+    Expr *sd = ex_un(p, UN_SQRT, lower_add(p, ex_load(p, var, cv), ex_flt(p, eps)));
+    st_append(p, s, st_set(p, la, lower_div(p, ex_load(p, scale, cv), sd)));
+    Expr *shift = lower_sub(p, ex_load(p, bias, cv), lower_mul(p, ex_load(p, mean, cv), ex_local(p, k, la)));
     st_append(p, s, st_set(p, lb, shift));
-    s = open_loop(p, k, s, xt->dims[0], LOOP_PARALLEL, &nv);
-    s = open_loop(p, k, s, len, LOOP_PARALLEL, &iv);
+    s = lower_loop(p, k, s, xt->dims[0], LOOP_PARALLEL, &nv);
+    s = lower_loop(p, k, s, len, LOOP_PARALLEL, &iv);
     Expr *at = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, nv, chans), cv), len), iv);
-    Expr *v = f_add(p, f_mul(p, ex_load(p, x, at), ex_local(p, k, la)), ex_local(p, k, lb));
+    Expr *v = lower_add(p, lower_mul(p, ex_load(p, x, at), ex_local(p, k, la)), ex_local(p, k, lb));
     st_append(p, s, st_store(p, y, at, v));
     return true;
 }
@@ -853,9 +819,9 @@ static Stmt *open_norm_loops(LowerCtx *lc, Kernel *k, Stmt *into, const Node *n,
     Program *p = lc->p;
     const Type *xt = ir_in_type(lc->g, n, 0), *st = ir_in_type(lc->g, n, 1);
     const Type *bt = has_input(n, 2) ? ir_in_type(lc->g, n, 2) : NULL;
-    int64_t len = prod(xt->dims, axis, xt->rank);
+    int64_t len = lower_prod(xt->dims, axis, xt->rank);
     if (type_numel(st) == len && (!bt || type_numel(bt) == len)) {
-        Stmt *s = open_loop(p, k, into, len, LOOP_PARALLEL, flat);
+        Stmt *s = lower_loop(p, k, into, len, LOOP_PARALLEL, flat);
         *sidx = *bidx = *flat;
         return s;
     }
@@ -863,7 +829,7 @@ static Stmt *open_norm_loops(LowerCtx *lc, Kernel *k, Stmt *into, const Node *n,
     Expr *vars[IR_MAX_RANK];
     Stmt *s = into;
     for (int d = 0; d < nt.rank; d++)
-        s = open_loop(p, k, s, nt.dims[d], LOOP_PARALLEL, &vars[d]);
+        s = lower_loop(p, k, s, nt.dims[d], LOOP_PARALLEL, &vars[d]);
     *flat = type_index(p, &nt, vars);
     *sidx = lower_bcast_index(p, st, &nt, vars);
     *bidx = bt ? lower_bcast_index(p, bt, &nt, vars) : NULL;
@@ -882,40 +848,40 @@ bool lower_layer_norm(LowerCtx *lc, const Node *n)
     if (axis < 0)
         axis += xt->rank;
     assert(axis >= 0 && axis < xt->rank);
-    int64_t rows = prod(xt->dims, 0, axis), len = prod(xt->dims, axis, xt->rank);
+    int64_t rows = lower_prod(xt->dims, 0, axis), len = lower_prod(xt->dims, axis, xt->rank);
     double eps = ir_attr_float(n, "epsilon");
     int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
     int scale = lower_buf(lc, n->in[1]), bias = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1;
     Kernel *k = lower_kernel(lc, n);
 
     Expr *rv, *jv;
-    Stmt *s = open_loop(p, k, k->body, rows, LOOP_PARALLEL, &rv);
+    Stmt *s = lower_loop(p, k, k->body, rows, LOOP_PARALLEL, &rv);
     Expr *base = ex_muli(p, rv, len);
     int mean = loop_new_local(p, k, DT_F32, "mean"), var = loop_new_local(p, k, DT_F32, "var");
     Expr *mv = ex_local(p, k, mean);
 
     st_append(p, s, st_set(p, mean, ex_flt(p, 0.0)));
-    Stmt *r = open_loop(p, k, s, len, LOOP_REDUCTION, &jv);
-    st_append(p, r, accumulate(p, k, mean, BIN_ADD, ex_load(p, x, ex_add(p, base, jv))));
-    st_append(p, s, st_set(p, mean, f_div(p, mv, ex_flt(p, (double)len))));
+    Stmt *r = lower_loop(p, k, s, len, LOOP_REDUCTION, &jv);
+    st_append(p, r, lower_accumulate(p, k, mean, BIN_ADD, ex_load(p, x, ex_add(p, base, jv))));
+    st_append(p, s, st_set(p, mean, lower_div(p, mv, ex_flt(p, (double)len))));
 
     st_append(p, s, st_set(p, var, ex_flt(p, 0.0)));
-    r = open_loop(p, k, s, len, LOOP_REDUCTION, &jv);
-    Expr *dev = f_sub(p, ex_load(p, x, ex_add(p, base, jv)), mv);
-    st_append(p, r, accumulate(p, k, var, BIN_ADD, f_mul(p, dev, dev)));
+    r = lower_loop(p, k, s, len, LOOP_REDUCTION, &jv);
+    Expr *dev = lower_sub(p, ex_load(p, x, ex_add(p, base, jv)), mv);
+    st_append(p, r, lower_accumulate(p, k, var, BIN_ADD, lower_mul(p, dev, dev)));
     /* One division per row; the last pass multiplies. */
     int rstd = loop_new_local(p, k, DT_F32, "rstd");
-    Expr *variance = f_div(p, ex_local(p, k, var), ex_flt(p, (double)len));
-    Expr *sd = ex_un(p, UN_SQRT, f_add(p, variance, ex_flt(p, eps)));
-    st_append(p, s, st_set(p, rstd, f_div(p, ex_flt(p, 1.0), sd)));
+    Expr *variance = lower_div(p, ex_local(p, k, var), ex_flt(p, (double)len));
+    Expr *sd = ex_un(p, UN_SQRT, lower_add(p, variance, ex_flt(p, eps)));
+    st_append(p, s, st_set(p, rstd, lower_div(p, ex_flt(p, 1.0), sd)));
 
     Expr *off, *si, *bi;
     r = open_norm_loops(lc, k, s, n, axis, &off, &si, &bi);
     Expr *at = ex_add(p, base, off);
-    Expr *v = f_mul(p, f_sub(p, ex_load(p, x, at), mv), ex_local(p, k, rstd));
-    v = f_mul(p, v, ex_load(p, scale, si));
+    Expr *v = lower_mul(p, lower_sub(p, ex_load(p, x, at), mv), ex_local(p, k, rstd));
+    v = lower_mul(p, v, ex_load(p, scale, si));
     if (bias >= 0)
-        v = f_add(p, v, ex_load(p, bias, bi));
+        v = lower_add(p, v, ex_load(p, bias, bi));
     st_append(p, r, st_store(p, y, at, v));
     return true;
 }
@@ -932,34 +898,34 @@ bool lower_softmax(LowerCtx *lc, const Node *n)
     if (axis < 0)
         axis += xt->rank;
     assert(axis >= 0 && axis < xt->rank);
-    int64_t outer = prod(xt->dims, 0, axis), len = xt->dims[axis];
-    int64_t inner = prod(xt->dims, axis + 1, xt->rank);
+    int64_t outer = lower_prod(xt->dims, 0, axis), len = xt->dims[axis];
+    int64_t inner = lower_prod(xt->dims, axis + 1, xt->rank);
     int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
     Kernel *k = lower_kernel(lc, n);
 
     Expr *ov, *iv, *kv;
-    Stmt *s = open_loop(p, k, k->body, outer, LOOP_PARALLEL, &ov);
-    s = open_loop(p, k, s, inner, LOOP_PARALLEL, &iv);
+    Stmt *s = lower_loop(p, k, k->body, outer, LOOP_PARALLEL, &ov);
+    s = lower_loop(p, k, s, inner, LOOP_PARALLEL, &iv);
     int mx = loop_new_local(p, k, DT_F32, "mx"), sum = loop_new_local(p, k, DT_F32, "sum");
     int e = loop_new_local(p, k, DT_F32, "e");
     Expr *row = ex_add(p, ex_muli(p, ov, len * inner), iv);
 
     st_append(p, s, st_set(p, mx, ex_flt(p, -INFINITY)));
-    Stmt *r = open_loop(p, k, s, len, LOOP_REDUCTION, &kv);
+    Stmt *r = lower_loop(p, k, s, len, LOOP_REDUCTION, &kv);
     Expr *at = ex_add(p, row, ex_muli(p, kv, inner));
-    st_append(p, r, accumulate(p, k, mx, BIN_MAX, ex_load(p, x, at)));
+    st_append(p, r, lower_accumulate(p, k, mx, BIN_MAX, ex_load(p, x, at)));
 
     st_append(p, s, st_set(p, sum, ex_flt(p, 0.0)));
-    r = open_loop(p, k, s, len, LOOP_REDUCTION, &kv);
+    r = lower_loop(p, k, s, len, LOOP_REDUCTION, &kv);
     at = ex_add(p, row, ex_muli(p, kv, inner));
-    st_append(p, r, st_set(p, e, ex_un(p, UN_EXP, f_sub(p, ex_load(p, x, at), ex_local(p, k, mx)))));
+    st_append(p, r, st_set(p, e, ex_un(p, UN_EXP, lower_sub(p, ex_load(p, x, at), ex_local(p, k, mx)))));
     st_append(p, r, st_store(p, y, at, ex_local(p, k, e)));
-    st_append(p, r, accumulate(p, k, sum, BIN_ADD, ex_local(p, k, e)));
+    st_append(p, r, lower_accumulate(p, k, sum, BIN_ADD, ex_local(p, k, e)));
 
     /* One division per row; the last pass multiplies. */
-    st_append(p, s, st_set(p, sum, f_div(p, ex_flt(p, 1.0), ex_local(p, k, sum))));
-    r = open_loop(p, k, s, len, LOOP_PARALLEL, &kv);
+    st_append(p, s, st_set(p, sum, lower_div(p, ex_flt(p, 1.0), ex_local(p, k, sum))));
+    r = lower_loop(p, k, s, len, LOOP_PARALLEL, &kv);
     at = ex_add(p, row, ex_muli(p, kv, inner));
-    st_append(p, r, st_store(p, y, at, f_mul(p, ex_load(p, y, at), ex_local(p, k, sum))));
+    st_append(p, r, st_store(p, y, at, lower_mul(p, ex_load(p, y, at), ex_local(p, k, sum))));
     return true;
 }

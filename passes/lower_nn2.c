@@ -22,39 +22,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Opens a loop of n iterations in `into` and returns its body; *var gets
- * the loop's index expression. An extent of 1 opens nothing. */
-static Stmt *open_loop(Program *p, Kernel *k, Stmt *into, int64_t n, unsigned flags, Expr **var)
-{
-    if (n == 1) {
-        *var = ex_int(p, 0);
-        return into;
-    }
-    int v = loop_new_var(k);
-    Stmt *s = st_for_n(p, v, n, flags);
-    st_append(p, into, s);
-    *var = ex_var(p, v);
-    return s->body;
-}
-
-static int64_t prod(const int64_t *dims, int from, int to)
-{
-    int64_t n = 1;
-    for (int d = from; d < to; d++)
-        n *= dims[d];
-    return n;
-}
-
-static Expr *f_add(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_ADD, a, b); }
-static Expr *f_sub(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_SUB, a, b); }
-static Expr *f_mul(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_MUL, a, b); }
-static Expr *f_div(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_DIV, a, b); }
-
-static Stmt *accumulate(Program *p, Kernel *k, int l, BinOp op, Expr *v)
-{
-    return st_set(p, l, ex_bin(p, op, ex_local(p, k, l), v));
-}
-
 /* `a && b`, either side possibly NULL (no condition). */
 static Expr *and_cond(Program *p, Expr *a, Expr *b)
 {
@@ -102,12 +69,12 @@ static Stmt *open_rows(LowerCtx *lc, Kernel *k, const Node *n, int64_t *len, int
     if (axis < 0)
         axis += xt->rank;
     assert(axis >= 0 && axis < xt->rank);
-    int64_t outer = prod(xt->dims, 0, axis);
+    int64_t outer = lower_prod(xt->dims, 0, axis);
     *len = xt->dims[axis];
-    *inner = prod(xt->dims, axis + 1, xt->rank);
+    *inner = lower_prod(xt->dims, axis + 1, xt->rank);
     Expr *ov, *iv;
-    Stmt *s = open_loop(p, k, k->body, outer, LOOP_PARALLEL, &ov);
-    s = open_loop(p, k, s, *inner, LOOP_PARALLEL, &iv);
+    Stmt *s = lower_loop(p, k, k->body, outer, LOOP_PARALLEL, &ov);
+    s = lower_loop(p, k, s, *inner, LOOP_PARALLEL, &iv);
     *row = ex_add(p, ex_muli(p, ov, *len * *inner), iv);
     return s;
 }
@@ -128,22 +95,22 @@ bool lower_log_softmax(LowerCtx *lc, const Node *n)
     int mx = loop_new_local(p, k, DT_F32, "mx"), sum = loop_new_local(p, k, DT_F32, "sum");
 
     st_append(p, s, st_set(p, mx, ex_flt(p, -INFINITY)));
-    Stmt *r = open_loop(p, k, s, len, LOOP_REDUCTION, &kv);
+    Stmt *r = lower_loop(p, k, s, len, LOOP_REDUCTION, &kv);
     Expr *at = ex_add(p, row, ex_muli(p, kv, inner));
-    st_append(p, r, accumulate(p, k, mx, BIN_MAX, ex_load(p, x, at)));
+    st_append(p, r, lower_accumulate(p, k, mx, BIN_MAX, ex_load(p, x, at)));
 
     st_append(p, s, st_set(p, sum, ex_flt(p, 0.0)));
-    r = open_loop(p, k, s, len, LOOP_REDUCTION, &kv);
+    r = lower_loop(p, k, s, len, LOOP_REDUCTION, &kv);
     at = ex_add(p, row, ex_muli(p, kv, inner));
-    Expr *e = ex_un(p, UN_EXP, f_sub(p, ex_load(p, x, at), ex_local(p, k, mx)));
-    st_append(p, r, accumulate(p, k, sum, BIN_ADD, e));
+    Expr *e = ex_un(p, UN_EXP, lower_sub(p, ex_load(p, x, at), ex_local(p, k, mx)));
+    st_append(p, r, lower_accumulate(p, k, sum, BIN_ADD, e));
 
     /* mx becomes the log-sum-exp, subtracted from every element. */
-    Expr *lse = f_add(p, ex_local(p, k, mx), ex_un(p, UN_LOG, ex_local(p, k, sum)));
+    Expr *lse = lower_add(p, ex_local(p, k, mx), ex_un(p, UN_LOG, ex_local(p, k, sum)));
     st_append(p, s, st_set(p, mx, lse));
-    r = open_loop(p, k, s, len, LOOP_PARALLEL, &kv);
+    r = lower_loop(p, k, s, len, LOOP_PARALLEL, &kv);
     at = ex_add(p, row, ex_muli(p, kv, inner));
-    st_append(p, r, st_store(p, y, at, f_sub(p, ex_load(p, x, at), ex_local(p, k, mx))));
+    st_append(p, r, st_store(p, y, at, lower_sub(p, ex_load(p, x, at), ex_local(p, k, mx))));
     return true;
 }
 
@@ -163,13 +130,13 @@ bool lower_hardmax(LowerCtx *lc, const Node *n)
 
     st_append(p, s, st_set(p, mx, ex_flt(p, -INFINITY)));
     st_append(p, s, st_set(p, am, ex_int(p, 0)));
-    Stmt *r = open_loop(p, k, s, len, LOOP_REDUCTION, &kv);
+    Stmt *r = lower_loop(p, k, s, len, LOOP_REDUCTION, &kv);
     Expr *v = ex_load(p, x, ex_add(p, row, ex_muli(p, kv, inner)));
     Stmt *then = guard(p, r, ex_bin(p, BIN_GT, v, ex_local(p, k, mx)));
     st_append(p, then, st_set(p, mx, v));
     st_append(p, then, st_set(p, am, kv));
 
-    r = open_loop(p, k, s, len, LOOP_PARALLEL, &kv);
+    r = lower_loop(p, k, s, len, LOOP_PARALLEL, &kv);
     Expr *at = ex_add(p, row, ex_muli(p, kv, inner));
     Expr *hot = ex_select(p, ex_bin(p, BIN_EQ, kv, ex_local(p, k, am)), ex_flt(p, 1.0),
                           ex_flt(p, 0.0));
@@ -187,37 +154,37 @@ bool lower_instance_norm(LowerCtx *lc, const Node *n)
         return false;
     Program *p = lc->p;
     const Type *xt = ir_in_type(lc->g, n, 0);
-    int64_t chans = xt->dims[1], len = prod(xt->dims, 2, xt->rank);
+    int64_t chans = xt->dims[1], len = lower_prod(xt->dims, 2, xt->rank);
     double eps = ir_attr_float(n, "epsilon");
     int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
     int scale = lower_buf(lc, n->in[1]), bias = lower_buf(lc, n->in[2]);
     Kernel *k = lower_kernel(lc, n);
 
     Expr *nv, *cv, *jv;
-    Stmt *s = open_loop(p, k, k->body, xt->dims[0], LOOP_PARALLEL, &nv);
-    s = open_loop(p, k, s, chans, LOOP_PARALLEL, &cv);
+    Stmt *s = lower_loop(p, k, k->body, xt->dims[0], LOOP_PARALLEL, &nv);
+    s = lower_loop(p, k, s, chans, LOOP_PARALLEL, &cv);
     Expr *base = ex_muli(p, ex_add(p, ex_muli(p, nv, chans), cv), len);
     int mean = loop_new_local(p, k, DT_F32, "mean"), var = loop_new_local(p, k, DT_F32, "var");
     Expr *mv = ex_local(p, k, mean);
 
     st_append(p, s, st_set(p, mean, ex_flt(p, 0.0)));
-    Stmt *r = open_loop(p, k, s, len, LOOP_REDUCTION, &jv);
-    st_append(p, r, accumulate(p, k, mean, BIN_ADD, ex_load(p, x, ex_add(p, base, jv))));
-    st_append(p, s, st_set(p, mean, f_div(p, mv, ex_flt(p, (double)len))));
+    Stmt *r = lower_loop(p, k, s, len, LOOP_REDUCTION, &jv);
+    st_append(p, r, lower_accumulate(p, k, mean, BIN_ADD, ex_load(p, x, ex_add(p, base, jv))));
+    st_append(p, s, st_set(p, mean, lower_div(p, mv, ex_flt(p, (double)len))));
 
     st_append(p, s, st_set(p, var, ex_flt(p, 0.0)));
-    r = open_loop(p, k, s, len, LOOP_REDUCTION, &jv);
-    Expr *dev = f_sub(p, ex_load(p, x, ex_add(p, base, jv)), mv);
-    st_append(p, r, accumulate(p, k, var, BIN_ADD, f_mul(p, dev, dev)));
+    r = lower_loop(p, k, s, len, LOOP_REDUCTION, &jv);
+    Expr *dev = lower_sub(p, ex_load(p, x, ex_add(p, base, jv)), mv);
+    st_append(p, r, lower_accumulate(p, k, var, BIN_ADD, lower_mul(p, dev, dev)));
 
     int la = loop_new_local(p, k, DT_F32, "a"), lb = loop_new_local(p, k, DT_F32, "b");
-    Expr *variance = f_div(p, ex_local(p, k, var), ex_flt(p, (double)len));
-    Expr *sd = ex_un(p, UN_SQRT, f_add(p, variance, ex_flt(p, eps)));
-    st_append(p, s, st_set(p, la, f_div(p, ex_load(p, scale, cv), sd)));
-    st_append(p, s, st_set(p, lb, f_sub(p, ex_load(p, bias, cv), f_mul(p, mv, ex_local(p, k, la)))));
-    r = open_loop(p, k, s, len, LOOP_PARALLEL, &jv);
+    Expr *variance = lower_div(p, ex_local(p, k, var), ex_flt(p, (double)len));
+    Expr *sd = ex_un(p, UN_SQRT, lower_add(p, variance, ex_flt(p, eps)));
+    st_append(p, s, st_set(p, la, lower_div(p, ex_load(p, scale, cv), sd)));
+    st_append(p, s, st_set(p, lb, lower_sub(p, ex_load(p, bias, cv), lower_mul(p, mv, ex_local(p, k, la)))));
+    r = lower_loop(p, k, s, len, LOOP_PARALLEL, &jv);
     Expr *at = ex_add(p, base, jv);
-    Expr *v = f_add(p, f_mul(p, ex_load(p, x, at), ex_local(p, k, la)), ex_local(p, k, lb));
+    Expr *v = lower_add(p, lower_mul(p, ex_load(p, x, at), ex_local(p, k, la)), ex_local(p, k, lb));
     st_append(p, r, st_store(p, y, at, v));
     return true;
 }
@@ -235,17 +202,17 @@ bool lower_lrn(LowerCtx *lc, const Node *n)
     double alpha = ir_attr_float(n, "alpha"), beta = ir_attr_float(n, "beta");
     double bias = ir_attr_float(n, "bias");
     int64_t before = (size - 1) / 2, after = size - 1 - before;
-    int64_t chans = xt->dims[1], len = prod(xt->dims, 2, xt->rank);
+    int64_t chans = xt->dims[1], len = lower_prod(xt->dims, 2, xt->rank);
     int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
     Kernel *k = lower_kernel(lc, n);
 
     Expr *nv, *cv, *iv, *tv;
-    Stmt *s = open_loop(p, k, k->body, xt->dims[0], LOOP_PARALLEL, &nv);
-    s = open_loop(p, k, s, chans, LOOP_PARALLEL, &cv);
-    s = open_loop(p, k, s, len, LOOP_PARALLEL, &iv);
+    Stmt *s = lower_loop(p, k, k->body, xt->dims[0], LOOP_PARALLEL, &nv);
+    s = lower_loop(p, k, s, chans, LOOP_PARALLEL, &cv);
+    s = lower_loop(p, k, s, len, LOOP_PARALLEL, &iv);
     int acc = loop_new_local(p, k, DT_F32, "acc");
     st_append(p, s, st_set(p, acc, ex_flt(p, 0.0)));
-    Stmt *r = open_loop(p, k, s, size, LOOP_REDUCTION, &tv);
+    Stmt *r = lower_loop(p, k, s, size, LOOP_REDUCTION, &tv);
     Expr *ch = ex_bin(p, BIN_SUB, ex_add(p, cv, tv), ex_int(p, before));
     Expr *cond = NULL;
     if (before > 0)
@@ -254,12 +221,12 @@ bool lower_lrn(LowerCtx *lc, const Node *n)
         cond = and_cond(p, cond, ex_bin(p, BIN_LT, ch, ex_int(p, chans)));
     r = guard(p, r, cond);
     Expr *v = ex_load(p, x, ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, nv, chans), ch), len), iv));
-    st_append(p, r, accumulate(p, k, acc, BIN_ADD, f_mul(p, v, v)));
+    st_append(p, r, lower_accumulate(p, k, acc, BIN_ADD, lower_mul(p, v, v)));
 
     Expr *at = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, nv, chans), cv), len), iv);
-    Expr *den = f_add(p, ex_flt(p, bias), f_mul(p, ex_flt(p, alpha / (double)size), ex_local(p, k, acc)));
+    Expr *den = lower_add(p, ex_flt(p, bias), lower_mul(p, ex_flt(p, alpha / (double)size), ex_local(p, k, acc)));
     den = ex_bin(p, BIN_POW, den, ex_flt(p, beta));
-    st_append(p, s, st_store(p, y, at, f_div(p, ex_load(p, x, at), den)));
+    st_append(p, s, st_store(p, y, at, lower_div(p, ex_load(p, x, at), den)));
     return true;
 }
 
@@ -286,19 +253,19 @@ bool lower_conv_transpose(LowerCtx *lc, const Node *n)
     int64_t groups = geo.group, mg_n = wt->dims[1], cg_n = xt->dims[1] / groups;
 
     Expr *nv, *gv, *mgv, *ci, *o[IR_MAX_RANK], *tap[IR_MAX_RANK], *pos[IR_MAX_RANK];
-    Stmt *s = open_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &nv);
-    s = open_loop(p, k, s, groups, LOOP_PARALLEL, &gv);
-    s = open_loop(p, k, s, mg_n, LOOP_PARALLEL, &mgv);
+    Stmt *s = lower_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &nv);
+    s = lower_loop(p, k, s, groups, LOOP_PARALLEL, &gv);
+    s = lower_loop(p, k, s, mg_n, LOOP_PARALLEL, &mgv);
     for (int d = 0; d < ns; d++)
-        s = open_loop(p, k, s, geo.out[d], LOOP_PARALLEL, &o[d]);
+        s = lower_loop(p, k, s, geo.out[d], LOOP_PARALLEL, &o[d]);
     Expr *m = ex_add(p, ex_muli(p, gv, mg_n), mgv);
     int acc = loop_new_local(p, k, DT_F32, "acc");
     st_append(p, s, st_set(p, acc, b >= 0 ? ex_load(p, b, m) : ex_flt(p, 0.0)));
 
-    Stmt *r = open_loop(p, k, s, cg_n, LOOP_REDUCTION, &ci);
+    Stmt *r = lower_loop(p, k, s, cg_n, LOOP_REDUCTION, &ci);
     for (int d = 0; d < ns; d++) {
         int64_t st = geo.stride[d], dil = geo.dilation[d], pb = geo.pad_begin[d];
-        r = open_loop(p, k, r, geo.kernel[d], LOOP_REDUCTION, &tap[d]);
+        r = lower_loop(p, k, r, geo.kernel[d], LOOP_REDUCTION, &tap[d]);
         Expr *q = ex_bin(p, BIN_SUB, ex_add(p, o[d], ex_int(p, pb)), ex_muli(p, tap[d], dil));
         /* Guards only where some (o, t) can fail them. */
         int64_t qmin = pb - (geo.kernel[d] - 1) * dil, qmax = geo.out[d] - 1 + pb;
@@ -325,8 +292,8 @@ bool lower_conv_transpose(LowerCtx *lc, const Node *n)
         wi[2 + d] = tap[d];
         yi[2 + d] = o[d];
     }
-    Expr *xw = f_mul(p, ex_load(p, x, lower_index(p, xt, xi)), ex_load(p, w, lower_index(p, wt, wi)));
-    st_append(p, r, accumulate(p, k, acc, BIN_ADD, xw));
+    Expr *xw = lower_mul(p, ex_load(p, x, lower_index(p, xt, xi)), ex_load(p, w, lower_index(p, wt, wi)));
+    st_append(p, r, lower_accumulate(p, k, acc, BIN_ADD, xw));
     st_append(p, s, st_store(p, y, lower_index(p, yt, yi), ex_local(p, k, acc)));
     return true;
 }
@@ -455,7 +422,7 @@ bool lower_resize(LowerCtx *lc, const Node *n)
     Expr *o[IR_MAX_RANK], *xi[IR_MAX_RANK];
     Stmt *s = k->body;
     for (int d = 0; d < r; d++)
-        s = open_loop(p, k, s, rg.out[d], LOOP_PARALLEL, &o[d]);
+        s = lower_loop(p, k, s, rg.out[d], LOOP_PARALLEL, &o[d]);
     Stmt *body = s;
     Expr *weight = NULL;
     int acc = -1;
@@ -470,12 +437,12 @@ bool lower_resize(LowerCtx *lc, const Node *n)
         }
         Expr *t = ex_int(p, 0);
         if (rd[d].kind == RD_WEIGHTED)
-            body = open_loop(p, k, body, rd[d].ntaps, LOOP_REDUCTION, &t);
+            body = lower_loop(p, k, body, rd[d].ntaps, LOOP_REDUCTION, &t);
         Expr *at = ex_add(p, ex_muli(p, o[d], rd[d].ntaps), t);
         xi[d] = ex_cast(p, DT_INDEX, ex_load(p, rd[d].idx_buf, at));
         if (rd[d].kind == RD_WEIGHTED) {
             Expr *wv = ex_load(p, rd[d].wt_buf, at);
-            weight = weight ? f_mul(p, weight, wv) : wv;
+            weight = weight ? lower_mul(p, weight, wv) : wv;
         }
     }
     Expr *v = ex_load(p, x, lower_index(p, xt, xi));
@@ -483,7 +450,7 @@ bool lower_resize(LowerCtx *lc, const Node *n)
         st_append(p, s, st_store(p, y, lower_index(p, yt, o), v));
         return true;
     }
-    st_append(p, body, accumulate(p, k, acc, BIN_ADD, f_mul(p, weight, v)));
+    st_append(p, body, lower_accumulate(p, k, acc, BIN_ADD, lower_mul(p, weight, v)));
     st_append(p, s, st_store(p, y, lower_index(p, yt, o), ex_local(p, k, acc)));
     return true;
 }

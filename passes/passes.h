@@ -82,6 +82,18 @@ Expr *lower_bcast_index(Program *p, const Type *in, const Type *out, Expr **out_
  * written to vars[0..rank) and the innermost body block is returned. */
 Stmt *lower_nest(Program *p, Kernel *k, Stmt *into, const Type *t, int *vars);
 
+/* Opens a loop of n iterations in `into` and returns its body; *var gets
+ * the loop's index expression. An extent of 1 opens nothing. */
+Stmt *lower_loop(Program *p, Kernel *k, Stmt *into, int64_t n, unsigned flags, Expr **var);
+/* dims[from] * ... * dims[to - 1] (1 for an empty range). */
+int64_t lower_prod(const int64_t *dims, int from, int to);
+/* The float local `l` = l op v. */
+Stmt *lower_accumulate(Program *p, Kernel *k, int l, BinOp op, Expr *v);
+static inline Expr *lower_add(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_ADD, a, b); }
+static inline Expr *lower_sub(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_SUB, a, b); }
+static inline Expr *lower_mul(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_MUL, a, b); }
+static inline Expr *lower_div(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_DIV, a, b); }
+
 /* --------------------------------------------------------- lower_eltwise.c */
 
 /* A constant v of x's dtype (truncated toward zero for integer dtypes), for
