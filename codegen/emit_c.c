@@ -940,7 +940,13 @@ static void emit_header(Writer *w, const Program *p, const Names *nm)
     out_line(w, " * %s_invoke does the same through arrays of pointers. The caller", pre);
     out_line(w, " * provides a workspace of %s_WORKSPACE_SIZE bytes aligned to", pre);
     out_line(w, " * ETCH_WORKSPACE_ALIGN (16) bytes (NULL is fine when the size is 0).");
-    out_line(w, " * Inputs, outputs and the workspace must not overlap. Both return");
+    if (p->io_in_arena) {
+        out_line(w, " * Inputs and outputs may live inside the workspace, each at its");
+        out_line(w, " * %s_INPUTi_OFFSET / %s_OUTPUTi_OFFSET (bytes reserved for it),", pre, pre);
+        out_line(w, " * or in buffers of the caller's that overlap nothing. Both return");
+    } else {
+        out_line(w, " * Inputs, outputs and the workspace must not overlap. Both return");
+    }
     out_line(w, " * ETCH_OK (0), or an ETCH_ERR_* status from etch_runtime.h.");
     out_line(w, " */");
     out_line(w, "#ifndef %s", guard);
@@ -966,6 +972,16 @@ static void emit_header(Writer *w, const Program *p, const Names *nm)
         const Buffer *b = &p->bufs[p->outputs[i]];
         out_line(w, "#define %s_OUTPUT%d_NUMEL %lld /* %s: %s */", pre, i, (long long)b->numel,
                  comment_text(p->arena, b->name), dtype_name(b->dtype));
+    }
+    if (p->io_in_arena) {
+        blank(w);
+        out_line(w, "/* Where each input and output may live inside the workspace (bytes). */");
+        for (int i = 0; i < p->ninputs; i++)
+            out_line(w, "#define %s_INPUT%d_OFFSET %lld", pre, i,
+                     (long long)p->bufs[p->inputs[i]].offset);
+        for (int i = 0; i < p->noutputs; i++)
+            out_line(w, "#define %s_OUTPUT%d_OFFSET %lld", pre, i,
+                     (long long)p->bufs[p->outputs[i]].offset);
     }
     blank(w);
     emit_prototypes(w, p, nm);

@@ -399,7 +399,8 @@ typedef struct {
     BufKind kind;
     DType dtype;
     int64_t numel;
-    int64_t offset;     /* BK_TEMP: byte offset in the workspace (planner) */
+    int64_t offset;     /* BK_TEMP, and inputs/outputs under io_in_arena: byte
+                         * offset in the workspace (planner) */
     const void *data;   /* BK_CONST */
     int value;          /* graph value id, or -1 */
     int index;          /* BK_INPUT/BK_OUTPUT: position in the entry's args */
@@ -531,6 +532,10 @@ typedef struct {
     int *outputs; int noutputs, capoutputs;
     int64_t workspace_size;     /* bytes, from the planner */
     int64_t workspace_lower_bound;
+    /* The planner reserved workspace bytes for the inputs and outputs too
+     * (bare-metal targets): a caller may keep its I/O inside the workspace,
+     * at each one's offset, instead of in buffers of its own. */
+    bool io_in_arena;
     int *value_buf;             /* graph value id -> buffer id (or -1) */
 } Program;
 

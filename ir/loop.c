@@ -424,7 +424,7 @@ void loop_print_program(FILE *f, const Program *p)
         const Buffer *b = &p->bufs[i];
         fprintf(f, "  %-6s %s : %s[%lld]", buf_kind_name(b->kind), b->name, dtype_name(b->dtype),
                 (long long)b->numel);
-        if (b->kind == BK_TEMP)
+        if (b->kind == BK_TEMP || (p->io_in_arena && b->kind != BK_CONST))
             fprintf(f, " @ workspace + %lld", (long long)b->offset);
         fputc('\n', f);
     }

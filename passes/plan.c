@@ -1,7 +1,11 @@
 /* plan.c: memory planning for the workspace arena.
  *
  * Liveness: every BK_TEMP buffer lives from the first kernel that touches it
- * to the last (kernels run in order, one at a time). The lower bound is the
+ * to the last (kernels run in order, one at a time). For a bare-metal
+ * target the inputs and outputs are placed too (io_in_arena), so the app
+ * needs no I/O buffers of its own: an input lives from before the first
+ * kernel (the caller fills it) to its last use, an output from its first
+ * write to after the last kernel (the caller reads it). The lower bound is the
  * largest total size of buffers live at one kernel: no placement can use
  * less. Placement is greedy best-fit: buffers in decreasing size, each put
  * in the smallest free gap among the already-placed buffers whose lifetimes
@@ -137,10 +141,22 @@ bool pass_plan_memory(Ctx *c, Module *m)
     Interval **temps = arena_alloc(a, (size_t)(p->nbufs + 1) * sizeof *temps);
     Interval **placed = arena_alloc(a, (size_t)(p->nbufs + 1) * sizeof *placed);
     Interval **scratch = arena_alloc(a, (size_t)(p->nbufs + 1) * sizeof *scratch);
+    p->io_in_arena = module_target(m)->bare_metal;
+    int last_kernel = p->nkernels > 0 ? p->nkernels - 1 : 0;
     int ntemps = 0;
-    for (int b = 0; b < p->nbufs; b++)
-        if (p->bufs[b].kind == BK_TEMP && iv[b].first >= 0)
-            temps[ntemps++] = &iv[b];
+    for (int b = 0; b < p->nbufs; b++) {
+        BufKind kind = p->bufs[b].kind;
+        if (p->io_in_arena && kind == BK_INPUT) {
+            iv[b].first = 0;
+            iv[b].last = iv[b].last > 0 ? iv[b].last : 0;
+        } else if (p->io_in_arena && kind == BK_OUTPUT) {
+            iv[b].first = iv[b].first >= 0 ? iv[b].first : 0;
+            iv[b].last = last_kernel;
+        } else if (kind != BK_TEMP || iv[b].first < 0) {
+            continue;
+        }
+        temps[ntemps++] = &iv[b];
+    }
 
     int64_t bound = 0;
     for (int k = 0; k < p->nkernels; k++) {

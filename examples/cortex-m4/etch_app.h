@@ -1,9 +1,9 @@
 /* etch_app.h: what the bare-metal driver needs to know about the model.
  *
  * etch writes model_app.c (`etch compile --target cortex-m4`), which
- * defines etch_app_model for the model it compiled: statically allocated
- * input, output and workspace buffers (in RAM, .bss) and the model's
- * PREFIX_invoke. The driver (main.c) and the startup code (startup.c) are
+ * defines etch_app_model for the model it compiled: a statically allocated
+ * workspace (in RAM, .bss) holding the inputs and outputs at the offsets
+ * the planner reserved for them, and the model's PREFIX_invoke. The driver (main.c) and the startup code (startup.c) are
  * the same for every model; only this table changes.
  */
 #ifndef ETCH_APP_H

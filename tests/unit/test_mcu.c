@@ -181,6 +181,42 @@ Test(mcu, targets_are_data)
     cr_assert(strstr(target_names(), "cortex-m0"));
 }
 
+/* A bare-metal build reserves room for the I/O in the workspace and says
+ * where (the app keeps no buffers of its own); a host build does not. */
+Test(mcu, io_offsets_in_the_header)
+{
+    for (int bare = 0; bare < 2; bare++) {
+        char *dir = tu_mkdtemp("mcu-hdr");
+        TuStr cmd = {0};
+        tu_str_printf(&cmd, "'%s' compile '%s/digits_mlp/digits_mlp.etch' --target %s -o '%s'",
+                      ETCH_EXE, EXAMPLES_DIR, bare ? "cortex-m4" : "host", dir);
+        char *out, *err;
+        int st = tu_run(NULL, cmd.s, &out, &err);
+        cr_assert_eq(st, 0, "%s", err);
+        char *h = tu_path(dir, "digits_mlp.h");
+        char *text = tu_read_file(h, NULL);
+        cr_assert(text);
+        bool has = strstr(text, "#define digits_mlp_INPUT0_OFFSET ") &&
+                   strstr(text, "#define digits_mlp_OUTPUT0_OFFSET ");
+        cr_expect_eq(has, bare, "%s", text);
+        if (bare) {
+            char *app = tu_path(dir, "model_app.c");
+            char *atext = tu_read_file(app, NULL);
+            cr_assert(atext);
+            cr_expect(strstr(atext, "workspace + digits_mlp_INPUT0_OFFSET"), "%s", atext);
+            free(atext);
+            free(app);
+        }
+        free(text);
+        free(h);
+        free(out);
+        free(err);
+        free(cmd.s);
+        tu_rmtree(dir);
+        free(dir);
+    }
+}
+
 Test(mcu, unknown_target_is_usage_error)
 {
     TuStr cmd = {0};

@@ -162,3 +162,52 @@ Test(plan, random_programs_never_overlap_live_buffers)
         arena_free(a);
     }
 }
+
+/* For a bare-metal target the inputs and outputs get workspace offsets too:
+ * an input is live from before the first kernel to its last use, an output
+ * from its first write to after the last kernel, and neither shares bytes
+ * with anything live at the same time; the bound counts them. On the host
+ * they stay the caller's. */
+Test(plan, io_in_arena_for_bare_metal)
+{
+    for (int bare = 0; bare < 2; bare++) {
+        Arena *a = arena_new();
+        Program *p = loop_new_program(a, "io");
+        int x = loop_add_buffer(p, "x", BK_INPUT, DT_F32, 100);
+        int t0 = loop_add_buffer(p, "t0", BK_TEMP, DT_F32, 100);
+        int t1 = loop_add_buffer(p, "t1", BK_TEMP, DT_F32, 100);
+        int t2 = loop_add_buffer(p, "t2", BK_TEMP, DT_F32, 100);
+        int y = loop_add_buffer(p, "y", BK_OUTPUT, DT_F32, 100);
+        add_copy_kernel(p, x, t0);  /* k0: x dies here */
+        add_copy_kernel(p, t0, t1); /* k1 */
+        add_copy_kernel(p, t1, y);  /* k2: y born */
+        add_copy_kernel(p, t1, t2); /* k3: y must survive past the end */
+        Ctx *c = ctx_new();
+        Module m = {.prog = p, .target = target_find(bare ? "cortex-m4" : "host")};
+        pass_plan_memory(c, &m);
+        cr_assert_eq(c->nerrors, 0);
+        ctx_free(c);
+        cr_assert_eq(p->io_in_arena, bare);
+        const int64_t sz = 400;
+        if (!bare) {
+            /* Temps only: t0/t1 together, then t1/t2. */
+            cr_expect_eq(p->workspace_lower_bound, 2 * sz);
+            cr_expect_eq(p->workspace_size, 2 * sz);
+            arena_free(a);
+            continue;
+        }
+        /* k0: x, t0; k1: t0, t1; k2: t1, y; k3: t1, t2, y. */
+        cr_expect_eq(p->workspace_lower_bound, 3 * sz);
+        const Buffer *b = p->bufs;
+        int together[][2] = {{x, t0}, {t1, y}, {t2, y}, {t1, t2}, {t0, t1}};
+        for (size_t i = 0; i < sizeof together / sizeof together[0]; i++) {
+            const Buffer *u = &b[together[i][0]], *v = &b[together[i][1]];
+            cr_expect(u->offset + sz <= v->offset || v->offset + sz <= u->offset,
+                      "%s @%lld and %s @%lld overlap", u->name, (long long)u->offset, v->name,
+                      (long long)v->offset);
+        }
+        for (int i = 0; i < p->nbufs; i++)
+            cr_expect(b[i].offset >= 0 && b[i].offset + sz <= p->workspace_size);
+        arena_free(a);
+    }
+}
