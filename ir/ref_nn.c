@@ -64,6 +64,18 @@ static int64_t window_tap(const Geom *geo, int64_t of, int64_t kf, bool *padded)
     return inside ? off : -1;
 }
 
+/* A fused activation's clamp, as compiled code does it (max then min, each
+ * a plain compare with v first, so NaN becomes act_min). */
+static float act_clamp(const Node *n, float v)
+{
+    float lo = (float)ir_attr_float(n, "act_min"), hi = (float)ir_attr_float(n, "act_max");
+    if (!isinf(lo) && !(v > lo))
+        v = lo;
+    if (!isinf(hi) && !(v < hi))
+        v = hi;
+    return v;
+}
+
 void ref_conv(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
 {
     Geom geo;
@@ -89,7 +101,7 @@ void ref_conv(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
                             acc += (double)xp[off] * wp[kf];
                     }
                 }
-                y[(nb * M + m) * out_plane + of] = (float)acc;
+                y[(nb * M + m) * out_plane + of] = act_clamp(n, (float)acc);
             }
         }
 }
@@ -203,7 +215,7 @@ void ref_gemm(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
             acc *= alpha;
             if (cv)
                 acc += beta * cv[bcast_2d(&in[2].type, i, j)];
-            y[i * N + j] = (float)acc;
+            y[i * N + j] = act_clamp(n, (float)acc);
         }
 }
 

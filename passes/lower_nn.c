@@ -54,6 +54,34 @@ static bool check_f32(LowerCtx *lc, const Node *n)
 
 static bool has_input(const Node *n, int i) { return n->nin > i && n->in[i] >= 0; }
 
+/* v clamped to the node's fused activation (act_min/act_max of conv and
+ * gemm, set by fuse-activation), max then min as ref_nn.c's act_clamp. */
+static Expr *act_clamp(Program *p, const Node *n, Expr *v)
+{
+    double lo = ir_attr_float(n, "act_min"), hi = ir_attr_float(n, "act_max");
+    if (!isinf(lo))
+        v = ex_bin(p, BIN_MAX, v, ex_flt(p, lo));
+    if (!isinf(hi))
+        v = ex_bin(p, BIN_MIN, v, ex_flt(p, hi));
+    return v;
+}
+
+static bool has_act(const Node *n)
+{
+    return !isinf(ir_attr_float(n, "act_min")) || !isinf(ir_attr_float(n, "act_max"));
+}
+
+/* Clamps y[base + i] for i in [0, n) in place: the fused activation of a
+ * form whose sums accumulate in y itself. */
+static void clamp_range(Program *p, Kernel *k, Stmt *into, const Node *n, int y, Expr *base,
+                        int64_t count)
+{
+    Expr *i;
+    Stmt *l = lower_loop(p, k, into, count, LOOP_PARALLEL | LOOP_VECTOR, &i);
+    Expr *at = ex_add(p, base, i);
+    st_append(p, l, st_store(p, y, at, act_clamp(p, n, ex_load(p, y, at))));
+}
+
 /* ------------------------------------------------------- window geometry */
 
 /* Opens the reduction loops over the window taps of output position o[]
@@ -194,7 +222,7 @@ static bool lower_conv_nd(LowerCtx *lc, const Node *n, const Geom *gp)
     }
     Expr *xw = lower_mul(p, ex_load(p, x, type_index(p, xt, xi)), ex_load(p, w, type_index(p, wt, wi)));
     st_append(p, r, lower_accumulate(p, k, acc, BIN_ADD, xw));
-    st_append(p, s, st_store(p, y, type_index(p, yt, yi), ex_local(p, k, acc)));
+    st_append(p, s, st_store(p, y, type_index(p, yt, yi), act_clamp(p, n, ex_local(p, k, acc))));
     return true;
 }
 
@@ -294,6 +322,7 @@ static Stmt *range_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b,
 }
 
 typedef struct {
+    const Node *n;
     int x, w, b, y;             /* buffers; b < 0 without a bias */
     const Geom *geo;
     int64_t mg_n, cg_n, chans, mchans;
@@ -355,7 +384,7 @@ static void conv_dot_pixel(Program *p, Kernel *k, Stmt *s, const ConvDot *c, Exp
         Expr *out = ex_local(p, k, acc[j]);
         if (c->b >= 0)
             out = lower_add(p, out, ex_load(p, c->b, m[j]));
-        st_append(p, s, st_store(p, c->y, yi, out));
+        st_append(p, s, st_store(p, c->y, yi, act_clamp(p, c->n, out)));
     }
 }
 
@@ -409,7 +438,7 @@ static bool lower_conv_dot(LowerCtx *lc, const Node *n, const Geom *geo)
     Program *p = lc->p;
     const Type *wt = ir_in_type(lc->g, n, 1), *yt = ir_out_type(lc->g, n, 0);
     ConvDot c = {
-        .x = lower_buf(lc, n->in[0]), .w = lower_buf(lc, n->in[1]),
+        .n = n, .x = lower_buf(lc, n->in[0]), .w = lower_buf(lc, n->in[1]),
         .b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, .y = lower_buf(lc, n->out[0]),
         .geo = geo, .mg_n = wt->dims[0] / geo->group, .cg_n = wt->dims[1],
         .chans = ir_in_type(lc->g, n, 0)->dims[1], .mchans = yt->dims[1],
@@ -523,6 +552,9 @@ bool lower_conv(LowerCtx *lc, const Node *n)
         st_append(p, r, st_store(p, y, at, lower_add(p, ex_load(p, y, at),
                                                  lower_mul(p, ex_local(p, k, wl[j]), xv))));
     }
+    /* The sums are final once every tap is in: clamp the plane(s). */
+    for (int j = 0; j < mb && has_act(n); j++)
+        clamp_range(p, k, s, n, y, ybase[j], plane);
     return true;
 }
 
@@ -606,6 +638,7 @@ bool lower_global_pool(LowerCtx *lc, const Node *n)
 /* The dot form of gemm (B stored [N, K], trans_b = 1): y[i, j] = alpha *
  * sum_k a[i, k] b[j, k] + beta c[i, j], each sum in a local accumulator. */
 typedef struct {
+    const Node *n;
     int a, b, c, y;         /* buffers; c < 0 without a bias */
     bool ta;
     int64_t rows, cols, depth;
@@ -659,7 +692,8 @@ static void gemm_dot_cols(Program *p, Kernel *k, Stmt *into, Expr *i, int64_t j0
             Expr *cv = ex_load(p, d->c, lower_bcast_index(p, d->ct, d->yt, ij));
             out = lower_add(p, out, d->beta != 1.0 ? lower_mul(p, ex_flt(p, d->beta), cv) : cv);
         }
-        st_append(p, s, st_store(p, d->y, ex_add(p, ex_muli(p, i, d->cols), ij[1]), out));
+        st_append(p, s, st_store(p, d->y, ex_add(p, ex_muli(p, i, d->cols), ij[1]),
+                                 act_clamp(p, d->n, out)));
     }
 }
 
@@ -681,7 +715,7 @@ bool lower_gemm(LowerCtx *lc, const Node *n)
     Stmt *s = lower_loop(p, k, k->body, rows, LOOP_PARALLEL, &ij[0]);
     Expr *bias = NULL;
     if (tb) {
-        GemmDot d = {.a = a, .b = b, .c = c, .y = y, .ta = ta, .rows = rows, .cols = cols,
+        GemmDot d = {.n = n, .a = a, .b = b, .c = c, .y = y, .ta = ta, .rows = rows, .cols = cols,
                      .depth = depth, .alpha = alpha, .beta = beta,
                      .ct = c >= 0 ? ir_in_type(lc->g, n, 2) : NULL, .yt = yt};
         int block = gemm_block(lc->target, cols);
@@ -707,6 +741,8 @@ bool lower_gemm(LowerCtx *lc, const Node *n)
     Expr *yi = ex_add(p, row, jv);
     Expr *upd = lower_mul(p, ex_local(p, k, av), ex_load(p, b, ex_add(p, ex_muli(p, kv, cols), jv)));
     st_append(p, r, st_store(p, y, yi, lower_add(p, ex_load(p, y, yi), upd)));
+    if (has_act(n))
+        clamp_range(p, k, s, n, y, row, cols);
     return true;
 }
 

@@ -53,6 +53,10 @@ bool pass_dce(Ctx *c, Module *m);
 /* -------------------------------------------------------------- layout.c */
 
 bool pass_layout(Ctx *c, Module *m);
+
+/* ---------------------------------------------------------------- fuse.c */
+
+bool pass_fuse_activation(Ctx *c, Module *m);
 /* Lowering: Graph IR -> Loop IR (lower.c). */
 bool pass_lower(Ctx *c, Module *m);
 /* Loop passes. */

@@ -15,6 +15,7 @@ static const PassInfo passes[] = {
     /* name            fn                  level */
     {"infer-shapes",   pass_infer_shapes,  LEVEL_GRAPH},
     {"layout",         pass_layout,        LEVEL_GRAPH},
+    {"fuse-activation", pass_fuse_activation, LEVEL_GRAPH},
     {"dce",            pass_dce,           LEVEL_GRAPH},
     {"lower",          pass_lower,         LEVEL_LOOP},
     {"plan-memory",    pass_plan_memory,   LEVEL_LOOP},

@@ -271,6 +271,19 @@ Test(diff, eltwise_chain)
 
 /* ------------------------------------------------------------ nn ops */
 
+/* Half the cases carry a fused activation (act_min/act_max, as the
+ * fuse-activation pass sets them): relu, relu6-like clip, or a clamp
+ * straddling zero, so every kernel form's clamp is checked. */
+static void fused_activation(Diff *d, TuStr *a)
+{
+    switch (rnd(d, 0, 5)) {
+    case 0: tu_str_append(a, ", act_min = 0"); break;
+    case 1: tu_str_append(a, ", act_min = 0, act_max = 1.5"); break;
+    case 2: tu_str_append(a, ", act_min = -0.75, act_max = 0.5"); break;
+    default: break;
+    }
+}
+
 /* One conv case; `kind`: 0 plain 2-D, 1 strides+pads, 2 dilations,
  * 3 groups, 4 depthwise, 5 1-D, 6 auto_pad, 7 everything random. */
 static void conv_case(Diff *d, int kind)
@@ -330,6 +343,7 @@ static void conv_case(Diff *d, int kind)
     }
     if (coin(d))
         attr_ints(&a, "kernel_shape", nsp, k);
+    fused_activation(d, &a);
     g_line(d, "y = conv(x, w%s%s)", bias ? ", b" : "", a.s ? a.s : "");
     free(a.s);
     g_run(d);
@@ -376,6 +390,7 @@ static void gemm_case(Diff *d, int c)
         tu_str_printf(&a, ", alpha = %.4g", (double)tu_rng_float(&d->rng, -2, 2));
     if (c >= 4 && cs != 0)
         tu_str_printf(&a, ", beta = %.4g", (double)tu_rng_float(&d->rng, -2, 2));
+    fused_activation(d, &a);
     g_line(d, "y = gemm(a, b%s%s)", cs ? ", c" : "", a.s ? a.s : "");
     free(a.s);
     g_run(d);
