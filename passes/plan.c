@@ -7,10 +7,12 @@
  * kernel (the caller fills it) to its last use, an output from its first
  * write to after the last kernel (the caller reads it). The lower bound is the
  * largest total size of buffers live at one kernel: no placement can use
- * less. Placement is greedy best-fit: buffers in decreasing size, each put
- * in the smallest free gap among the already-placed buffers whose lifetimes
- * overlap its own. Sizes and offsets are rounded to PLAN_ALIGN bytes, and
- * the bound is computed on the rounded sizes, so the two are comparable.
+ * less. Placement is greedy best-fit: buffers in some order, each put in the
+ * smallest free gap among the already-placed buffers whose lifetimes
+ * overlap its own; three orders are tried (decreasing size, first use,
+ * decreasing size x lifetime) and the smallest arena kept. Sizes and
+ * offsets are rounded to PLAN_ALIGN bytes, and the bound is computed on the
+ * rounded sizes, so the two are comparable.
  */
 #include "passes.h"
 
@@ -95,6 +97,25 @@ static int by_size(const void *pa, const void *pb)
     return (a->buf > b->buf) - (a->buf < b->buf);
 }
 
+/* First use, then decreasing size: the schedule's order. */
+static int by_first(const void *pa, const void *pb)
+{
+    const Interval *a = *(const Interval *const *)pa, *b = *(const Interval *const *)pb;
+    if (a->first != b->first)
+        return a->first - b->first;
+    return by_size(pa, pb);
+}
+
+/* Decreasing size x lifetime: the buffers hardest to fit first. */
+static int by_area(const void *pa, const void *pb)
+{
+    const Interval *a = *(const Interval *const *)pa, *b = *(const Interval *const *)pb;
+    int64_t ea = a->size * (a->last - a->first + 1), eb = b->size * (b->last - b->first + 1);
+    if (ea != eb)
+        return ea < eb ? 1 : -1;
+    return by_size(pa, pb);
+}
+
 static int by_offset(const void *pa, const void *pb)
 {
     const Interval *a = *(const Interval *const *)pa, *b = *(const Interval *const *)pb;
@@ -168,16 +189,30 @@ bool pass_plan_memory(Ctx *c, Module *m)
             bound = live;
     }
 
-    qsort(temps, (size_t)ntemps, sizeof *temps, by_size);
-    int64_t total = 0;
-    for (int i = 0; i < ntemps; i++) {
-        Interval *t = temps[i];
-        t->offset = best_fit(t, placed, i, scratch);
-        placed[i] = t;
-        p->bufs[t->buf].offset = t->offset;
-        if (t->offset + t->size > total)
-            total = t->offset + t->size;
+    /* Best-fit is a heuristic whose result depends on the order buffers are
+     * placed in; a few orders cost microseconds, so keep the best. */
+    static int (*const orders[])(const void *, const void *) = {by_size, by_first, by_area};
+    int64_t total = -1;
+    int64_t *best = arena_alloc(a, (size_t)(p->nbufs + 1) * sizeof *best);
+    for (size_t o = 0; o < sizeof orders / sizeof orders[0] && total != bound; o++) {
+        qsort(temps, (size_t)ntemps, sizeof *temps, orders[o]);
+        int64_t end = 0;
+        for (int i = 0; i < ntemps; i++) {
+            Interval *t = temps[i];
+            t->offset = best_fit(t, placed, i, scratch);
+            placed[i] = t;
+            if (t->offset + t->size > end)
+                end = t->offset + t->size;
+        }
+        if (total < 0 || end < total) {
+            total = end;
+            for (int i = 0; i < ntemps; i++)
+                best[temps[i]->buf] = temps[i]->offset;
+        }
     }
+    for (int i = 0; i < ntemps; i++)
+        p->bufs[temps[i]->buf].offset = best[temps[i]->buf];
+    total = total < 0 ? 0 : total;
     bool changed = p->workspace_size != total || p->workspace_lower_bound != bound;
     p->workspace_size = total;
     p->workspace_lower_bound = bound;

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "frontend/frontend.h"
+#include "passes/passes.h"
 #include "testutil.h"
 
 #define REL 1e-4
@@ -503,4 +504,37 @@ Test(models, const_freezes_an_input)
     free(wide);
     free(i32);
     free(dir);
+}
+
+/* ------------------------------------------------------- memory plan */
+
+/* Issue 5's target for the planner: the arena is within 5% of its lower
+ * bound on every MLPerf Tiny float model and example, on the host and on an
+ * MCU (where the inputs and outputs are planned too). The QDQ int8 models
+ * are not held to it yet: their float path alternates f32 and i8 tensors,
+ * which best-fit places at up to 1.125x (kws_ref_model on cortex-m4); their
+ * int8 kernels (issue 7) will replace that path. */
+Test(models, arena_within_five_percent_of_bound, .timeout = 120)
+{
+    const char *paths[] = {
+        "tests/models/mlperf-tiny/ad01_fp32.onnx", "tests/models/mlperf-tiny/kws_ref_model_float32.onnx",
+        "tests/models/mlperf-tiny/ic.onnx", "tests/models/mlperf-tiny/vww_96_float.onnx",
+        "examples/digits_mlp/digits_mlp.etch", "examples/digits_cnn/digits_cnn.etch",
+    };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        for (int bare = 0; bare < 2; bare++) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s/%s", ETCH_SOURCE_DIR, paths[i]);
+            Ctx *c = ctx_new();
+            Module m = {.target = target_find(bare ? "cortex-m4" : "host")};
+            m.graph = fe_load_model(c, path, NULL);
+            cr_assert_not_null(m.graph, "%s does not load", paths[i]);
+            cr_assert(pipeline_run(c, &m, NULL) && m.prog, "%s does not compile", paths[i]);
+            const Program *p = m.prog;
+            cr_expect_leq(p->workspace_size * 100, p->workspace_lower_bound * 105,
+                          "%s (%s): arena %lld > 1.05 x lower bound %lld", paths[i],
+                          bare ? "cortex-m4" : "host", (long long)p->workspace_size,
+                          (long long)p->workspace_lower_bound);
+            ctx_free(c);
+        }
 }
