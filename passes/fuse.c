@@ -8,9 +8,8 @@
  * tensor live beside the first (MobileNet's pointwise conv + relu pairs set
  * VWW's peak). The conv/gemm takes over the activation's output value, so
  * names downstream do not change; the pre-activation value and the
- * activation node are marked dead. Convs of more than two spatial dims are
- * left alone (their lowering is the generic one). Invariant: the graph
- * computes the same values, bit for bit (the clamp is exact).
+ * activation node are marked dead. Invariant: the graph computes the same
+ * values, bit for bit (the clamp is exact).
  */
 #include "passes.h"
 
@@ -37,8 +36,6 @@ static bool fusable_producer(const Graph *g, const Node *p)
     if (p->dead || (p->op != OP_CONV && p->op != OP_GEMM))
         return false;
     if (ir_out_type(g, p, 0)->dtype != DT_F32)
-        return false;
-    if (p->op == OP_CONV && ir_in_type(g, p, 0)->rank > 4)
         return false;
     return isinf(ir_attr_float(p, "act_min")) && isinf(ir_attr_float(p, "act_max"));
 }

@@ -8,12 +8,11 @@
  * stream contiguously. This pass transposes a constant B at compile time
  * into the layout of the target's form (trans_b = 1 for the dot form, 0
  * for the axpy form; PyTorch's Linear exports trans_b = 1), so lowering
- * picks that form. The old constant is left for dce. Invariant: the graph computes the same values (only the float
- * summation order of the kernel changes, as for any lowering choice).
+ * picks that form. The old constant is left for dce. Invariant: the graph
+ * computes the same values (only the float summation order of the kernel
+ * changes, as for any lowering choice).
  */
 #include "passes.h"
-
-#include <string.h>
 
 /* B^T of a constant 2-D f32 tensor, as a new constant; -1 after a diagnostic. */
 static int transposed_const(Ctx *c, Graph *g, int v, Loc loc)

@@ -270,14 +270,6 @@ static int gemm_block(const Target *t, int64_t cols)
     return block;
 }
 
-
-/* 1-D and 2-D conv as an output-stationary nest whose innermost loop runs
- * over the contiguous output width: per output plane (n, m) the plane is set
- * to the bias, then every tap (ci, kh, kw) adds w * x over the output
- * positions whose input lies inside the padded image (tap_range), so no
- * guard sits in the inner loop and it vectorizes. A 1x1, stride-1, unpadded
- * conv (pointwise) runs over the flattened plane and blocks CONV_MBLOCK
- * output channels per pass. Depthwise conv (C/group = 1) has no ci loop. */
 /* The taps t in [lo, hi) of output position o in dim d (dilation 1) whose
  * input position o*stride + t - pad_begin lies inside the input: all of
  * them, as constants, for an output in the interior (`inside`). */
@@ -453,6 +445,14 @@ static bool lower_conv_dot(LowerCtx *lc, const Node *n, const Geom *geo)
     return true;
 }
 
+/* 1-D and 2-D conv for vector targets, as a nest whose innermost loop runs
+ * over the contiguous output width: per output plane (n, m) the plane is set
+ * to the bias, then every tap (ci, kh, kw) adds w * x over the output
+ * positions whose input lies inside the padded image (tap_range), so no
+ * guard sits in the inner loop and it vectorizes. A 1x1, stride-1, unpadded
+ * conv (pointwise) runs over the flattened plane and blocks CONV_MBLOCK
+ * output channels per pass. Depthwise conv (C/group = 1) has no ci loop.
+ * Targets without a vector unit take lower_conv_dot instead. */
 bool lower_conv(LowerCtx *lc, const Node *n)
 {
     Geom geo;
@@ -630,11 +630,6 @@ bool lower_global_pool(LowerCtx *lc, const Node *n)
 
 /* ---------------------------------------------------------- gemm, matmul */
 
-/* y[i, j] = alpha * sum_k op(a)[i, k] * op(b)[k, j] + beta * c[bcast(i, j)],
- * as rank-1 updates so the innermost loop runs over the contiguous output
- * row: each row starts at beta * c (or 0), then for every k the row gets
- * alpha * a[i, k] * b[k, :]. With trans_b the row of b is strided; the dot
- * product form (k innermost) reads both operands contiguously there. */
 /* The dot form of gemm (B stored [N, K], trans_b = 1): y[i, j] = alpha *
  * sum_k a[i, k] b[j, k] + beta c[i, j], each sum in a local accumulator. */
 typedef struct {
@@ -697,6 +692,12 @@ static void gemm_dot_cols(Program *p, Kernel *k, Stmt *into, Expr *i, int64_t j0
     }
 }
 
+/* y[i, j] = alpha * sum_k op(a)[i, k] * op(b)[k, j] + beta * c[bcast(i, j)],
+ * as rank-1 updates so the innermost loop runs over the contiguous output
+ * row: each row starts at beta * c (or 0), then for every k the row gets
+ * alpha * a[i, k] * b[k, :]. With trans_b the row of b is strided; the dot
+ * product form (k innermost, gemm_dot_cols) reads both operands contiguously
+ * there, and the layout pass picks trans_b by target. */
 bool lower_gemm(LowerCtx *lc, const Node *n)
 {
     if (!check_f32(lc, n))
