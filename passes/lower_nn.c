@@ -902,10 +902,21 @@ bool lower_layer_norm(LowerCtx *lc, const Node *n)
     st_append(p, r, lower_accumulate(p, k, mean, BIN_ADD, ex_load(p, x, ex_add(p, base, jv))));
     st_append(p, s, st_set(p, mean, lower_div(p, mv, ex_flt(p, (double)len))));
 
+    /* The corrected two-pass algorithm: the float mean is off by up to half
+     * an ulp, which x - mean turns into a large relative error when a row's
+     * spread is small next to its mean. sum(x - mean) / len measures that
+     * error; the deviations subtract it, and the variance drops its square. */
+    int corr = loop_new_local(p, k, DT_F32, "corr");
     st_append(p, s, st_set(p, var, ex_flt(p, 0.0)));
+    st_append(p, s, st_set(p, corr, ex_flt(p, 0.0)));
     r = lower_loop(p, k, s, len, LOOP_REDUCTION, &jv);
     Expr *dev = lower_sub(p, ex_load(p, x, ex_add(p, base, jv)), mv);
     st_append(p, r, lower_accumulate(p, k, var, BIN_ADD, lower_mul(p, dev, dev)));
+    st_append(p, r, lower_accumulate(p, k, corr, BIN_ADD, dev));
+    Expr *cv = ex_local(p, k, corr);
+    st_append(p, s, st_set(p, corr, lower_div(p, cv, ex_flt(p, (double)len))));
+    st_append(p, s, st_set(p, var, lower_sub(p, ex_local(p, k, var),
+                                              lower_mul(p, cv, lower_mul(p, cv, ex_flt(p, (double)len))))));
     /* One division per row; the last pass multiplies. */
     int rstd = loop_new_local(p, k, DT_F32, "rstd");
     Expr *variance = lower_div(p, ex_local(p, k, var), ex_flt(p, (double)len));
@@ -915,7 +926,8 @@ bool lower_layer_norm(LowerCtx *lc, const Node *n)
     Expr *off, *si, *bi;
     r = open_norm_loops(lc, k, s, n, axis, &off, &si, &bi);
     Expr *at = ex_add(p, base, off);
-    Expr *v = lower_mul(p, lower_sub(p, ex_load(p, x, at), mv), ex_local(p, k, rstd));
+    Expr *v = lower_mul(p, lower_sub(p, lower_sub(p, ex_load(p, x, at), mv), cv),
+                        ex_local(p, k, rstd));
     v = lower_mul(p, v, ex_load(p, scale, si));
     if (bias >= 0)
         v = lower_add(p, v, ex_load(p, bias, bi));
