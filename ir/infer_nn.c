@@ -18,10 +18,8 @@
 
 enum { TSZ = 160 };
 
-/* "node 'y' (conv): msg"; silent when c is NULL (geometry re-resolved after
- * inference has already vetted the node). Always returns false. */
-static bool nn_error(Ctx *c, const Graph *g, const Node *n, const char *fmt, ...) IR_PRINTF(4, 5);
-static bool nn_error(Ctx *c, const Graph *g, const Node *n, const char *fmt, ...)
+/* Shared with infer_nn2.c and infer_shape.c (declared in ir.h). */
+bool infer_node_error(Ctx *c, const Graph *g, const Node *n, const char *fmt, ...)
 {
     if (!c)
         return false;
@@ -34,7 +32,7 @@ static bool nn_error(Ctx *c, const Graph *g, const Node *n, const char *fmt, ...
     return false;
 }
 
-static char *ints_str(const int64_t *v, int n, char *buf, size_t size)
+char *infer_ints_str(const int64_t *v, int n, char *buf, size_t size)
 {
     size_t len = (size_t)snprintf(buf, size, "[");
     for (int i = 0; i < n && len < size; i++)
@@ -46,8 +44,7 @@ static char *ints_str(const int64_t *v, int n, char *buf, size_t size)
 
 static bool has_input(const Node *n, int i) { return i < n->nin && n->in[i] >= 0; }
 
-/* Checks that every present input is f32; `roles` names them ("x w b"). */
-static bool check_f32(Ctx *c, const Graph *g, const Node *n, const char *const *roles)
+bool infer_check_f32(Ctx *c, const Graph *g, const Node *n, const char *const *roles)
 {
     for (int i = 0; i < n->nin; i++) {
         if (n->in[i] < 0)
@@ -55,7 +52,7 @@ static bool check_f32(Ctx *c, const Graph *g, const Node *n, const char *const *
         const Type *t = ir_in_type(g, n, i);
         if (t->dtype != DT_F32) {
             char ts[TSZ];
-            return nn_error(c, g, n, "%s supports only f32, but input %s is %s (dtype %s)",
+            return infer_node_error(c, g, n, "%s supports only f32, but input %s is %s (dtype %s)",
                             op_info(n->op)->name, roles[i], type_str(t, ts, sizeof ts),
                             dtype_name(t->dtype));
         }
@@ -73,7 +70,7 @@ static bool norm_axis(Ctx *c, const Graph *g, const Node *n, const char *role, i
 {
     if (axis < -rank || axis >= rank) {
         char ts[TSZ];
-        return nn_error(c, g, n, "axis %lld is out of range for %s of rank %d (%s)",
+        return infer_node_error(c, g, n, "axis %lld is out of range for %s of rank %d (%s)",
                         (long long)axis, role, rank, type_str(ir_in_type(g, n, 0), ts, sizeof ts));
     }
     *out = (int)(axis < 0 ? axis + rank : axis);
@@ -90,13 +87,13 @@ static bool spatial_list(Ctx *c, const Graph *g, const Node *n, const char *name
     char ts[TSZ], ls[TSZ];
     type_str(ir_in_type(g, n, 0), ts, sizeof ts);
     if (cnt != 0 && cnt != ns)
-        return nn_error(c, g, n, "%s %s needs one entry per spatial dim of x %s (%d)", name,
-                        ints_str(v, cnt, ls, sizeof ls), ts, ns);
+        return infer_node_error(c, g, n, "%s %s needs one entry per spatial dim of x %s (%d)", name,
+                        infer_ints_str(v, cnt, ls, sizeof ls), ts, ns);
     for (int i = 0; i < ns; i++) {
         out[i] = cnt ? v[i] : def;
         if (out[i] < 1)
-            return nn_error(c, g, n, "%s %s must be positive (x is %s)", name,
-                            ints_str(v, cnt, ls, sizeof ls), ts);
+            return infer_node_error(c, g, n, "%s %s must be positive (x is %s)", name,
+                            infer_ints_str(v, cnt, ls, sizeof ls), ts);
     }
     return true;
 }
@@ -112,7 +109,7 @@ bool ir_window_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
     char tx[TSZ], tw[TSZ], ls[TSZ];
     type_str(x, tx, sizeof tx);
     if (x->rank < 3)
-        return nn_error(c, g, n, "x must be [N, C, spatial...] (rank >= 3), but x is %s", tx);
+        return infer_node_error(c, g, n, "x must be [N, C, spatial...] (rank >= 3), but x is %s", tx);
     int ns = x->rank - 2;
     geo->nspatial = ns;
     geo->group = 1;
@@ -125,7 +122,7 @@ bool ir_window_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
         const Type *w = ir_in_type(g, n, 1);
         type_str(w, tw, sizeof tw);
         if (w->rank != x->rank)
-            return nn_error(c, g, n, "w must be [M, C/group, k...] with the rank of x, "
+            return infer_node_error(c, g, n, "w must be [M, C/group, k...] with the rank of x, "
                             "but x is %s and w is %s", tx, tw);
         for (int i = 0; i < ns; i++)
             geo->kernel[i] = w->dims[2 + i];
@@ -134,24 +131,24 @@ bool ir_window_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
             for (int i = 0; same && i < ns; i++)
                 same = ks[i] == geo->kernel[i];
             if (!same)
-                return nn_error(c, g, n, "kernel_shape %s does not match w %s (x is %s)",
-                                ints_str(ks, nk, ls, sizeof ls), tw, tx);
+                return infer_node_error(c, g, n, "kernel_shape %s does not match w %s (x is %s)",
+                                infer_ints_str(ks, nk, ls, sizeof ls), tw, tx);
         }
         geo->group = ir_attr_int(n, "group");
         if (geo->group < 1)
-            return nn_error(c, g, n, "group %lld must be positive (x is %s, w is %s)",
+            return infer_node_error(c, g, n, "group %lld must be positive (x is %s, w is %s)",
                             (long long)geo->group, tx, tw);
     } else {
         if (nk != ns)
-            return nn_error(c, g, n, "kernel_shape %s needs one entry per spatial dim of x %s (%d)",
-                            ints_str(ks, nk, ls, sizeof ls), tx, ns);
+            return infer_node_error(c, g, n, "kernel_shape %s needs one entry per spatial dim of x %s (%d)",
+                            infer_ints_str(ks, nk, ls, sizeof ls), tx, ns);
         for (int i = 0; i < ns; i++)
             geo->kernel[i] = ks[i];
     }
     for (int i = 0; i < ns; i++)
         if (geo->kernel[i] < 1)
-            return nn_error(c, g, n, "kernel %s must be positive (x is %s)",
-                            ints_str(geo->kernel, ns, ls, sizeof ls), tx);
+            return infer_node_error(c, g, n, "kernel %s must be positive (x is %s)",
+                            infer_ints_str(geo->kernel, ns, ls, sizeof ls), tx);
     if (!spatial_list(c, g, n, "strides", ns, 1, geo->stride) ||
         !spatial_list(c, g, n, "dilations", ns, 1, geo->dilation))
         return false;
@@ -159,21 +156,21 @@ bool ir_window_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
     int np;
     const int64_t *pads = ir_attr_ints(n, "pads", &np);
     if (np != 0 && np != 2 * ns)
-        return nn_error(c, g, n, "pads %s needs 2 entries per spatial dim of x %s (%d)",
-                        ints_str(pads, np, ls, sizeof ls), tx, 2 * ns);
+        return infer_node_error(c, g, n, "pads %s needs 2 entries per spatial dim of x %s (%d)",
+                        infer_ints_str(pads, np, ls, sizeof ls), tx, 2 * ns);
     for (int i = 0; i < np; i++)
         if (pads[i] < 0)
-            return nn_error(c, g, n, "pads %s must not be negative (x is %s)",
-                            ints_str(pads, np, ls, sizeof ls), tx);
+            return infer_node_error(c, g, n, "pads %s must not be negative (x is %s)",
+                            infer_ints_str(pads, np, ls, sizeof ls), tx);
     const char *ap = ir_attr_str(n, "auto_pad");
     bool notset = strcmp(ap, "NOTSET") == 0, valid = strcmp(ap, "VALID") == 0;
     bool upper = strcmp(ap, "SAME_UPPER") == 0, lower = strcmp(ap, "SAME_LOWER") == 0;
     if (!notset && !valid && !upper && !lower)
-        return nn_error(c, g, n, "auto_pad \"%s\" is not one of NOTSET, SAME_UPPER, "
+        return infer_node_error(c, g, n, "auto_pad \"%s\" is not one of NOTSET, SAME_UPPER, "
                         "SAME_LOWER, VALID", ap);
     if (!notset && np != 0)
-        return nn_error(c, g, n, "pads %s cannot be combined with auto_pad \"%s\"",
-                        ints_str(pads, np, ls, sizeof ls), ap);
+        return infer_node_error(c, g, n, "pads %s cannot be combined with auto_pad \"%s\"",
+                        infer_ints_str(pads, np, ls, sizeof ls), ap);
     bool ceil_mode = is_pool && ir_attr_int(n, "ceil_mode") != 0;
 
     for (int i = 0; i < ns; i++) {
@@ -186,9 +183,9 @@ bool ir_window_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
                 int64_t ext[IR_MAX_RANK];
                 for (int j = 0; j < ns; j++)
                     ext[j] = (geo->kernel[j] - 1) * geo->dilation[j] + 1;
-                return nn_error(c, g, n, "window %s (dilated) is larger than the padded input: "
-                                "x is %s, pads %s", ints_str(ext, ns, ls, sizeof ls), tx,
-                                ints_str(pads, np, tw, sizeof tw));
+                return infer_node_error(c, g, n, "window %s (dilated) is larger than the padded input: "
+                                "x is %s, pads %s", infer_ints_str(ext, ns, ls, sizeof ls), tx,
+                                infer_ints_str(pads, np, tw, sizeof tw));
             }
             out = span / s + 1;
             /* ONNX ceil_mode: one more window for a partial tail, but only if
@@ -200,8 +197,8 @@ bool ir_window_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
                 int64_t ext[IR_MAX_RANK];
                 for (int j = 0; j < ns; j++)
                     ext[j] = (geo->kernel[j] - 1) * geo->dilation[j] + 1;
-                return nn_error(c, g, n, "window %s (dilated) is larger than x %s with "
-                                "auto_pad VALID", ints_str(ext, ns, ls, sizeof ls), tx);
+                return infer_node_error(c, g, n, "window %s (dilated) is larger than x %s with "
+                                "auto_pad VALID", infer_ints_str(ext, ns, ls, sizeof ls), tx);
             }
             out = (in - ek) / s + 1;
         } else {
@@ -227,7 +224,7 @@ static const char *const pool_roles[] = {"x"};
 bool infer_conv(Ctx *c, Graph *g, Node *n)
 {
     Geom geo;
-    if (!check_f32(c, g, n, conv_roles) || !ir_window_geom(c, g, n, &geo))
+    if (!infer_check_f32(c, g, n, conv_roles) || !ir_window_geom(c, g, n, &geo))
         return false;
     const Type *x = ir_in_type(g, n, 0), *w = ir_in_type(g, n, 1);
     char tx[TSZ], tw[TSZ];
@@ -235,17 +232,17 @@ bool infer_conv(Ctx *c, Graph *g, Node *n)
     type_str(w, tw, sizeof tw);
     int64_t C = x->dims[1], M = w->dims[0], G = geo.group;
     if (C % G != 0 || M % G != 0)
-        return nn_error(c, g, n, "group %lld must divide the input channels of x %s and the "
+        return infer_node_error(c, g, n, "group %lld must divide the input channels of x %s and the "
                         "output channels of w %s", (long long)G, tx, tw);
     if (w->dims[1] != C / G)
-        return nn_error(c, g, n, "channels differ: x is %s (C = %lld, group = %lld), so w must "
+        return infer_node_error(c, g, n, "channels differ: x is %s (C = %lld, group = %lld), so w must "
                         "be [M, %lld, k...], but w is %s", tx, (long long)C, (long long)G,
                         (long long)(C / G), tw);
     if (has_input(n, 2)) {
         const Type *b = ir_in_type(g, n, 2);
         char tb[TSZ];
         if (b->rank != 1 || b->dims[0] != M)
-            return nn_error(c, g, n, "bias b must be [%lld] (one per output channel of w %s), "
+            return infer_node_error(c, g, n, "bias b must be [%lld] (one per output channel of w %s), "
                             "but b is %s", (long long)M, tw, type_str(b, tb, sizeof tb));
     }
     int64_t dims[IR_MAX_RANK] = {x->dims[0], M};
@@ -258,7 +255,7 @@ bool infer_conv(Ctx *c, Graph *g, Node *n)
 bool infer_pool(Ctx *c, Graph *g, Node *n)
 {
     Geom geo;
-    if (!check_f32(c, g, n, pool_roles) || !ir_window_geom(c, g, n, &geo))
+    if (!infer_check_f32(c, g, n, pool_roles) || !ir_window_geom(c, g, n, &geo))
         return false;
     const Type *x = ir_in_type(g, n, 0);
     int64_t dims[IR_MAX_RANK] = {x->dims[0], x->dims[1]};
@@ -270,12 +267,12 @@ bool infer_pool(Ctx *c, Graph *g, Node *n)
 
 bool infer_global_pool(Ctx *c, Graph *g, Node *n)
 {
-    if (!check_f32(c, g, n, pool_roles))
+    if (!infer_check_f32(c, g, n, pool_roles))
         return false;
     const Type *x = ir_in_type(g, n, 0);
     char tx[TSZ];
     if (x->rank < 3)
-        return nn_error(c, g, n, "x must be [N, C, spatial...] (rank >= 3), but x is %s",
+        return infer_node_error(c, g, n, "x must be [N, C, spatial...] (rank >= 3), but x is %s",
                         type_str(x, tx, sizeof tx));
     int64_t dims[IR_MAX_RANK] = {x->dims[0], x->dims[1]};
     for (int i = 2; i < x->rank; i++)
@@ -288,19 +285,19 @@ static const char *const gemm_roles[] = {"a", "b", "c"};
 
 bool infer_gemm(Ctx *c, Graph *g, Node *n)
 {
-    if (!check_f32(c, g, n, gemm_roles))
+    if (!infer_check_f32(c, g, n, gemm_roles))
         return false;
     const Type *a = ir_in_type(g, n, 0), *b = ir_in_type(g, n, 1);
     char ta[TSZ], tb[TSZ], tc[TSZ];
     type_str(a, ta, sizeof ta);
     type_str(b, tb, sizeof tb);
     if (a->rank != 2 || b->rank != 2)
-        return nn_error(c, g, n, "a and b must be matrices (rank 2), but a is %s, b is %s", ta, tb);
+        return infer_node_error(c, g, n, "a and b must be matrices (rank 2), but a is %s, b is %s", ta, tb);
     bool tra = ir_attr_int(n, "trans_a") != 0, trb = ir_attr_int(n, "trans_b") != 0;
     int64_t M = a->dims[tra ? 1 : 0], K = a->dims[tra ? 0 : 1];
     int64_t Kb = b->dims[trb ? 1 : 0], N = b->dims[trb ? 0 : 1];
     if (K != Kb)
-        return nn_error(c, g, n, "inner dimensions differ: a is %s, b is %s (trans_a = %d, "
+        return infer_node_error(c, g, n, "inner dimensions differ: a is %s, b is %s (trans_a = %d, "
                         "trans_b = %d)", ta, tb, tra, trb);
     int64_t dims[2] = {M, N};
     if (has_input(n, 2)) {
@@ -313,7 +310,7 @@ bool infer_gemm(Ctx *c, Graph *g, Node *n)
         if (!ok) {
             Type ot = type_make(DT_F32, 2, dims);
             char to[TSZ];
-            return nn_error(c, g, n, "c is %s, which does not broadcast to the output %s "
+            return infer_node_error(c, g, n, "c is %s, which does not broadcast to the output %s "
                             "(a is %s, b is %s)", type_str(ct, tc, sizeof tc),
                             type_str(&ot, to, sizeof to), ta, tb);
         }
@@ -326,19 +323,19 @@ static const char *const matmul_roles[] = {"a", "b"};
 
 bool infer_matmul(Ctx *c, Graph *g, Node *n)
 {
-    if (!check_f32(c, g, n, matmul_roles))
+    if (!infer_check_f32(c, g, n, matmul_roles))
         return false;
     const Type *a = ir_in_type(g, n, 0), *b = ir_in_type(g, n, 1);
     char ta[TSZ], tb[TSZ];
     type_str(a, ta, sizeof ta);
     type_str(b, tb, sizeof tb);
     if (a->rank < 1 || b->rank < 1)
-        return nn_error(c, g, n, "operands must have rank >= 1, but a is %s, b is %s", ta, tb);
+        return infer_node_error(c, g, n, "operands must have rank >= 1, but a is %s, b is %s", ta, tb);
     /* 1-D operands are promoted to [1, K] / [K, 1]; the 1 is dropped after. */
     bool a1 = a->rank == 1, b1 = b->rank == 1;
     int64_t K = a->dims[a->rank - 1], Kb = b1 ? b->dims[0] : b->dims[b->rank - 2];
     if (K != Kb)
-        return nn_error(c, g, n, "inner dimensions differ: a is %s, b is %s", ta, tb);
+        return infer_node_error(c, g, n, "inner dimensions differ: a is %s, b is %s", ta, tb);
     int nba = a1 ? 0 : a->rank - 2, nbb = b1 ? 0 : b->rank - 2;
     int nb = nba > nbb ? nba : nbb;
     int64_t dims[IR_MAX_RANK];
@@ -346,7 +343,7 @@ bool infer_matmul(Ctx *c, Graph *g, Node *n)
         int ia = i - (nb - nba), ib = i - (nb - nbb);
         int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
         if (da != db && da != 1 && db != 1)
-            return nn_error(c, g, n, "batch dimensions do not broadcast: a is %s, b is %s", ta, tb);
+            return infer_node_error(c, g, n, "batch dimensions do not broadcast: a is %s, b is %s", ta, tb);
         dims[i] = da == 1 ? db : da;
     }
     int rank = nb;
@@ -362,22 +359,22 @@ static const char *const bn_roles[] = {"x", "scale", "bias", "mean", "var"};
 
 bool infer_batch_norm(Ctx *c, Graph *g, Node *n)
 {
-    if (!check_f32(c, g, n, bn_roles))
+    if (!infer_check_f32(c, g, n, bn_roles))
         return false;
     const Type *x = ir_in_type(g, n, 0);
     char tx[TSZ], tp[TSZ];
     type_str(x, tx, sizeof tx);
     if (x->rank < 2)
-        return nn_error(c, g, n, "x must be [N, C, ...] (rank >= 2), but x is %s", tx);
+        return infer_node_error(c, g, n, "x must be [N, C, ...] (rank >= 2), but x is %s", tx);
     for (int i = 1; i < 5; i++) {
         const Type *p = ir_in_type(g, n, i);
         if (p->rank != 1 || p->dims[0] != x->dims[1])
-            return nn_error(c, g, n, "%s must be [%lld] (one per channel of x %s), but %s is %s",
+            return infer_node_error(c, g, n, "%s must be [%lld] (one per channel of x %s), but %s is %s",
                             bn_roles[i], (long long)x->dims[1], tx, bn_roles[i],
                             type_str(p, tp, sizeof tp));
     }
     if (ir_attr_float(n, "epsilon") < 0)
-        return nn_error(c, g, n, "epsilon %g must not be negative (x is %s)",
+        return infer_node_error(c, g, n, "epsilon %g must not be negative (x is %s)",
                         ir_attr_float(n, "epsilon"), tx);
     set_out(g, n, x->rank, x->dims);
     return true;
@@ -387,14 +384,14 @@ static const char *const ln_roles[] = {"x", "scale", "bias"};
 
 bool infer_layer_norm(Ctx *c, Graph *g, Node *n)
 {
-    if (!check_f32(c, g, n, ln_roles))
+    if (!infer_check_f32(c, g, n, ln_roles))
         return false;
     const Type *x = ir_in_type(g, n, 0);
     char tx[TSZ], tp[TSZ];
     type_str(x, tx, sizeof tx);
     int axis = 0;
     if (x->rank < 1)
-        return nn_error(c, g, n, "x must have rank >= 1, but x is %s", tx);
+        return infer_node_error(c, g, n, "x must have rank >= 1, but x is %s", tx);
     if (!norm_axis(c, g, n, "x", ir_attr_int(n, "axis"), x->rank, &axis))
         return false;
     Type norm = type_make(DT_F32, x->rank - axis, x->dims + axis);
@@ -409,13 +406,13 @@ bool infer_layer_norm(Ctx *c, Graph *g, Node *n)
         }
         if (!ok) {
             char tn[TSZ];
-            return nn_error(c, g, n, "%s is %s, which does not broadcast to the normalized dims %s "
+            return infer_node_error(c, g, n, "%s is %s, which does not broadcast to the normalized dims %s "
                             "of x %s (axis = %d)", ln_roles[i], type_str(p, tp, sizeof tp),
                             shape_str(&norm, tn, sizeof tn), tx, axis);
         }
     }
     if (ir_attr_float(n, "epsilon") < 0)
-        return nn_error(c, g, n, "epsilon %g must not be negative (x is %s)",
+        return infer_node_error(c, g, n, "epsilon %g must not be negative (x is %s)",
                         ir_attr_float(n, "epsilon"), tx);
     set_out(g, n, x->rank, x->dims);
     return true;
@@ -423,13 +420,13 @@ bool infer_layer_norm(Ctx *c, Graph *g, Node *n)
 
 bool infer_softmax(Ctx *c, Graph *g, Node *n)
 {
-    if (!check_f32(c, g, n, pool_roles))
+    if (!infer_check_f32(c, g, n, pool_roles))
         return false;
     const Type *x = ir_in_type(g, n, 0);
     char tx[TSZ];
     int axis;
     if (x->rank < 1)
-        return nn_error(c, g, n, "x must have rank >= 1, but x is %s", type_str(x, tx, sizeof tx));
+        return infer_node_error(c, g, n, "x must have rank >= 1, but x is %s", type_str(x, tx, sizeof tx));
     if (!norm_axis(c, g, n, "x", ir_attr_int(n, "axis"), x->rank, &axis))
         return false;
     set_out(g, n, x->rank, x->dims);

@@ -16,54 +16,11 @@
 #include "ir.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <string.h>
 
 enum { TSZ = 160 };
 
-/* "node 'y' (op): msg"; silent when c is NULL. Always returns false. */
-static bool nn2_error(Ctx *c, const Graph *g, const Node *n, const char *fmt, ...) IR_PRINTF(4, 5);
-static bool nn2_error(Ctx *c, const Graph *g, const Node *n, const char *fmt, ...)
-{
-    if (!c)
-        return false;
-    char desc[TSZ], msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    diag_error(c, n->loc, "%s: %s", ir_node_desc(g, n, desc, sizeof desc), msg);
-    return false;
-}
-
-static char *ints_str(const int64_t *v, int n, char *buf, size_t size)
-{
-    size_t len = (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < n && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? ", " : "", (long long)v[i]);
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
-    return buf;
-}
-
 static bool has_input(const Node *n, int i) { return i < n->nin && n->in[i] >= 0; }
-
-/* Every present input must be f32; `roles` names them ("x w b"). */
-static bool check_f32(Ctx *c, const Graph *g, const Node *n, const char *const *roles)
-{
-    for (int i = 0; i < n->nin; i++) {
-        if (n->in[i] < 0)
-            continue;
-        const Type *t = ir_in_type(g, n, i);
-        if (t->dtype != DT_F32) {
-            char ts[TSZ];
-            return nn2_error(c, g, n, "%s supports only f32, but input %s is %s (dtype %s)",
-                             op_info(n->op)->name, roles[i], type_str(t, ts, sizeof ts),
-                             dtype_name(t->dtype));
-        }
-    }
-    return true;
-}
 
 static void set_out(const Graph *g, const Node *n, int rank, const int64_t *dims)
 {
@@ -77,7 +34,7 @@ static bool check_channel_param(Ctx *c, const Graph *g, const Node *n, int i, co
     if (p->rank == 1 && p->dims[0] == x->dims[1])
         return true;
     char tx[TSZ], tp[TSZ];
-    return nn2_error(c, g, n, "%s must be [%lld] (one per channel of x %s), but %s is %s", role,
+    return infer_node_error(c, g, n, "%s must be [%lld] (one per channel of x %s), but %s is %s", role,
                      (long long)x->dims[1], type_str(x, tx, sizeof tx), role,
                      type_str(p, tp, sizeof tp));
 }
@@ -88,17 +45,17 @@ static const char *const in_roles[] = {"x", "scale", "bias"};
 
 bool infer_instance_norm(Ctx *c, Graph *g, Node *n)
 {
-    if (!check_f32(c, g, n, in_roles))
+    if (!infer_check_f32(c, g, n, in_roles))
         return false;
     const Type *x = ir_in_type(g, n, 0);
     char tx[TSZ];
     type_str(x, tx, sizeof tx);
     if (x->rank < 3)
-        return nn2_error(c, g, n, "x must be [N, C, spatial...] (rank >= 3), but x is %s", tx);
+        return infer_node_error(c, g, n, "x must be [N, C, spatial...] (rank >= 3), but x is %s", tx);
     if (!check_channel_param(c, g, n, 1, "scale") || !check_channel_param(c, g, n, 2, "bias"))
         return false;
     if (ir_attr_float(n, "epsilon") < 0)
-        return nn2_error(c, g, n, "epsilon %g must not be negative (x is %s)",
+        return infer_node_error(c, g, n, "epsilon %g must not be negative (x is %s)",
                          ir_attr_float(n, "epsilon"), tx);
     set_out(g, n, x->rank, x->dims);
     return true;
@@ -106,15 +63,15 @@ bool infer_instance_norm(Ctx *c, Graph *g, Node *n)
 
 bool infer_lrn(Ctx *c, Graph *g, Node *n)
 {
-    if (!check_f32(c, g, n, in_roles))
+    if (!infer_check_f32(c, g, n, in_roles))
         return false;
     const Type *x = ir_in_type(g, n, 0);
     char tx[TSZ];
     type_str(x, tx, sizeof tx);
     if (x->rank < 2)
-        return nn2_error(c, g, n, "x must be [N, C, ...] (rank >= 2), but x is %s", tx);
+        return infer_node_error(c, g, n, "x must be [N, C, ...] (rank >= 2), but x is %s", tx);
     if (ir_attr_int(n, "size") < 1)
-        return nn2_error(c, g, n, "size %lld must be positive (x is %s)",
+        return infer_node_error(c, g, n, "size %lld must be positive (x is %s)",
                          (long long)ir_attr_int(n, "size"), tx);
     set_out(g, n, x->rank, x->dims);
     return true;
@@ -132,13 +89,13 @@ static bool spatial_list(Ctx *c, const Graph *g, const Node *n, const char *name
     char ts[TSZ], ls[TSZ];
     type_str(ir_in_type(g, n, 0), ts, sizeof ts);
     if (cnt != 0 && cnt != ns)
-        return nn2_error(c, g, n, "%s %s needs one entry per spatial dim of x %s (%d)", name,
-                         ints_str(v, cnt, ls, sizeof ls), ts, ns);
+        return infer_node_error(c, g, n, "%s %s needs one entry per spatial dim of x %s (%d)", name,
+                         infer_ints_str(v, cnt, ls, sizeof ls), ts, ns);
     for (int i = 0; i < ns; i++) {
         out[i] = cnt ? v[i] : def;
         if (out[i] < min)
-            return nn2_error(c, g, n, "%s %s must be %s (x is %s)", name,
-                             ints_str(v, cnt, ls, sizeof ls),
+            return infer_node_error(c, g, n, "%s %s must be %s (x is %s)", name,
+                             infer_ints_str(v, cnt, ls, sizeof ls),
                              min > 0 ? "positive" : "non-negative", ts);
     }
     return true;
@@ -152,21 +109,21 @@ bool ir_conv_transpose_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
     type_str(x, tx, sizeof tx);
     type_str(w, tw, sizeof tw);
     if (x->rank < 3)
-        return nn2_error(c, g, n, "x must be [N, C, spatial...] (rank >= 3), but x is %s", tx);
+        return infer_node_error(c, g, n, "x must be [N, C, spatial...] (rank >= 3), but x is %s", tx);
     if (w->rank != x->rank)
-        return nn2_error(c, g, n, "w must be [C, M/group, k...] with the rank of x, but x is "
+        return infer_node_error(c, g, n, "w must be [C, M/group, k...] with the rank of x, but x is "
                          "%s and w is %s", tx, tw);
     int ns = x->rank - 2;
     geo->nspatial = ns;
     geo->group = ir_attr_int(n, "group");
     if (geo->group < 1)
-        return nn2_error(c, g, n, "group %lld must be positive (x is %s, w is %s)",
+        return infer_node_error(c, g, n, "group %lld must be positive (x is %s, w is %s)",
                          (long long)geo->group, tx, tw);
     for (int i = 0; i < ns; i++) {
         geo->in[i] = x->dims[2 + i];
         geo->kernel[i] = w->dims[2 + i];
         if (geo->kernel[i] < 1)
-            return nn2_error(c, g, n, "kernel of w %s must be positive", tw);
+            return infer_node_error(c, g, n, "kernel of w %s must be positive", tw);
     }
     int nk;
     const int64_t *ks = ir_attr_ints(n, "kernel_shape", &nk);
@@ -175,8 +132,8 @@ bool ir_conv_transpose_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
         for (int i = 0; same && i < ns; i++)
             same = ks[i] == geo->kernel[i];
         if (!same)
-            return nn2_error(c, g, n, "kernel_shape %s does not match w %s (x is %s)",
-                             ints_str(ks, nk, ls, sizeof ls), tw, tx);
+            return infer_node_error(c, g, n, "kernel_shape %s does not match w %s (x is %s)",
+                             infer_ints_str(ks, nk, ls, sizeof ls), tw, tx);
     }
     int64_t opad[IR_MAX_RANK];
     if (!spatial_list(c, g, n, "strides", ns, 1, 1, geo->stride) ||
@@ -188,24 +145,24 @@ bool ir_conv_transpose_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
     const int64_t *pads = ir_attr_ints(n, "pads", &np);
     const int64_t *os = ir_attr_ints(n, "output_shape", &nos);
     if (np != 0 && np != 2 * ns)
-        return nn2_error(c, g, n, "pads %s needs 2 entries per spatial dim of x %s (%d)",
-                         ints_str(pads, np, ls, sizeof ls), tx, 2 * ns);
+        return infer_node_error(c, g, n, "pads %s needs 2 entries per spatial dim of x %s (%d)",
+                         infer_ints_str(pads, np, ls, sizeof ls), tx, 2 * ns);
     for (int i = 0; i < np; i++)
         if (pads[i] < 0)
-            return nn2_error(c, g, n, "pads %s must not be negative (x is %s)",
-                             ints_str(pads, np, ls, sizeof ls), tx);
+            return infer_node_error(c, g, n, "pads %s must not be negative (x is %s)",
+                             infer_ints_str(pads, np, ls, sizeof ls), tx);
     /* output_shape lists the spatial dims, or (as some exporters write it)
      * the whole output shape. */
     if (nos != 0 && nos != ns && nos != ns + 2)
-        return nn2_error(c, g, n, "output_shape %s needs one entry per spatial dim of x %s (%d)",
-                         ints_str(os, nos, ls, sizeof ls), tx, ns);
+        return infer_node_error(c, g, n, "output_shape %s needs one entry per spatial dim of x %s (%d)",
+                         infer_ints_str(os, nos, ls, sizeof ls), tx, ns);
     if (nos == ns + 2)
         os += 2;
     const char *ap = ir_attr_str(n, "auto_pad");
     bool notset = strcmp(ap, "NOTSET") == 0, valid = strcmp(ap, "VALID") == 0;
     bool upper = strcmp(ap, "SAME_UPPER") == 0, lower = strcmp(ap, "SAME_LOWER") == 0;
     if (!notset && !valid && !upper && !lower)
-        return nn2_error(c, g, n, "auto_pad \"%s\" is not one of NOTSET, SAME_UPPER, "
+        return infer_node_error(c, g, n, "auto_pad \"%s\" is not one of NOTSET, SAME_UPPER, "
                          "SAME_LOWER, VALID", ap);
 
     for (int i = 0; i < ns; i++) {
@@ -229,9 +186,9 @@ bool ir_conv_transpose_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
             out = natural - pb - pe;
         }
         if (out < 1)
-            return nn2_error(c, g, n, "output spatial size %lld (dim %d) is not positive: x is "
+            return infer_node_error(c, g, n, "output spatial size %lld (dim %d) is not positive: x is "
                              "%s, w is %s, pads %s", (long long)out, i, tx, tw,
-                             ints_str(pads, np, ls, sizeof ls));
+                             infer_ints_str(pads, np, ls, sizeof ls));
         geo->pad_begin[i] = pb;
         geo->pad_end[i] = pe;
         geo->out[i] = out;
@@ -244,7 +201,7 @@ static const char *const ct_roles[] = {"x", "w", "b"};
 bool infer_conv_transpose(Ctx *c, Graph *g, Node *n)
 {
     Geom geo;
-    if (!check_f32(c, g, n, ct_roles) || !ir_conv_transpose_geom(c, g, n, &geo))
+    if (!infer_check_f32(c, g, n, ct_roles) || !ir_conv_transpose_geom(c, g, n, &geo))
         return false;
     const Type *x = ir_in_type(g, n, 0), *w = ir_in_type(g, n, 1);
     char tx[TSZ], tw[TSZ];
@@ -252,16 +209,16 @@ bool infer_conv_transpose(Ctx *c, Graph *g, Node *n)
     type_str(w, tw, sizeof tw);
     int64_t C = x->dims[1], G = geo.group, M = w->dims[1] * G;
     if (C % G != 0)
-        return nn2_error(c, g, n, "group %lld must divide the input channels of x %s",
+        return infer_node_error(c, g, n, "group %lld must divide the input channels of x %s",
                          (long long)G, tx);
     if (w->dims[0] != C)
-        return nn2_error(c, g, n, "channels differ: x is %s (C = %lld), so w must be [%lld, "
+        return infer_node_error(c, g, n, "channels differ: x is %s (C = %lld), so w must be [%lld, "
                          "M/group, k...], but w is %s", tx, (long long)C, (long long)C, tw);
     if (has_input(n, 2)) {
         const Type *b = ir_in_type(g, n, 2);
         char tb[TSZ];
         if (b->rank != 1 || b->dims[0] != M)
-            return nn2_error(c, g, n, "bias b must be [%lld] (one per output channel: w %s, "
+            return infer_node_error(c, g, n, "bias b must be [%lld] (one per output channel: w %s, "
                              "group %lld), but b is %s", (long long)M, tw, (long long)G,
                              type_str(b, tb, sizeof tb));
     }
@@ -298,53 +255,53 @@ bool ir_resize_geom(Ctx *c, const Graph *g, const Node *n, ResizeGeom *rg)
     char tx[TSZ], ls[TSZ];
     type_str(x, tx, sizeof tx);
     if (x->rank < 1)
-        return nn2_error(c, g, n, "x must have rank >= 1, but x is %s", tx);
+        return infer_node_error(c, g, n, "x must have rank >= 1, but x is %s", tx);
     rg->rank = x->rank;
     const char *mode = ir_attr_str(n, "mode");
     const char *ctm = ir_attr_str(n, "coordinate_transformation_mode");
     const char *nm = ir_attr_str(n, "nearest_mode");
     rg->mode = find_str(mode, resize_modes, COUNT(resize_modes));
     if (rg->mode < 0)
-        return nn2_error(c, g, n, "mode \"%s\" is not supported; supported: nearest, linear, "
+        return infer_node_error(c, g, n, "mode \"%s\" is not supported; supported: nearest, linear, "
                          "cubic (x is %s)", mode, tx);
     if (find_str(ctm, coord_modes, COUNT(coord_modes)) < 0)
-        return nn2_error(c, g, n, "coordinate_transformation_mode \"%s\" is not supported; "
+        return infer_node_error(c, g, n, "coordinate_transformation_mode \"%s\" is not supported; "
                          "supported: half_pixel, pytorch_half_pixel, align_corners, asymmetric, "
                          "tf_half_pixel_for_nearest (x is %s)", ctm, tx);
     if (find_str(nm, nearest_modes, COUNT(nearest_modes)) < 0)
-        return nn2_error(c, g, n, "nearest_mode \"%s\" is not one of round_prefer_floor, "
+        return infer_node_error(c, g, n, "nearest_mode \"%s\" is not one of round_prefer_floor, "
                          "round_prefer_ceil, floor, ceil", nm);
 
     int nsc, nsz;
     const double *scales = ir_attr_floats(n, "scales", &nsc);
     const int64_t *sizes = ir_attr_ints(n, "sizes", &nsz);
     if ((nsc == 0) == (nsz == 0))
-        return nn2_error(c, g, n, "exactly one of scales and sizes must be given, but %s "
+        return infer_node_error(c, g, n, "exactly one of scales and sizes must be given, but %s "
                          "(x is %s)", nsc ? "both are" : "neither is", tx);
     if ((nsc ? nsc : nsz) != x->rank)
-        return nn2_error(c, g, n, "%s needs one entry per dim of x %s (%d), but has %d",
+        return infer_node_error(c, g, n, "%s needs one entry per dim of x %s (%d), but has %d",
                          nsc ? "scales" : "sizes", tx, x->rank, nsc ? nsc : nsz);
     for (int d = 0; d < x->rank; d++) {
         rg->in[d] = x->dims[d];
         if (nsc) {
             if (!(scales[d] > 0))
-                return nn2_error(c, g, n, "scales must be positive, but scale %d is %g (x is %s)",
+                return infer_node_error(c, g, n, "scales must be positive, but scale %d is %g (x is %s)",
                                  d, scales[d], tx);
             rg->scale[d] = scales[d];
             rg->resized[d] = (double)x->dims[d] * scales[d];
             rg->out[d] = (int64_t)floor(rg->resized[d]);
             if (rg->out[d] < 1)
-                return nn2_error(c, g, n, "scale %g makes dim %d of x %s empty", scales[d], d, tx);
+                return infer_node_error(c, g, n, "scale %g makes dim %d of x %s empty", scales[d], d, tx);
         } else {
             if (sizes[d] < 1)
-                return nn2_error(c, g, n, "sizes %s must be positive (x is %s)",
-                                 ints_str(sizes, nsz, ls, sizeof ls), tx);
+                return infer_node_error(c, g, n, "sizes %s must be positive (x is %s)",
+                                 infer_ints_str(sizes, nsz, ls, sizeof ls), tx);
             rg->out[d] = sizes[d];
             rg->resized[d] = (double)sizes[d];
             rg->scale[d] = (double)sizes[d] / (double)x->dims[d];
         }
         if (x->dims[d] < 1)
-            return nn2_error(c, g, n, "cannot resize the empty x %s", tx);
+            return infer_node_error(c, g, n, "cannot resize the empty x %s", tx);
     }
     return true;
 }
@@ -431,7 +388,7 @@ static const char *const resize_roles[] = {"x"};
 bool infer_resize(Ctx *c, Graph *g, Node *n)
 {
     ResizeGeom rg;
-    if (!check_f32(c, g, n, resize_roles) || !ir_resize_geom(c, g, n, &rg))
+    if (!infer_check_f32(c, g, n, resize_roles) || !ir_resize_geom(c, g, n, &rg))
         return false;
     set_out(g, n, rg.rank, rg.out);
     return true;

@@ -50,17 +50,6 @@ static bool shape_error(Ctx *c, const Graph *g, const Node *n, const char *fmt, 
     return false;
 }
 
-/* "[a, b, c]" of an ints list. */
-static const char *ints_str(const int64_t *v, int count, char *buf, size_t size)
-{
-    size_t len = (size_t)snprintf(buf, size, "[");
-    for (int i = 0; i < count && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? ", " : "", (long long)v[i]);
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
-    return buf;
-}
-
 /* The data input of every op here must have a dtype. */
 static bool has_type(Ctx *c, const Graph *g, const Node *n, int i)
 {
@@ -111,7 +100,7 @@ bool infer_squeeze(Ctx *c, Graph *g, Node *n)
     const int64_t *axes = ir_attr_ints(n, "axes", &count);
     char sa[SZ], sx[SZ];
     shape_str(a, sa, sizeof sa);
-    ints_str(axes, count, sx, sizeof sx);
+    infer_ints_str(axes, count, sx, sizeof sx);
     bool drop[IR_MAX_RANK] = {false};
     if (count == 0) {
         for (int d = 0; d < a->rank; d++)
@@ -145,7 +134,7 @@ bool infer_unsqueeze(Ctx *c, Graph *g, Node *n)
     const int64_t *axes = ir_attr_ints(n, "axes", &count);
     char sa[SZ], sx[SZ];
     shape_str(a, sa, sizeof sa);
-    ints_str(axes, count, sx, sizeof sx);
+    infer_ints_str(axes, count, sx, sizeof sx);
     int r = a->rank + count;
     if (count == 0)
         return shape_error(c, g, n, "axes is empty: unsqueeze needs at least one axis");
@@ -190,7 +179,7 @@ bool infer_split(Ctx *c, Graph *g, Node *n)
         return shape_error(c, g, n, "%d outputs; split supports at most %d", n->nout,
                            (int)(sizeof sizes / sizeof sizes[0]));
     if (count > 0) {
-        ints_str(split, count, sx, sizeof sx);
+        infer_ints_str(split, count, sx, sizeof sx);
         if (ir_attr_is_set(n, "num_outputs"))
             return shape_error(c, g, n, "split %s and num_outputs %lld are both given; give one",
                                sx, (long long)parts);
@@ -272,8 +261,8 @@ static bool slice_geom(Ctx *c, const Graph *g, const Node *n, int64_t *first, in
     if (ns != ne || (na && na != ns) || (nst && nst != ns)) {
         if (c)
             shape_error(c, g, n, "starts %s and ends %s (and axes, steps when given) must have "
-                        "the same length; they have %d, %d, %d, %d", ints_str(starts, ns, s1,
-                        sizeof s1), ints_str(ends, ne, s2, sizeof s2), ns, ne, na, nst);
+                        "the same length; they have %d, %d, %d, %d", infer_ints_str(starts, ns, s1,
+                        sizeof s1), infer_ints_str(ends, ne, s2, sizeof s2), ns, ne, na, nst);
         return false;
     }
     for (int d = 0; d < a->rank; d++) {
@@ -302,7 +291,7 @@ static bool slice_geom(Ctx *c, const Graph *g, const Node *n, int64_t *first, in
         if (st == 0) {
             if (c)
                 shape_error(c, g, n, "steps %s has a 0 step (axis %d)",
-                            ints_str(steps, nst, s1, sizeof s1), ax);
+                            infer_ints_str(steps, nst, s1, sizeof s1), ax);
             return false;
         }
         /* Steps beyond +-dim take one element, like +-dim; clamping them keeps
@@ -397,7 +386,7 @@ bool infer_expand(Ctx *c, Graph *g, Node *n)
     int count;
     const int64_t *shape = ir_attr_ints(n, "shape", &count);
     char sx[SZ];
-    ints_str(shape, count, sx, sizeof sx);
+    infer_ints_str(shape, count, sx, sizeof sx);
     if (count > IR_MAX_RANK)
         return shape_error(c, g, n, "shape %s has rank %d, more than the maximum %d", sx, count,
                            IR_MAX_RANK);
@@ -428,7 +417,7 @@ bool infer_tile(Ctx *c, Graph *g, Node *n)
     const int64_t *rep = ir_attr_ints(n, "repeats", &count);
     char sa[SZ], sx[SZ];
     shape_str(a, sa, sizeof sa);
-    ints_str(rep, count, sx, sizeof sx);
+    infer_ints_str(rep, count, sx, sizeof sx);
     if (count != a->rank)
         return shape_error(c, g, n, "repeats %s has %d entries, but the input %s has rank %d",
                            sx, count, sa, a->rank);

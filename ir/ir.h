@@ -301,6 +301,14 @@ int op_attr_index(int op, const char *name); /* -1 if none */
 LowerFn lower_eltwise; /* lowers every EW op from its expression template */
 
 /* Shared inference helpers. */
+/* "node 'y' (op): msg" as a diagnostic at the node; silent when c is NULL
+ * (geometry re-resolved after inference vetted the node). Returns false. */
+bool infer_node_error(Ctx *c, const Graph *g, const Node *n, const char *fmt, ...) IR_PRINTF(4, 5);
+/* "[a, b, c]" of an ints list, into buf. */
+char *infer_ints_str(const int64_t *v, int n, char *buf, size_t size);
+/* Every present input is f32, else a diagnostic naming it by `roles`
+ * ("x", "w", "b"...). */
+bool infer_check_f32(Ctx *c, const Graph *g, const Node *n, const char *const *roles);
 bool infer_broadcast_shape(Ctx *c, const Node *n, const Type *a, const Type *b, Type *out);
 /* Normalizes a possibly negative axis for rank r; diagnostic if out of range. */
 bool infer_axis(Ctx *c, const Node *n, int64_t axis, int rank, int *out);
