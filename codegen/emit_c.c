@@ -33,18 +33,12 @@ typedef struct {
     int kernel;         /* NAME_LOCAL: whose local it is */
 } Name;
 
-enum { USE_READ = 1, USE_WRITE = 2 };
-
-typedef struct {
-    unsigned char *buf;     /* USE_* per buffer */
-    unsigned char *local;   /* USE_* per local */
-} Uses;
 
 typedef struct {
     const Program *p;
     Arena *a;
     const char *prefix;     /* sanitized p->name */
-    Uses *uses;             /* per kernel */
+    KernelUses *uses;       /* per kernel */
     unsigned char *used;    /* per buffer: touched by some kernel */
     const char **buf;       /* C name per buffer */
     const char **kern;      /* C name per kernel */
@@ -177,7 +171,6 @@ static const char *claim(Names *nm, const char *want, int kind, int kernel)
     return s;
 }
 
-static Uses kernel_uses(const Program *p, const Kernel *k);
 
 static void names_init(Names *nm, const Program *p)
 {
@@ -191,7 +184,7 @@ static void names_init(Names *nm, const Program *p)
     nm->uses = arena_alloc(nm->a, sizeof *nm->uses * (size_t)(p->nkernels + 1));
     nm->used = arena_alloc(nm->a, (size_t)p->nbufs + 1);
     for (int k = 0; k < p->nkernels; k++) {
-        nm->uses[k] = kernel_uses(p, &p->kernels[k]);
+        nm->uses[k] = loop_kernel_uses(p, &p->kernels[k]);
         for (int b = 0; b < p->nbufs; b++)
             nm->used[b] |= nm->uses[k].buf[b];
     }
@@ -645,87 +638,13 @@ static void emit_stmt(Emit *em, const Stmt *s)
     unreachable("bad statement kind");
 }
 
-/* ------------------------------------------------------------- use sets */
-
-static void scan_expr(Uses *u, const Expr *e)
-{
-    if (!e)
-        return;
-    if (e->kind == EX_LOAD)
-        u->buf[e->buf] |= USE_READ;
-    if (e->kind == EX_LOCAL)
-        u->local[e->local] |= USE_READ;
-    scan_expr(u, e->a);
-    scan_expr(u, e->b);
-    scan_expr(u, e->c);
-}
-
-static void scan_stmt(Uses *u, const Stmt *s)
-{
-    if (!s)
-        return;
-    switch (s->kind) {
-    case ST_BLOCK:
-        for (int i = 0; i < s->n; i++)
-            scan_stmt(u, s->items[i]);
-        return;
-    case ST_FOR:
-        scan_expr(u, s->lo);
-        scan_expr(u, s->hi);
-        scan_stmt(u, s->body);
-        return;
-    case ST_IF:
-        scan_expr(u, s->cond);
-        scan_stmt(u, s->then);
-        scan_stmt(u, s->els);
-        return;
-    case ST_STORE:
-        u->buf[s->buf] |= USE_WRITE;
-        scan_expr(u, s->idx);
-        scan_expr(u, s->val);
-        return;
-    case ST_SET:
-        u->local[s->local] |= USE_WRITE;
-        scan_expr(u, s->val);
-        return;
-    }
-}
-
-static Uses kernel_uses(const Program *p, const Kernel *k)
-{
-    Uses u;
-    u.buf = arena_alloc(p->arena, (size_t)p->nbufs + 1);
-    u.local = arena_alloc(p->arena, (size_t)k->nlocals + 1);
-    scan_stmt(&u, k->body);
-    return u;
-}
-
-static bool temps_overlap(const Buffer *a, const Buffer *b)
-{
-    int64_t ea = a->offset + a->numel * (int64_t)dtype_size(a->dtype);
-    int64_t eb = b->offset + b->numel * (int64_t)dtype_size(b->dtype);
-    return a->offset < eb && b->offset < ea;
-}
-
-/* Whether buffer b may be a restrict parameter of a kernel touching `used`. */
-static bool may_restrict(const Program *p, const Uses *u, int b)
-{
-    if (p->bufs[b].kind != BK_TEMP)
-        return true;
-    for (int o = 0; o < p->nbufs; o++)
-        if (o != b && u->buf[o] && p->bufs[o].kind == BK_TEMP &&
-            temps_overlap(&p->bufs[b], &p->bufs[o]))
-            return false;
-    return true;
-}
-
 /* ----------------------------------------------------------------- kernels */
 
 static void emit_kernel(Writer *w, const Program *p, const Names *nm, int ki)
 {
     const Kernel *k = &p->kernels[ki];
-    const Uses *up = &nm->uses[ki];
-    Uses u = *up;
+    const KernelUses *up = &nm->uses[ki];
+    KernelUses u = *up;
     out_line(w, "/* %s */", comment_text(p->arena, k->comment ? k->comment : k->name));
     out_raw(w, "static void %s(", nm->kern[ki]);
     int nparams = 0;
@@ -737,7 +656,7 @@ static void emit_kernel(Writer *w, const Program *p, const Names *nm, int ki)
         if (!ro && (buf->kind == BK_INPUT || buf->kind == BK_CONST))
             unreachable("a kernel stores to an input or a constant");
         out_raw(w, "%s%s%s *%s%s", nparams ? ", " : "", ro ? "const " : "",
-                dtype_ctype(buf->dtype), may_restrict(p, &u, b) ? "restrict " : "", nm->buf[b]);
+                dtype_ctype(buf->dtype), loop_may_restrict(p, &u, b) ? "restrict " : "", nm->buf[b]);
         nparams++;
     }
     out_raw(w, "%s)\n", nparams ? "" : "void");
@@ -876,7 +795,7 @@ static void emit_run(Writer *w, const Program *p, const Names *nm)
         out_line(w, "(void)workspace;");
     }
     for (int k = 0; k < p->nkernels; k++) {
-        const Uses *u = &nm->uses[k];
+        const KernelUses *u = &nm->uses[k];
         line_start(w);
         out_raw(w, "%s(", nm->kern[k]);
         int n = 0;

@@ -31,12 +31,6 @@
 #include <llvm-c/Core.h>
 #include <llvm-c/DebugInfo.h>
 
-typedef struct {
-    unsigned char *buf;     /* USE_READ | USE_WRITE per buffer */
-    unsigned char *local;   /* per local */
-} LlUses;
-
-enum { USE_READ = 1, USE_WRITE = 2 };
 
 typedef struct {
     LLVMModuleRef mod;
@@ -45,7 +39,7 @@ typedef struct {
     LLVMBuilderRef b;
     LLVMTypeRef f32, i1, i8, i16, i32, i64, vd, i8p;
     LLVMValueRef *consts;       /* per buffer: the global of a BK_CONST */
-    LlUses *uses;               /* per kernel */
+    KernelUses *uses;           /* per kernel */
     /* the kernel being built */
     const Kernel *k;
     LLVMValueRef fn;
@@ -77,72 +71,6 @@ static LLVMTypeRef reg_type(const Lb *lb, DType dt)
 }
 
 static bool is_unsigned(DType dt) { return dt == DT_U8 || dt == DT_BOOL; }
-
-/* ------------------------------------------------------------ use sets */
-
-static void scan_expr(LlUses *u, const Expr *e)
-{
-    if (!e)
-        return;
-    if (e->kind == EX_LOAD)
-        u->buf[e->buf] |= USE_READ;
-    if (e->kind == EX_LOCAL)
-        u->local[e->local] |= USE_READ;
-    scan_expr(u, e->a);
-    scan_expr(u, e->b);
-    scan_expr(u, e->c);
-}
-
-static void scan_stmt(LlUses *u, const Stmt *s)
-{
-    if (!s)
-        return;
-    switch (s->kind) {
-    case ST_BLOCK:
-        for (int i = 0; i < s->n; i++)
-            scan_stmt(u, s->items[i]);
-        return;
-    case ST_FOR:
-        scan_expr(u, s->lo);
-        scan_expr(u, s->hi);
-        scan_stmt(u, s->body);
-        return;
-    case ST_IF:
-        scan_expr(u, s->cond);
-        scan_stmt(u, s->then);
-        scan_stmt(u, s->els);
-        return;
-    case ST_STORE:
-        u->buf[s->buf] |= USE_WRITE;
-        scan_expr(u, s->idx);
-        scan_expr(u, s->val);
-        return;
-    case ST_SET:
-        u->local[s->local] |= USE_WRITE;
-        scan_expr(u, s->val);
-        return;
-    }
-}
-
-static bool temps_overlap(const Buffer *a, const Buffer *b)
-{
-    int64_t ea = a->offset + a->numel * (int64_t)dtype_size(a->dtype);
-    int64_t eb = b->offset + b->numel * (int64_t)dtype_size(b->dtype);
-    return a->offset < eb && b->offset < ea;
-}
-
-/* The C backend's rule for `restrict`: a workspace buffer is noalias unless
- * another workspace buffer the kernel touches overlaps it (in-place reuse). */
-static bool may_noalias(const Program *p, const LlUses *u, int b)
-{
-    if (p->bufs[b].kind != BK_TEMP)
-        return true;
-    for (int o = 0; o < p->nbufs; o++)
-        if (o != b && u->buf[o] && p->bufs[o].kind == BK_TEMP &&
-            temps_overlap(&p->bufs[b], &p->bufs[o]))
-            return false;
-    return true;
-}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -633,7 +561,7 @@ static LLVMValueRef build_kernel(Lb *lb, int ki)
 {
     const Program *p = lb->p;
     const Kernel *k = &p->kernels[ki];
-    const LlUses *u = &lb->uses[ki];
+    const KernelUses *u = &lb->uses[ki];
     LLVMTypeRef *params = arena_alloc(p->arena, sizeof *params * (size_t)(p->nbufs + 1));
     unsigned n = 0;
     for (int b = 0; b < p->nbufs; b++) {
@@ -659,7 +587,7 @@ static LLVMValueRef build_kernel(Lb *lb, int ki)
         LLVMSetValueName2(pv, p->bufs[b].name, strlen(p->bufs[b].name));
         LLVMAttributeIndex ai = arg + 1;
         add_attr(lb, fn, ai, "nocapture");
-        if (may_noalias(p, u, b))
+        if (loop_may_restrict(p, u, b))
             add_attr(lb, fn, ai, "noalias");
         if (!(u->buf[b] & USE_WRITE))
             add_attr(lb, fn, ai, "readonly");
@@ -804,7 +732,7 @@ static LLVMValueRef build_run(Lb *lb, LLVMValueRef *kernels, LLVMTypeRef *fty_ou
         }
     }
     for (int k = 0; k < p->nkernels; k++) {
-        const LlUses *u = &lb->uses[k];
+        const KernelUses *u = &lb->uses[k];
         LLVMValueRef *args = arena_alloc(p->arena, sizeof *args * (size_t)(p->nbufs + 1));
         unsigned n = 0;
         for (int b = 0; b < p->nbufs; b++) {
@@ -875,9 +803,7 @@ void cg_llvm_build_module(struct LLVMOpaqueModule *mod, const Program *p)
     lb.uses = arena_alloc(p->arena, sizeof *lb.uses * (size_t)(p->nkernels + 1));
     unsigned char *used = arena_alloc(p->arena, nb);
     for (int k = 0; k < p->nkernels; k++) {
-        lb.uses[k].buf = arena_alloc(p->arena, nb);
-        lb.uses[k].local = arena_alloc(p->arena, (size_t)p->kernels[k].nlocals + 1);
-        scan_stmt(&lb.uses[k], p->kernels[k].body);
+        lb.uses[k] = loop_kernel_uses(p, &p->kernels[k]);
         for (int b = 0; b < p->nbufs; b++)
             used[b] |= lb.uses[k].buf[b];
     }

@@ -586,6 +586,18 @@ Stmt *st_set(Program *p, int local, Expr *val);
 bool loop_eval(const Program *p, const void *const *inputs, void *const *outputs, void *workspace);
 
 /* Readable C-like dump with buffer shapes and names. */
+/* What one kernel reads and writes, for the backends' parameter lists. */
+enum { USE_READ = 1, USE_WRITE = 2 };
+typedef struct {
+    unsigned char *buf;     /* USE_* per buffer */
+    unsigned char *local;   /* USE_* per local */
+} KernelUses;
+KernelUses loop_kernel_uses(const Program *p, const Kernel *k);
+/* Whether buffer b may be a restrict (C) / noalias (LLVM) parameter of a
+ * kernel with uses u: yes unless another workspace buffer it touches shares
+ * bytes with b (in-place reuse). */
+bool loop_may_restrict(const Program *p, const KernelUses *u, int b);
+
 void loop_print_program(FILE *f, const Program *p);
 void loop_print_kernel(FILE *f, const Program *p, const Kernel *k);
 

@@ -437,3 +437,76 @@ void loop_print_program(FILE *f, const Program *p)
         loop_print_kernel(f, p, &p->kernels[i]);
     }
 }
+
+/* ------------------------------------------------------------- use sets */
+
+static void uses_expr(KernelUses *u, const Expr *e)
+{
+    if (!e)
+        return;
+    if (e->kind == EX_LOAD)
+        u->buf[e->buf] |= USE_READ;
+    if (e->kind == EX_LOCAL)
+        u->local[e->local] |= USE_READ;
+    uses_expr(u, e->a);
+    uses_expr(u, e->b);
+    uses_expr(u, e->c);
+}
+
+static void uses_stmt(KernelUses *u, const Stmt *s)
+{
+    if (!s)
+        return;
+    switch (s->kind) {
+    case ST_BLOCK:
+        for (int i = 0; i < s->n; i++)
+            uses_stmt(u, s->items[i]);
+        return;
+    case ST_FOR:
+        uses_expr(u, s->lo);
+        uses_expr(u, s->hi);
+        uses_stmt(u, s->body);
+        return;
+    case ST_IF:
+        uses_expr(u, s->cond);
+        uses_stmt(u, s->then);
+        uses_stmt(u, s->els);
+        return;
+    case ST_STORE:
+        u->buf[s->buf] |= USE_WRITE;
+        uses_expr(u, s->idx);
+        uses_expr(u, s->val);
+        return;
+    case ST_SET:
+        u->local[s->local] |= USE_WRITE;
+        uses_expr(u, s->val);
+        return;
+    }
+}
+
+KernelUses loop_kernel_uses(const Program *p, const Kernel *k)
+{
+    KernelUses u;
+    u.buf = arena_alloc(p->arena, (size_t)p->nbufs + 1);
+    u.local = arena_alloc(p->arena, (size_t)k->nlocals + 1);
+    uses_stmt(&u, k->body);
+    return u;
+}
+
+static bool bytes_overlap(const Buffer *a, const Buffer *b)
+{
+    int64_t ea = a->offset + a->numel * (int64_t)dtype_size(a->dtype);
+    int64_t eb = b->offset + b->numel * (int64_t)dtype_size(b->dtype);
+    return a->offset < eb && b->offset < ea;
+}
+
+bool loop_may_restrict(const Program *p, const KernelUses *u, int b)
+{
+    if (p->bufs[b].kind != BK_TEMP)
+        return true;
+    for (int o = 0; o < p->nbufs; o++)
+        if (o != b && u->buf[o] && p->bufs[o].kind == BK_TEMP &&
+            bytes_overlap(&p->bufs[b], &p->bufs[o]))
+            return false;
+    return true;
+}

@@ -357,3 +357,21 @@ Stmt *lower_accumulate(Program *p, Kernel *k, int l, BinOp op, Expr *v)
 {
     return st_set(p, l, ex_bin(p, op, ex_local(p, k, l), v));
 }
+
+bool lower_check_f32(LowerCtx *lc, const Node *n)
+{
+    for (int i = 0; i < n->nin + n->nout; i++) {
+        int v = i < n->nin ? n->in[i] : n->out[i - n->nin];
+        if (v < 0)
+            continue;
+        const Type *t = &ir_value(lc->g, v)->type;
+        if (t->dtype != DT_F32 || t->quant) {
+            char desc[128], ty[96];
+            diag_error(lc->ctx, n->loc, "cannot lower %s: %s '%s' is %s; only f32 is supported",
+                       ir_node_desc(lc->g, n, desc, sizeof desc), i < n->nin ? "input" : "output",
+                       ir_value(lc->g, v)->name, type_str(t, ty, sizeof ty));
+            return false;
+        }
+    }
+    return true;
+}

@@ -33,25 +33,6 @@ static Expr *type_index(Program *p, const Type *t, Expr **idx)
     return flat_index(p, t->rank, idx, t->dims);
 }
 
-/* Lowerings here compute in f32; anything else is reported, not guessed. */
-static bool check_f32(LowerCtx *lc, const Node *n)
-{
-    for (int i = 0; i < n->nin + n->nout; i++) {
-        int v = i < n->nin ? n->in[i] : n->out[i - n->nin];
-        if (v < 0)
-            continue;
-        const Type *t = &ir_value(lc->g, v)->type;
-        if (t->dtype != DT_F32 || t->quant) {
-            char desc[128], ty[96];
-            diag_error(lc->ctx, n->loc, "cannot lower %s: %s '%s' is %s; only f32 is supported",
-                       ir_node_desc(lc->g, n, desc, sizeof desc), i < n->nin ? "input" : "output",
-                       ir_value(lc->g, v)->name, type_str(t, ty, sizeof ty));
-            return false;
-        }
-    }
-    return true;
-}
-
 static bool has_input(const Node *n, int i) { return n->nin > i && n->in[i] >= 0; }
 
 /* v clamped to the node's fused activation (act_min/act_max of conv and
@@ -456,7 +437,7 @@ static bool lower_conv_dot(LowerCtx *lc, const Node *n, const Geom *geo)
 bool lower_conv(LowerCtx *lc, const Node *n)
 {
     Geom geo;
-    if (!check_f32(lc, n) || !ir_window_geom(lc->ctx, lc->g, n, &geo))
+    if (!lower_check_f32(lc, n) || !ir_window_geom(lc->ctx, lc->g, n, &geo))
         return false;
     if (geo.nspatial > 2 || geo.nspatial < 1)
         return lower_conv_nd(lc, n, &geo);
@@ -565,7 +546,7 @@ bool lower_conv(LowerCtx *lc, const Node *n)
 bool lower_pool(LowerCtx *lc, const Node *n)
 {
     Geom geo;
-    if (!check_f32(lc, n) || !ir_window_geom(lc->ctx, lc->g, n, &geo))
+    if (!lower_check_f32(lc, n) || !ir_window_geom(lc->ctx, lc->g, n, &geo))
         return false;
     bool is_max = n->op == OP_MAX_POOL;
     assert(is_max || n->op == OP_AVERAGE_POOL);
@@ -604,7 +585,7 @@ bool lower_pool(LowerCtx *lc, const Node *n)
 /* Global pools reduce each contiguous [N*C] row of H*W*... elements. */
 bool lower_global_pool(LowerCtx *lc, const Node *n)
 {
-    if (!check_f32(lc, n))
+    if (!lower_check_f32(lc, n))
         return false;
     bool is_max = n->op == OP_GLOBAL_MAX_POOL;
     assert(is_max || n->op == OP_GLOBAL_AVERAGE_POOL);
@@ -700,7 +681,7 @@ static void gemm_dot_cols(Program *p, Kernel *k, Stmt *into, Expr *i, int64_t j0
  * there, and the layout pass picks trans_b by target. */
 bool lower_gemm(LowerCtx *lc, const Node *n)
 {
-    if (!check_f32(lc, n))
+    if (!lower_check_f32(lc, n))
         return false;
     Program *p = lc->p;
     const Type *at = ir_in_type(lc->g, n, 0), *yt = ir_out_type(lc->g, n, 0);
@@ -771,7 +752,7 @@ static Expr *matmul_index(Program *p, const Type *t, Expr **bv, int nb, Expr *r,
  * batch dims broadcast; a 1-D a has no i (a row), a 1-D b no j (a column). */
 bool lower_matmul(LowerCtx *lc, const Node *n)
 {
-    if (!check_f32(lc, n))
+    if (!lower_check_f32(lc, n))
         return false;
     Program *p = lc->p;
     const Type *at = ir_in_type(lc->g, n, 0), *bt = ir_in_type(lc->g, n, 1);
@@ -820,7 +801,7 @@ bool lower_matmul(LowerCtx *lc, const Node *n)
  * y = x*a + b over every batch and spatial element of the channel. */
 bool lower_batch_norm(LowerCtx *lc, const Node *n)
 {
-    if (!check_f32(lc, n))
+    if (!lower_check_f32(lc, n))
         return false;
     Program *p = lc->p;
     const Type *xt = ir_in_type(lc->g, n, 0);
@@ -877,7 +858,7 @@ static Stmt *open_norm_loops(LowerCtx *lc, Kernel *k, Stmt *into, const Node *n,
  * y = (x - mean) * rsqrt(var + eps) * scale + bias. */
 bool lower_layer_norm(LowerCtx *lc, const Node *n)
 {
-    if (!check_f32(lc, n))
+    if (!lower_check_f32(lc, n))
         return false;
     Program *p = lc->p;
     const Type *xt = ir_in_type(lc->g, n, 0);
@@ -939,7 +920,7 @@ bool lower_layer_norm(LowerCtx *lc, const Node *n)
  * e = exp(x - max) stored to y and summed, then y *= 1/sum. */
 bool lower_softmax(LowerCtx *lc, const Node *n)
 {
-    if (!check_f32(lc, n))
+    if (!lower_check_f32(lc, n))
         return false;
     Program *p = lc->p;
     const Type *xt = ir_in_type(lc->g, n, 0);

@@ -38,25 +38,6 @@ static Stmt *guard(Program *p, Stmt *body, Expr *cond)
     return then;
 }
 
-/* These lowerings compute in f32; anything else is reported, not guessed. */
-static bool check_f32(LowerCtx *lc, const Node *n)
-{
-    for (int i = 0; i < n->nin + n->nout; i++) {
-        int v = i < n->nin ? n->in[i] : n->out[i - n->nin];
-        if (v < 0)
-            continue;
-        const Type *t = &ir_value(lc->g, v)->type;
-        if (t->dtype != DT_F32 || t->quant) {
-            char desc[128], ty[96];
-            diag_error(lc->ctx, n->loc, "cannot lower %s: %s '%s' is %s; only f32 is supported",
-                       ir_node_desc(lc->g, n, desc, sizeof desc), i < n->nin ? "input" : "output",
-                       ir_value(lc->g, v)->name, type_str(t, ty, sizeof ty));
-            return false;
-        }
-    }
-    return true;
-}
-
 /* outer/len/inner loops around a softmax-style axis: returns the body of
  * the (outer, inner) loops and the row base index (stride `inner` along
  * the axis). */
@@ -84,7 +65,7 @@ static Stmt *open_rows(LowerCtx *lc, Kernel *k, const Node *n, int64_t *len, int
 /* Per row: the max, then sum exp(x - max), then y = x - (max + log(sum)). */
 bool lower_log_softmax(LowerCtx *lc, const Node *n)
 {
-    if (!check_f32(lc, n))
+    if (!lower_check_f32(lc, n))
         return false;
     Program *p = lc->p;
     int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
@@ -118,7 +99,7 @@ bool lower_log_softmax(LowerCtx *lc, const Node *n)
  * then y = (k == argmax). */
 bool lower_hardmax(LowerCtx *lc, const Node *n)
 {
-    if (!check_f32(lc, n))
+    if (!lower_check_f32(lc, n))
         return false;
     Program *p = lc->p;
     int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
@@ -150,7 +131,7 @@ bool lower_hardmax(LowerCtx *lc, const Node *n)
  * a = scale[c] / sqrt(var + eps) and b = bias[c] - mean * a, y = x*a + b. */
 bool lower_instance_norm(LowerCtx *lc, const Node *n)
 {
-    if (!check_f32(lc, n))
+    if (!lower_check_f32(lc, n))
         return false;
     Program *p = lc->p;
     const Type *xt = ir_in_type(lc->g, n, 0);
@@ -194,7 +175,7 @@ bool lower_instance_norm(LowerCtx *lc, const Node *n)
  * fall off the channel range. */
 bool lower_lrn(LowerCtx *lc, const Node *n)
 {
-    if (!check_f32(lc, n))
+    if (!lower_check_f32(lc, n))
         return false;
     Program *p = lc->p;
     const Type *xt = ir_in_type(lc->g, n, 0);
@@ -240,7 +221,7 @@ bool lower_lrn(LowerCtx *lc, const Node *n)
 bool lower_conv_transpose(LowerCtx *lc, const Node *n)
 {
     Geom geo;
-    if (!check_f32(lc, n) || !ir_conv_transpose_geom(lc->ctx, lc->g, n, &geo))
+    if (!lower_check_f32(lc, n) || !ir_conv_transpose_geom(lc->ctx, lc->g, n, &geo))
         return false;
     Program *p = lc->p;
     const Type *xt = ir_in_type(lc->g, n, 0), *wt = ir_in_type(lc->g, n, 1);
@@ -405,7 +386,7 @@ static void resize_dim(Program *p, const Node *n, const ResizeGeom *rg, int d, i
 bool lower_resize(LowerCtx *lc, const Node *n)
 {
     ResizeGeom rg;
-    if (!check_f32(lc, n) || !ir_resize_geom(lc->ctx, lc->g, n, &rg))
+    if (!lower_check_f32(lc, n) || !ir_resize_geom(lc->ctx, lc->g, n, &rg))
         return false;
     Program *p = lc->p;
     const Type *xt = ir_in_type(lc->g, n, 0), *yt = ir_out_type(lc->g, n, 0);

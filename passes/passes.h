@@ -89,6 +89,10 @@ Stmt *lower_nest(Program *p, Kernel *k, Stmt *into, const Type *t, int *vars);
 /* Opens a loop of n iterations in `into` and returns its body; *var gets
  * the loop's index expression. An extent of 1 opens nothing. */
 Stmt *lower_loop(Program *p, Kernel *k, Stmt *into, int64_t n, unsigned flags, Expr **var);
+/* Every input and output of n is plain f32 (no quantization); else a
+ * diagnostic naming the node and the value. For lowerings that compute in
+ * f32 only: anything else is reported, not guessed. */
+bool lower_check_f32(LowerCtx *lc, const Node *n);
 /* dims[from] * ... * dims[to - 1] (1 for an empty range). */
 int64_t lower_prod(const int64_t *dims, int from, int to);
 /* The float local `l` = l op v. */
