@@ -336,7 +336,7 @@ typedef struct {
 
 enum {
     PREC_COND = 3, PREC_OR = 4, PREC_AND = 5, PREC_EQ = 9, PREC_REL = 10,
-    PREC_ADD = 12, PREC_MUL = 13, PREC_UNARY = 15, PREC_PRIMARY = 16,
+    PREC_SHIFT = 11, PREC_ADD = 12, PREC_MUL = 13, PREC_UNARY = 15, PREC_PRIMARY = 16,
 };
 
 static bool is_float(const Expr *e) { return dtype_is_float(e->dtype); }
@@ -351,6 +351,7 @@ static bool is_logical(const Expr *e)
 static int bin_prec(const Expr *e)
 {
     switch (e->op) {
+    case BIN_SHL: case BIN_SHR: return PREC_SHIFT;
     case BIN_ADD: case BIN_SUB: return PREC_ADD;
     case BIN_MUL: case BIN_DIV: return PREC_MUL;
     case BIN_MOD: return is_float(e) ? PREC_PRIMARY : PREC_MUL;
@@ -490,6 +491,17 @@ static void emit_binary(Emit *em, const Expr *e)
             return;
         }
         break;
+    case BIN_SHL:
+    case BIN_SHR:
+        /* A shift has its left operand's C type: a literal would be int. */
+        if (e->a->kind == EX_INT) {
+            out_raw(em->w, "(%s)", dtype_ctype(e->dtype));
+            emit_expr(em, e->a, PREC_UNARY);
+            out_raw(em->w, " %s ", binop_name((BinOp)e->op));
+            emit_expr(em, e->b, PREC_MUL);
+            return;
+        }
+        break;
     default:
         break;
     }
@@ -499,6 +511,8 @@ static void emit_binary(Emit *em, const Expr *e)
         if (is_logical(e->a)) lp = PREC_PRIMARY;
         if (is_logical(e->b)) rp = PREC_PRIMARY;
     }
+    if (e->op == BIN_SHL || e->op == BIN_SHR)
+        lp = rp = PREC_MUL; /* gcc's -Wparentheses: a + b >> c reads badly */
     emit_expr(em, e->a, lp);
     out_raw(em->w, " %s ", binop_name((BinOp)e->op));
     emit_expr(em, e->b, rp);

@@ -363,6 +363,8 @@ static LLVMValueRef emit_binary(Lb *lb, const Expr *e)
     case BIN_MUL: r = LLVMBuildMul(b, x, y, ""); break;
     case BIN_DIV: r = LLVMBuildSDiv(b, x, y, ""); break;
     case BIN_MOD: r = LLVMBuildSRem(b, x, y, ""); break;
+    case BIN_SHL: r = LLVMBuildShl(b, x, y, ""); break;
+    case BIN_SHR: r = LLVMBuildAShr(b, x, y, ""); break;
     case BIN_MIN: r = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, x, y, ""), x, y, ""); break;
     case BIN_MAX: r = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, x, y, ""), x, y, ""); break;
     default: unreachable("bad integer binary op");

@@ -131,6 +131,23 @@ int ir_new_node(Ctx *c, Graph *g, int op, const int *in, int nin, int nout, Loc 
     return id;
 }
 
+void ir_change_op(Graph *g, int node, int op)
+{
+    Node *n = &g->nodes[node];
+    const OpInfo *from = op_info(n->op), *to = op_info(op);
+    Attr *attrs = arena_alloc(g->arena, (size_t)(to->nattrs ? to->nattrs : 1) * sizeof *attrs);
+    for (int i = 0; i < to->nattrs; i++) {
+        attrs[i] = to->attrs[i].def;
+        attrs[i].set = false;
+        for (int j = 0; j < from->nattrs; j++)
+            if (n->attrs[j].set && strcmp(from->attrs[j].name, to->attrs[i].name) == 0 &&
+                from->attrs[j].type == to->attrs[i].type)
+                attrs[i] = n->attrs[j];
+    }
+    n->op = op;
+    n->attrs = attrs;
+}
+
 const char *ir_node_desc(const Graph *g, const Node *n, char *buf, size_t size)
 {
     const char *name = n->nout > 0 ? g->values[n->out[0]].name : "?";

@@ -135,6 +135,25 @@ char *shape_str(const Type *t, char *buf, size_t size); /* "[1, 64]" */
 /* Row-major strides in elements. */
 void type_strides(const Type *t, int64_t *strides);
 
+/* ------------------------------------------------------------------ quant.c */
+
+/* Requantization (see quant.c): a real multiplier M as mult * 2^(shift-31),
+ * mult in [2^30, 2^31), and the rounding that scales an accumulator by it. */
+typedef enum { ROUND_SINGLE, ROUND_TFLITE } Rounding;
+typedef struct {
+    int32_t mult;
+    int shift;
+} QMult;
+
+const char *quant_rounding_name(Rounding r);
+int quant_rounding_by_name(const char *name); /* -1 if unknown */
+/* false when M is not positive and finite, or M >= 2^30. */
+bool quant_multiplier(double real, QMult *q);
+/* acc * M, rounded as r says, saturated to int32. */
+int32_t quant_scale(int32_t acc, QMult q, Rounding r);
+/* zero + acc * M, rounded, clamped to [lo, hi]. */
+int32_t quant_requant(int32_t acc, QMult q, Rounding r, int32_t zero, int32_t lo, int32_t hi);
+
 /* -------------------------------------------------------------- graph.c */
 
 typedef enum {
@@ -204,6 +223,11 @@ int ir_add_const(Ctx *c, Graph *g, const char *name, Type t, void *data, Loc loc
  * call ir_finish_node, which checks arity and infers output types. */
 int ir_new_node(Ctx *c, Graph *g, int op, const int *in, int nin, int nout, Loc loc);
 bool ir_finish_node(Ctx *c, Graph *g, int node);
+/* Turns node into op `op` in place (keeping its place in the schedule):
+ * attributes start at op's defaults, and those the old op set that op has
+ * too (same name and kind) carry over. The caller rewires inputs and
+ * outputs and re-runs inference. */
+void ir_change_op(Graph *g, int node, int op);
 bool ir_rename_value(Ctx *c, Graph *g, int value, const char *name, Loc loc);
 int ir_find_value(const Graph *g, const char *name); /* -1 if none */
 bool ir_add_output(Ctx *c, Graph *g, int value, Loc loc);
@@ -220,6 +244,17 @@ const int64_t *ir_attr_ints(const Node *n, const char *name, int *count);
 const double *ir_attr_floats(const Node *n, const char *name, int *count);
 const char *ir_attr_str(const Node *n, const char *name);
 bool ir_attr_is_set(const Node *n, const char *name);
+
+/* quant.c: quantized types and the int8 ops' attributes (qconv, qgemm, ...). */
+float quant_scale_at(const Quant *q, int64_t i);   /* i: index along q->axis */
+int32_t quant_zero_at(const Quant *q, int64_t i);
+/* sx * sw[ch] / sy of per-tensor x and y and per-tensor or per-axis w. */
+bool quant_out_mult(const Type *x, const Type *w, int64_t ch, const Type *y, QMult *q);
+/* The node's [qmin, qmax] intersected with dtype dt's range. */
+void quant_bounds(const Node *n, DType dt, int32_t *lo, int32_t *hi);
+Rounding quant_node_rounding(const Node *n);
+enum { QADD_SHIFT = 20 };
+bool quant_add_mults(const Type *a, const Type *b, const Type *y, QMult *ma, QMult *mb, QMult *my);
 
 static inline Value *ir_value(const Graph *g, int id) { return &g->values[id]; }
 static inline Node *ir_node(const Graph *g, int id) { return &g->nodes[id]; }
@@ -376,6 +411,11 @@ void tensor_setf(Tensor *t, int64_t i, float v);
  * tensors as int64 (stores wrap to the dtype; bool stores v != 0). */
 int64_t ref_get_i(const Tensor *t, int64_t i);
 void ref_set_i(Tensor *t, int64_t i, int64_t v);
+/* Flat offset within one input plane of the spatial point at kernel tap `kf`
+ * of output point `of` (row-major over geo's out and kernel), or -1 when it
+ * falls outside the input; `padded` (optional) says whether it lies inside
+ * the padded input (ref_nn.c). */
+int64_t ref_window_tap(const Geom *geo, int64_t of, int64_t kf, bool *padded);
 /* Linear index into `in` of output element o under numpy broadcasting. */
 int64_t ref_bcast_index(const Type *in, const Type *out, int64_t o);
 
@@ -441,11 +481,15 @@ typedef enum {
     X(ASINH, "asinh") X(ACOSH, "acosh")     \
     X(ATANH, "atanh") X(ISNAN, "isnan")
 
-/* Binary ops. Comparisons yield DT_BOOL; DIV/MOD on integers are C's. */
+/* Binary ops. Comparisons yield DT_BOOL; DIV/MOD on integers are C's.
+ * SHL/SHR: shifts of an integer by 0 <= b < its width; SHL only of a
+ * non-negative value that stays in range, SHR arithmetic (a floor division
+ * by 2^b: the C backend relies on >> of a negative value being arithmetic,
+ * as GCC and Clang define it). */
 #define ETCH_BINOPS(X)                                  \
     X(ADD, "+") X(SUB, "-") X(MUL, "*") X(DIV, "/")     \
     X(MOD, "%") X(MIN, "min") X(MAX, "max")             \
-    X(POW, "pow")                                       \
+    X(POW, "pow") X(SHL, "<<") X(SHR, ">>")             \
     X(LT, "<") X(LE, "<=") X(GT, ">") X(GE, ">=")       \
     X(EQ, "==") X(NE, "!=")                             \
     X(AND, "&&") X(OR, "||")

@@ -254,8 +254,9 @@ static int binop_prec(int op)
     case BIN_AND: return 2;
     case BIN_EQ: case BIN_NE: return 3;
     case BIN_LT: case BIN_LE: case BIN_GT: case BIN_GE: return 4;
-    case BIN_ADD: case BIN_SUB: return 5;
-    case BIN_MUL: case BIN_DIV: case BIN_MOD: return 6;
+    case BIN_SHL: case BIN_SHR: return 5;
+    case BIN_ADD: case BIN_SUB: return 6;
+    case BIN_MUL: case BIN_DIV: case BIN_MOD: return 7;
     default: return 10; /* min, max, pow print as calls */
     }
 }

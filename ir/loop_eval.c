@@ -263,6 +263,17 @@ static Val eval_bin(Eval *ev, const Expr *e)
         break;
     case BIN_MIN: r.i = x < y ? x : y; break;
     case BIN_MAX: r.i = x > y ? x : y; break;
+    case BIN_SHL:
+    case BIN_SHR: {
+        int bits = 8 * (int)dtype_size(e->dtype);
+        if (y < 0 || y >= bits || (e->op == BIN_SHL && (x < 0 || x >> (bits - 1 - y) != 0))) {
+            fail(ev, "%s of %lld by %lld in %s", e->op == BIN_SHL ? "left shift" : "shift",
+                 (long long)x, (long long)y, dtype_name(e->dtype));
+            return r;
+        }
+        r.i = e->op == BIN_SHL ? (int64_t)((uint64_t)x << y) : x >> y;
+        break;
+    }
     default:
         fail(ev, "'%s' applied to integers", binop_name(e->op));
         break;

@@ -42,10 +42,8 @@ static void window_geom(const Graph *g, const Node *n, Geom *geo)
         unreachable("window op reached the reference without passing inference");
 }
 
-/* Flat offset within one input plane of the spatial point at kernel tap `kf`
- * of output point `of`, or -1 when it falls outside the input. `padded`
- * (optional) says whether it lies inside the padded input. */
-static int64_t window_tap(const Geom *geo, int64_t of, int64_t kf, bool *padded)
+/* Shared with ref_q.c (declared in ir.h). */
+int64_t ref_window_tap(const Geom *geo, int64_t of, int64_t kf, bool *padded)
 {
     int64_t oi[IR_MAX_RANK], ki[IR_MAX_RANK], off = 0;
     bool inside = true, in_pad = true;
@@ -96,7 +94,7 @@ void ref_conv(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
                     const float *xp = x + (nb * C + grp * cg + ci) * in_plane;
                     const float *wp = w + (m * cg + ci) * ktaps;
                     for (int64_t kf = 0; kf < ktaps; kf++) {
-                        int64_t off = window_tap(&geo, of, kf, NULL);
+                        int64_t off = ref_window_tap(&geo, of, kf, NULL);
                         if (off >= 0)
                             acc += (double)xp[off] * wp[kf];
                     }
@@ -124,7 +122,7 @@ static void pool(const Graph *g, const Node *n, const Tensor *in, Tensor *out, b
             int64_t count = 0;
             for (int64_t kf = 0; kf < ktaps; kf++) {
                 bool padded;
-                int64_t off = window_tap(&geo, of, kf, &padded);
+                int64_t off = ref_window_tap(&geo, of, kf, &padded);
                 if (off >= 0) {
                     if (is_max)
                         acc = xp[off] > acc ? xp[off] : acc;

@@ -137,6 +137,13 @@ static int add_value_buf(LowerCtx *lc, int value, BufKind kind, const char *base
     return b;
 }
 
+int lower_table(Program *p, const char *base, DType dt, int64_t numel, const void *data)
+{
+    int b = loop_add_buffer(p, unique_name(p, base), BK_CONST, dt, numel);
+    p->bufs[b].data = data;
+    return b;
+}
+
 int lower_buf(LowerCtx *lc, int value)
 {
     Program *p = lc->p;

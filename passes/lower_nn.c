@@ -71,8 +71,8 @@ static void clamp_range(Program *p, Kernel *k, Stmt *into, const Node *n, int y,
  * pos[] the input spatial indices. A dim is guarded only when some tap of
  * some output can miss the input (pads, or ceil_mode windows running past
  * the end), and its guard sits right inside its own tap loop. */
-static Stmt *open_window(Program *p, Kernel *k, Stmt *into, const Geom *geo, Expr **o,
-                         Expr **tap, Expr **pos)
+Stmt *lower_open_window(Program *p, Kernel *k, Stmt *into, const Geom *geo, Expr **o,
+                        Expr **tap, Expr **pos)
 {
     Stmt *body = into;
     for (int d = 0; d < geo->nspatial; d++) {
@@ -188,7 +188,7 @@ static bool lower_conv_nd(LowerCtx *lc, const Node *n, const Geom *gp)
     int acc = loop_new_local(p, k, DT_F32, "acc");
     st_append(p, s, st_set(p, acc, b >= 0 ? ex_load(p, b, m) : ex_flt(p, 0.0)));
     Stmt *r = lower_loop(p, k, s, cg_n, LOOP_REDUCTION, &ci);
-    r = open_window(p, k, r, &geo, o, tap, pos);
+    r = lower_open_window(p, k, r, &geo, o, tap, pos);
 
     Expr *xi[IR_MAX_RANK], *wi[IR_MAX_RANK], *yi[IR_MAX_RANK];
     xi[0] = nv;
@@ -237,13 +237,12 @@ static void tap_range(Program *p, const Geom *geo, int d, Expr *t, Expr **lo, Ex
  * factor while the rows stay in L1. */
 enum { CONV_MBLOCK = 4 };
 
-/* Outputs computed together by the dot forms of gemm and conv: that many
- * accumulators share each load of the other operand. Cortex-M4's 32 single
- * registers hold 8 of them with room for the operands; 16 registers, 4;
- * fewer, 2. Small dims take the largest power of two that fits. */
-enum { DOT_MAX_BLOCK = 8 };
-
-static int gemm_block(const Target *t, int64_t cols)
+/* Outputs computed together by the dot forms of gemm and conv (passes.h):
+ * that many accumulators share each load of the other operand. Cortex-M4's
+ * 32 single registers hold 8 of them with room for the operands; 16
+ * registers, 4; fewer, 2. Small dims take the largest power of two that
+ * fits. */
+int lower_dot_block(const Target *t, int64_t cols)
 {
     int block = t->float_regs >= 32 ? 8 : t->float_regs >= 16 ? 4 : 2;
     while (block > 1 && cols < block)
@@ -254,8 +253,8 @@ static int gemm_block(const Target *t, int64_t cols)
 /* The taps t in [lo, hi) of output position o in dim d (dilation 1) whose
  * input position o*stride + t - pad_begin lies inside the input: all of
  * them, as constants, for an output in the interior (`inside`). */
-static void out_taps(Program *p, const Geom *geo, int d, Expr *o, bool inside, Expr **lo,
-                     Expr **hi)
+void lower_out_taps(Program *p, const Geom *geo, int d, Expr *o, bool inside, Expr **lo,
+                    Expr **hi)
 {
     int64_t s = geo->stride[d], pad = geo->pad_begin[d], kn = geo->kernel[d];
     Expr *os = ex_muli(p, o, s);
@@ -269,7 +268,7 @@ static void out_taps(Program *p, const Geom *geo, int d, Expr *o, bool inside, E
 }
 
 /* The outputs of dim d whose whole window lies inside the input: [*lo, *hi). */
-static void interior(const Geom *geo, int d, int64_t *lo, int64_t *hi)
+void lower_interior(const Geom *geo, int d, int64_t *lo, int64_t *hi)
 {
     int64_t s = geo->stride[d], pad = geo->pad_begin[d], out = geo->out[d];
     int64_t span = geo->in[d] + pad - geo->kernel[d];
@@ -281,7 +280,7 @@ static void interior(const Geom *geo, int d, int64_t *lo, int64_t *hi)
 }
 
 /* A loop over [a, b) (b > a) appended to `into`, or the constant a alone. */
-static Stmt *range_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b, Expr **var)
+Stmt *lower_range_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b, Expr **var)
 {
     if (b - a == 1) {
         *var = ex_int(p, a);
@@ -323,7 +322,7 @@ static void conv_dot_pixel(Program *p, Kernel *k, Stmt *s, const ConvDot *c, Exp
     Expr *o[2] = {ohv, owv};
     for (int d = 0; d < 2; d++) {
         Expr *lo, *hi;
-        out_taps(p, geo, d, o[d], inside[d], &lo, &hi);
+        lower_out_taps(p, geo, d, o[d], inside[d], &lo, &hi);
         if (lo->kind == EX_INT && hi->kind == EX_INT && lo->i == 0) {
             r = lower_loop(p, k, r, hi->i, LOOP_REDUCTION, &tap[d]);
             continue;
@@ -382,19 +381,19 @@ static void conv_dot_channels(Program *p, Kernel *k, Stmt *into, const ConvDot *
         mgv = ex_var(p, v);
     }
     int64_t lo[2], hi[2];
-    interior(geo, 0, &lo[0], &hi[0]);
-    interior(geo, 1, &lo[1], &hi[1]);
+    lower_interior(geo, 0, &lo[0], &hi[0]);
+    lower_interior(geo, 1, &lo[1], &hi[1]);
     int64_t hr[4] = {0, lo[0], hi[0], geo->out[0]}, wr[4] = {0, lo[1], hi[1], geo->out[1]};
     for (int i = 0; i < 3; i++) {
         if (hr[i] >= hr[i + 1])
             continue;
         Expr *ohv;
-        Stmt *rows = range_loop(p, k, s, hr[i], hr[i + 1], &ohv);
+        Stmt *rows = lower_range_loop(p, k, s, hr[i], hr[i + 1], &ohv);
         for (int j = 0; j < 3; j++) {
             if (wr[j] >= wr[j + 1])
                 continue;
             Expr *owv;
-            Stmt *px = range_loop(p, k, rows, wr[j], wr[j + 1], &owv);
+            Stmt *px = lower_range_loop(p, k, rows, wr[j], wr[j + 1], &owv);
             bool inside[2] = {i == 1, j == 1};
             conv_dot_pixel(p, k, px, c, mgv, block, ohv, owv, inside);
         }
@@ -403,7 +402,7 @@ static void conv_dot_channels(Program *p, Kernel *k, Stmt *into, const ConvDot *
 
 /* 2-D conv (dilation 1) for targets without a vector unit: output-
  * stationary, so partial sums never go through memory, and blocked over
- * output channels (gemm_block) so each input element is loaded once per
+ * output channels (lower_dot_block) so each input element is loaded once per
  * block. Vector targets keep lower_conv's plane form, whose inner loop over
  * output pixels vectorizes. */
 static bool lower_conv_dot(LowerCtx *lc, const Node *n, const Geom *geo)
@@ -419,7 +418,7 @@ static bool lower_conv_dot(LowerCtx *lc, const Node *n, const Geom *geo)
     Kernel *k = lower_kernel(lc, n);
     Stmt *s = lower_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &c.nv);
     s = lower_loop(p, k, s, geo->group, LOOP_PARALLEL, &c.gv);
-    int block = gemm_block(lc->target, c.mg_n);
+    int block = lower_dot_block(lc->target, c.mg_n);
     int64_t full = c.mg_n / block * block;
     conv_dot_channels(p, k, s, &c, 0, full, block);
     conv_dot_channels(p, k, s, &c, full, c.mg_n, 1);
@@ -569,7 +568,7 @@ bool lower_pool(LowerCtx *lc, const Node *n)
 
     int acc = loop_new_local(p, k, DT_F32, "acc");
     st_append(p, s, st_set(p, acc, ex_flt(p, is_max ? -INFINITY : 0.0)));
-    Stmt *r = open_window(p, k, s, &geo, yi + 1, tap, xi + 1);
+    Stmt *r = lower_open_window(p, k, s, &geo, yi + 1, tap, xi + 1);
     Expr *v = ex_load(p, x, flat_index(p, 1 + ns, xi, xdims));
     st_append(p, r, lower_accumulate(p, k, acc, is_max ? BIN_MAX : BIN_ADD, v));
 
@@ -700,7 +699,7 @@ bool lower_gemm(LowerCtx *lc, const Node *n)
         GemmDot d = {.n = n, .a = a, .b = b, .c = c, .y = y, .ta = ta, .rows = rows, .cols = cols,
                      .depth = depth, .alpha = alpha, .beta = beta,
                      .ct = c >= 0 ? ir_in_type(lc->g, n, 2) : NULL, .yt = yt};
-        int block = gemm_block(lc->target, cols);
+        int block = lower_dot_block(lc->target, cols);
         int64_t full = cols / block * block;
         gemm_dot_cols(p, k, s, ij[0], 0, full, block, &d);
         gemm_dot_cols(p, k, s, ij[0], full, cols, 1, &d);

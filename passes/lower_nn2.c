@@ -289,25 +289,6 @@ typedef struct {
     int wt_buf;     /* RD_WEIGHTED: f32 [out * ntaps] */
 } ResizeDim;
 
-static bool buf_name_used(const Program *p, const char *name)
-{
-    for (int i = 0; i < p->nbufs; i++)
-        if (strcmp(p->bufs[i].name, name) == 0)
-            return true;
-    return false;
-}
-
-/* A constant table owned by the kernel (no graph value behind it). */
-static int table_buf(Program *p, const char *base, DType dt, int64_t numel, const void *data)
-{
-    const char *name = base;
-    for (int i = 1; buf_name_used(p, name); i++)
-        name = arena_printf(p->arena, "%s_%d", base, i);
-    int b = loop_add_buffer(p, name, BK_CONST, dt, numel);
-    p->bufs[b].data = data;
-    return b;
-}
-
 /* Resolves dim d: taps reading the same (clamped) index are merged and
  * zero weights dropped, so a dim that maps o to o is RD_IDENTITY, one that
  * reads a single input per output with weight 1 is RD_GATHER (nearest, and
@@ -369,14 +350,14 @@ static void resize_dim(Program *p, const Node *n, const ResizeGeom *rg, int d, i
             cw[o * maxt + t] = wts[o * IR_RESIZE_MAX_TAPS + t];
         }
     rd->ntaps = maxt;
-    rd->idx_buf = table_buf(p, arena_printf(p->arena, "rz%d_idx%d", kid, d), DT_I32,
+    rd->idx_buf = lower_table(p, arena_printf(p->arena, "rz%d_idx%d", kid, d), DT_I32,
                             out * maxt, ci);
     if (unit) {
         rd->kind = RD_GATHER;
         return;
     }
     rd->kind = RD_WEIGHTED;
-    rd->wt_buf = table_buf(p, arena_printf(p->arena, "rz%d_wt%d", kid, d), DT_F32,
+    rd->wt_buf = lower_table(p, arena_printf(p->arena, "rz%d_wt%d", kid, d), DT_F32,
                            out * maxt, cw);
 }
 

@@ -15,6 +15,7 @@ typedef struct {
     Program *prog;      /* NULL until the `lower` pass runs */
     const char *prefix; /* C identifier prefix for the program (default: graph name) */
     const Target *target; /* the machine the code is for; NULL: host */
+    Rounding rounding;  /* requantization of the int8 kernels fold-qdq makes */
 } Module;
 
 /* m->target, or the host when none was set. */
@@ -54,6 +55,10 @@ bool pass_dce(Ctx *c, Module *m);
 
 bool pass_layout(Ctx *c, Module *m);
 
+/* ------------------------------------------------------------ fold_qdq.c */
+
+bool pass_fold_qdq(Ctx *c, Module *m);
+
 /* ---------------------------------------------------------------- fuse.c */
 
 bool pass_fuse_activation(Ctx *c, Module *m);
@@ -74,6 +79,9 @@ struct LowerCtx {
 
 /* The buffer holding a graph value (created on first use). */
 int lower_buf(LowerCtx *lc, int value);
+/* A constant table a kernel owns (no graph value behind it), named after
+ * `base` (made unique). */
+int lower_table(Program *p, const char *base, DType dt, int64_t numel, const void *data);
 /* A new kernel for node n, named k<N>_<op>, its comment naming the op, the
  * source location and the shapes. */
 Kernel *lower_kernel(LowerCtx *lc, const Node *n);
@@ -101,6 +109,26 @@ static inline Expr *lower_add(Program *p, Expr *a, Expr *b) { return ex_bin(p, B
 static inline Expr *lower_sub(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_SUB, a, b); }
 static inline Expr *lower_mul(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_MUL, a, b); }
 static inline Expr *lower_div(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_DIV, a, b); }
+
+/* ------------------------------------------------------------- lower_nn.c */
+
+/* Shared with the int8 kernels (lower_q.c). */
+/* Tap loops of a pool/conv window at output position o[], guarded so every
+ * tap the returned body runs for is inside the input; tap[] and pos[] get
+ * the tap and input indices. */
+Stmt *lower_open_window(Program *p, Kernel *k, Stmt *into, const Geom *geo, Expr **o,
+                        Expr **tap, Expr **pos);
+/* Outputs a dot form computes together on target t (at most DOT_MAX_BLOCK). */
+enum { DOT_MAX_BLOCK = 8 };
+int lower_dot_block(const Target *t, int64_t cols);
+/* The in-bounds taps [lo, hi) of output o in dim d (dilation 1); constants
+ * when the window is `inside` the input. */
+void lower_out_taps(Program *p, const Geom *geo, int d, Expr *o, bool inside, Expr **lo,
+                    Expr **hi);
+/* The outputs [lo, hi) of dim d whose window lies inside the input. */
+void lower_interior(const Geom *geo, int d, int64_t *lo, int64_t *hi);
+/* A parallel loop over [a, b), or the constant a when b - a == 1. */
+Stmt *lower_range_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b, Expr **var);
 
 /* --------------------------------------------------------- lower_eltwise.c */
 

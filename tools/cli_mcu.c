@@ -387,6 +387,7 @@ int64_t cli_count_macs(const Graph *g)
         const Type *y = &ir_value(g, n->out[0])->type;
         switch (n->op) {
         case OP_CONV:           /* each output: C/group * kernel products */
+        case OP_QCONV:
             macs += type_numel(y) * prod_from(w, 1);
             break;
         case OP_CONV_TRANSPOSE: /* each input: M/group * kernel products */
@@ -397,6 +398,9 @@ int64_t cli_count_macs(const Graph *g)
             break;
         case OP_MATMUL:
             macs += type_numel(y) * x->dims[x->rank - 1];
+            break;
+        case OP_QGEMM:          /* w is [N, K] */
+            macs += type_numel(y) * w->dims[1];
             break;
         default:
             break;

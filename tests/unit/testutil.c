@@ -299,6 +299,8 @@ static float rng_data(TuRng *r, TuData kind)
     }
     case TU_DATA_SMALL: return tu_rng_float(r, -0.5f, 0.5f);
     case TU_DATA_WIDE: return tu_rng_float(r, -40.0f, 40.0f);
+    case TU_DATA_INT8: return (float)tu_rng_int(r, -128, 127);
+    case TU_DATA_UINT8: return (float)tu_rng_int(r, 0, 255);
     }
     return 1.0f;
 }

@@ -75,6 +75,8 @@ typedef enum {
     TU_DATA_AWAY,        /* +-[0.5, 2): divisors */
     TU_DATA_SMALL,       /* uniform in [-0.5, 0.5): exp of sums stays tame */
     TU_DATA_WIDE,        /* uniform in [-40, 40): softmax must subtract the max */
+    TU_DATA_INT8,        /* integers uniform in [-128, 127] */
+    TU_DATA_UINT8,       /* integers uniform in [0, 255] */
 } TuData;
 
 void tu_fill(TuRng *r, float *x, int64_t n, TuData kind);

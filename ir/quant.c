@@ -1,0 +1,150 @@
+/* quant.c: int8 requantization, the one definition shared by the integer
+ * reference (ref_q.c) and the lowering of the int8 kernels (lower_q.c).
+ *
+ * A real multiplier M > 0 (e.g. sx * sw / sy) is held as a Q31 fixed-point
+ * mantissa and a power of two, M = mult * 2^(shift - 31) with mult in
+ * [2^30, 2^31), as TensorFlow Lite does. An int32 accumulator is scaled by
+ * it with one of two roundings:
+ *   single: one rounding, half up: (acc * mult + 2^(s-1)) >> s, s = 31 - shift,
+ *           in 64 bits (TFLite's and CMSIS-NN's single-rounding builds; ONNX
+ *           Runtime rounds once too, in float, half to even).
+ *   tflite: TFLite's reference kernels: a saturating rounding doubling high
+ *           multiply (round half away from zero) then a rounding right shift
+ *           by -shift (half away from zero): two roundings, bit-exact with
+ *           TensorFlow Lite Micro's reference and CMSIS-NN's default kernels.
+ * Neither uses floating point.
+ */
+#include "ir.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *const rounding_names[] = {"single", "tflite"};
+
+const char *quant_rounding_name(Rounding r)
+{
+    return rounding_names[r];
+}
+
+int quant_rounding_by_name(const char *name)
+{
+    for (int i = 0; i < (int)(sizeof rounding_names / sizeof rounding_names[0]); i++)
+        if (strcmp(rounding_names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+bool quant_multiplier(double real, QMult *q)
+{
+    q->mult = 0;
+    q->shift = 0;
+    if (!(real > 0) || !isfinite(real))
+        return false;
+    int e;
+    double frac = frexp(real, &e); /* real = frac * 2^e, frac in [0.5, 1) */
+    int64_t m = (int64_t)llround(frac * 2147483648.0);
+    if (m == (int64_t)1 << 31) {
+        m /= 2;
+        e++;
+    }
+    if (e > 30)
+        return false; /* M >= 2^30: the 64-bit product could overflow */
+    if (e < -31) {
+        /* Below 2^-32 every int32 accumulator scales to 0 or -0: keep the
+         * smallest representable multiplier, which rounds them the same. */
+        m = 0;
+        e = 0;
+    }
+    q->mult = (int32_t)m;
+    q->shift = e;
+    return true;
+}
+
+/* TFLite's SaturatingRoundingDoublingHighMul: (a * b * 2) / 2^32 rounded
+ * half away from zero (C's division truncates, the nudge rounds). */
+static int32_t srdhm(int32_t a, int32_t b)
+{
+    if (a == INT32_MIN && b == INT32_MIN)
+        return INT32_MAX;
+    int64_t ab = (int64_t)a * b;
+    int64_t nudge = ab >= 0 ? (1 << 30) : 1 - (1 << 30);
+    return (int32_t)((ab + nudge) / ((int64_t)1 << 31));
+}
+
+/* TFLite's RoundingDivideByPOT: x / 2^e rounded half away from zero. */
+static int32_t rdbpot(int32_t x, int e)
+{
+    if (e == 0)
+        return x;
+    int32_t mask = (int32_t)(((int64_t)1 << e) - 1);
+    int32_t rem = x & mask, thr = (mask >> 1) + (x < 0);
+    return (x >> e) + (rem > thr);
+}
+
+static int32_t sat32(int64_t v)
+{
+    return v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+}
+
+int32_t quant_scale(int32_t acc, QMult q, Rounding r)
+{
+    if (q.mult == 0)
+        return 0;
+    if (r == ROUND_SINGLE) {
+        int s = 31 - q.shift; /* in [1, 62] */
+        int64_t v = (int64_t)acc * q.mult + ((int64_t)1 << (s - 1));
+        return sat32(v >> s);
+    }
+    int left = q.shift > 0 ? q.shift : 0, right = q.shift > 0 ? 0 : -q.shift;
+    return rdbpot(srdhm(sat32((int64_t)acc * ((int64_t)1 << left)), q.mult), right);
+}
+
+int32_t quant_requant(int32_t acc, QMult q, Rounding r, int32_t zero, int32_t lo, int32_t hi)
+{
+    int64_t v = (int64_t)quant_scale(acc, q, r) + zero;
+    return v < lo ? lo : v > hi ? hi : (int32_t)v;
+}
+
+/* ------------------------------------------------ quantized types, nodes */
+
+float quant_scale_at(const Quant *q, int64_t i)
+{
+    return q->axis < 0 ? q->scale[0] : q->scale[i];
+}
+
+int32_t quant_zero_at(const Quant *q, int64_t i)
+{
+    return q->nzero == 1 ? q->zero[0] : q->zero[i];
+}
+
+bool quant_out_mult(const Type *x, const Type *w, int64_t ch, const Type *y, QMult *q)
+{
+    double real = (double)quant_scale_at(x->quant, 0) * (double)quant_scale_at(w->quant, ch) /
+                  (double)quant_scale_at(y->quant, 0);
+    return quant_multiplier(real, q);
+}
+
+void quant_bounds(const Node *n, DType dt, int32_t *lo, int32_t *hi)
+{
+    int64_t dlo = dt == DT_U8 ? 0 : -128, dhi = dt == DT_U8 ? 255 : 127;
+    int64_t a = ir_attr_int(n, "qmin"), b = ir_attr_int(n, "qmax");
+    *lo = (int32_t)(a > dlo ? a : dlo);
+    *hi = (int32_t)(b < dhi ? b : dhi);
+}
+
+Rounding quant_node_rounding(const Node *n)
+{
+    int r = quant_rounding_by_name(ir_attr_str(n, "rounding"));
+    return r < 0 ? ROUND_SINGLE : (Rounding)r;
+}
+
+/* qadd's fixed-point form, as TFLite's: with twice = 2 max(sa, sb), the
+ * inputs are scaled by sa / twice and sb / twice after a left shift of
+ * QADD_SHIFT bits, and the sum by twice / (2^QADD_SHIFT sy). */
+bool quant_add_mults(const Type *a, const Type *b, const Type *y, QMult *ma, QMult *mb, QMult *my)
+{
+    double sa = quant_scale_at(a->quant, 0), sb = quant_scale_at(b->quant, 0);
+    double sy = quant_scale_at(y->quant, 0), twice = 2 * (sa > sb ? sa : sb);
+    return quant_multiplier(sa / twice, ma) && quant_multiplier(sb / twice, mb) &&
+           quant_multiplier(twice / ((double)(1 << QADD_SHIFT) * sy), my);
+}

@@ -1,0 +1,638 @@
+/* lower_q.c: Loop IR lowerings of the int8 ops (qconv, qgemm,
+ * qaverage_pool, qadd).
+ *
+ * Integer-only kernels: operands are loaded as i32 with their zero point
+ * subtracted, products accumulate in i32 locals, and each output is
+ * requantized by requant_expr, which spells out in Loop IR exactly the
+ * arithmetic of quant.c (the reference's), so compiled code is bit-exact
+ * with the interpreter. No float appears anywhere, which is what lets a
+ * target without an FPU (cortex-m0) run int8 models.
+ * conv and gemm use the output-stationary dot forms of lower_nn.c on every
+ * target: a block of output channels shares each loaded input element, and
+ * conv's output plane is split into an interior (constant tap bounds) and
+ * a border (tap bounds from the position; padding reads the zero point,
+ * which contributes nothing once subtracted, so out-of-bounds taps are
+ * skipped).
+ */
+#include "passes.h"
+
+#include <assert.h>
+#include <string.h>
+
+static bool has_input(const Node *n, int i) { return n->nin > i && n->in[i] >= 0; }
+
+static Expr *i32(Program *p, int64_t v) { return ex_int_t(p, DT_I32, v); }
+static Expr *i64(Program *p, int64_t v) { return ex_int_t(p, DT_I64, v); }
+
+/* ------------------------------------------------------ requantization */
+
+/* The multipliers of one requantization: one per output channel, or one
+ * shared (then inlined as constants instead of read from tables). */
+typedef struct {
+    Rounding rounding;
+    int n;                  /* entries in q */
+    QMult *q;
+    int mult_buf, shift_buf; /* tables when n > 1 and they differ, else -1 */
+    int32_t zero, lo, hi;   /* output zero point and clamp */
+} Requant;
+
+static bool all_same(const QMult *q, int n)
+{
+    for (int i = 1; i < n; i++)
+        if (q[i].mult != q[0].mult || q[i].shift != q[0].shift)
+            return false;
+    return true;
+}
+
+/* Builds the tables of rq (when the channels differ). `tag` names them. */
+static void requant_tables(LowerCtx *lc, Requant *rq, const char *tag)
+{
+    rq->mult_buf = rq->shift_buf = -1;
+    if (rq->n <= 1 || all_same(rq->q, rq->n)) {
+        rq->n = 1;
+        return;
+    }
+    Program *p = lc->p;
+    int32_t *mult = arena_alloc(p->arena, (size_t)rq->n * sizeof *mult);
+    int32_t *shift = arena_alloc(p->arena, (size_t)rq->n * sizeof *shift);
+    for (int i = 0; i < rq->n; i++) {
+        mult[i] = rq->q[i].mult;
+        shift[i] = rq->q[i].shift;
+    }
+    rq->mult_buf = lower_table(p, arena_printf(p->arena, "%s_mult", tag), DT_I32, rq->n, mult);
+    rq->shift_buf = lower_table(p, arena_printf(p->arena, "%s_shift", tag), DT_I32, rq->n, shift);
+}
+
+/* acc (i32) * M rounded as quant_scale does, as an i32 expression; ch is
+ * the channel index (ignored when the multiplier is shared). Locals keep
+ * the intermediate 64-bit values, set in `into`. */
+static Expr *scale_expr(Program *p, Kernel *k, Stmt *into, const Requant *rq, Expr *acc, Expr *ch)
+{
+    bool shared = rq->mult_buf < 0;
+    if (shared && rq->q[0].mult == 0)
+        return i32(p, 0);
+    Expr *mult = shared ? i64(p, rq->q[0].mult) : ex_cast(p, DT_I64, ex_load(p, rq->mult_buf, ch));
+    Expr *shift = shared ? NULL : ex_cast(p, DT_I64, ex_load(p, rq->shift_buf, ch));
+    if (rq->rounding == ROUND_SINGLE) {
+        /* (acc * mult + 2^(s-1)) >> s with s = 31 - shift in [1, 62] */
+        Expr *prod = ex_bin(p, BIN_MUL, ex_cast(p, DT_I64, acc), mult);
+        Expr *s, *round;
+        if (shared) {
+            int sv = 31 - rq->q[0].shift;
+            s = i64(p, sv);
+            round = i64(p, (int64_t)1 << (sv - 1));
+        } else {
+            s = ex_bin(p, BIN_SUB, i64(p, 31), shift);
+            round = ex_bin(p, BIN_SHL, i64(p, 1), ex_bin(p, BIN_SUB, s, i64(p, 1)));
+        }
+        Expr *v = ex_bin(p, BIN_SHR, ex_bin(p, BIN_ADD, prod, round), s);
+        v = ex_bin(p, BIN_MIN, ex_bin(p, BIN_MAX, v, i64(p, INT32_MIN)), i64(p, INT32_MAX));
+        return ex_cast(p, DT_I32, v);
+    }
+    /* tflite: x = sat32(acc << left); t = srdhm(x, mult); rdbpot(t, right). */
+    Expr *left, *right;
+    if (shared) {
+        left = i64(p, rq->q[0].shift > 0 ? rq->q[0].shift : 0);
+        right = i64(p, rq->q[0].shift > 0 ? 0 : -rq->q[0].shift);
+    } else {
+        left = ex_bin(p, BIN_MAX, shift, i64(p, 0));
+        right = ex_bin(p, BIN_MAX, ex_bin(p, BIN_SUB, i64(p, 0), shift), i64(p, 0));
+    }
+    Expr *x = ex_cast(p, DT_I64, acc);
+    if (!(left->kind == EX_INT && left->i == 0)) {
+        x = ex_bin(p, BIN_MUL, x, ex_bin(p, BIN_SHL, i64(p, 1), left));
+        x = ex_bin(p, BIN_MIN, ex_bin(p, BIN_MAX, x, i64(p, INT32_MIN)), i64(p, INT32_MAX));
+    }
+    int ab = loop_new_local(p, k, DT_I64, "ab");
+    st_append(p, into, st_set(p, ab, ex_bin(p, BIN_MUL, x, mult)));
+    Expr *abv = ex_local(p, k, ab);
+    Expr *nudge = ex_select(p, ex_bin(p, BIN_GE, abv, i64(p, 0)), i64(p, 1 << 30), i64(p, 1 - (1 << 30)));
+    int t = loop_new_local(p, k, DT_I64, "hi");
+    st_append(p, into, st_set(p, t, ex_bin(p, BIN_DIV, ex_bin(p, BIN_ADD, abv, nudge),
+                                           i64(p, (int64_t)1 << 31))));
+    Expr *tv = ex_local(p, k, t);
+    if (right->kind == EX_INT && right->i == 0)
+        return ex_cast(p, DT_I32, tv);
+    /* x / 2^e half away from zero = (x + 2^(e-1) - (x < 0)) >> e for e >= 1;
+     * e == 0 leaves x (the adjustment is then 0 too). */
+    Expr *half = ex_bin(p, BIN_SHR, ex_bin(p, BIN_SHL, i64(p, 1), right), i64(p, 1));
+    Expr *neg = ex_select(p, ex_bin(p, BIN_AND, ex_bin(p, BIN_LT, tv, i64(p, 0)),
+                                    ex_bin(p, BIN_GT, right, i64(p, 0))),
+                          i64(p, 1), i64(p, 0));
+    Expr *v = ex_bin(p, BIN_SHR, ex_bin(p, BIN_SUB, ex_bin(p, BIN_ADD, tv, half), neg), right);
+    return ex_cast(p, DT_I32, v);
+}
+
+/* zero + scale(acc), clamped to [lo, hi], cast to the output dtype. */
+static Expr *requant_expr(Program *p, Kernel *k, Stmt *into, const Requant *rq, Expr *acc, Expr *ch,
+                          DType out)
+{
+    Expr *v = scale_expr(p, k, into, rq, acc, ch);
+    if (rq->zero != 0)
+        v = ex_bin(p, BIN_ADD, v, i32(p, rq->zero));
+    v = ex_bin(p, BIN_MIN, ex_bin(p, BIN_MAX, v, i32(p, rq->lo)), i32(p, rq->hi));
+    return ex_cast(p, out, v);
+}
+
+/* The per-output-channel requantization of a qconv/qgemm node. */
+static Requant node_requant(LowerCtx *lc, const Node *n, int64_t channels, const char *tag)
+{
+    const Type *x = ir_in_type(lc->g, n, 0), *w = ir_in_type(lc->g, n, 1);
+    const Type *y = ir_out_type(lc->g, n, 0);
+    Requant rq = {.rounding = quant_node_rounding(n), .n = (int)channels,
+                  .zero = quant_zero_at(y->quant, 0)};
+    rq.q = arena_alloc(lc->p->arena, (size_t)channels * sizeof *rq.q);
+    for (int64_t m = 0; m < channels; m++)
+        quant_out_mult(x, w, m, y, &rq.q[m]);
+    quant_bounds(n, y->dtype, &rq.lo, &rq.hi);
+    requant_tables(lc, &rq, tag);
+    return rq;
+}
+
+/* (i32)buf[idx] - zero. */
+static Expr *load_centered(Program *p, int buf, Expr *idx, int32_t zero)
+{
+    Expr *v = ex_cast(p, DT_I32, ex_load(p, buf, idx));
+    return zero ? ex_bin(p, BIN_SUB, v, i32(p, zero)) : v;
+}
+
+/* w's zero point: none (0), one shared, or per channel (a table). */
+typedef struct {
+    int32_t shared;
+    int buf;        /* i32 table per channel, or -1 */
+} WZero;
+
+static WZero weight_zero(LowerCtx *lc, const Type *w, const char *tag)
+{
+    const Quant *q = w->quant;
+    WZero z = {.shared = q->zero[0], .buf = -1};
+    bool same = true;
+    for (int i = 1; i < q->nzero; i++)
+        same = same && q->zero[i] == q->zero[0];
+    if (!same) {
+        int32_t *t = arena_memdup(lc->p->arena, q->zero, (size_t)q->nzero * sizeof *t);
+        z.buf = lower_table(lc->p, arena_printf(lc->p->arena, "%s_wzero", tag), DT_I32, q->nzero, t);
+    }
+    return z;
+}
+
+static Expr *load_weight(Program *p, int buf, Expr *idx, const WZero *z, Expr *ch)
+{
+    Expr *v = ex_cast(p, DT_I32, ex_load(p, buf, idx));
+    if (z->buf >= 0)
+        return ex_bin(p, BIN_SUB, v, ex_load(p, z->buf, ch));
+    return z->shared ? ex_bin(p, BIN_SUB, v, i32(p, z->shared)) : v;
+}
+
+/* The weights as the dot forms read them: in every full block of `block`
+ * rows (output channels), the rows are interleaved, so the block's weights
+ * for one reduction index d are adjacent:
+ *   packed[r0 * depth + d * block + j] = w[(r0 + j) * depth + d].
+ * Rows of the partial block at the end of each group keep their place, and
+ * so does every row when block is 1. The kernel then addresses the block
+ * from one running index with constant offsets, where separate rows cost a
+ * pointer (a register) each. */
+static int packed_weights(LowerCtx *lc, int value, int64_t groups, int64_t rows, int64_t depth,
+                          int block, const char *tag)
+{
+    const Value *v = ir_value(lc->g, value);
+    if (block == 1)
+        return lower_buf(lc, value);
+    size_t es = dtype_size(v->type.dtype);
+    int64_t n = type_numel(&v->type), full = rows / block * block;
+    unsigned char *out = arena_memdup(lc->p->arena, v->data, (size_t)n * es + 1);
+    const unsigned char *in = v->data;
+    for (int64_t g = 0; g < groups; g++)
+        for (int64_t r0 = 0; r0 < full; r0 += block)
+            for (int64_t j = 0; j < block; j++)
+                for (int64_t d = 0; d < depth; d++) {
+                    int64_t row = g * rows + r0;
+                    memcpy(out + (size_t)(row * depth + d * block + j) * es,
+                           in + (size_t)((row + j) * depth + d) * es, es);
+                }
+    return lower_table(lc->p, arena_printf(lc->p->arena, "%s_w", tag), v->type.dtype, n, out);
+}
+
+/* ------------------------------------------------------------------ qconv */
+
+typedef struct {
+    const Node *n;
+    int x, w, b, y;     /* w: packed_weights for the block size */
+    const Geom *geo;
+    int64_t mg_n, cg_n, chans, mchans;
+    int32_t zx;
+    WZero zw;
+    const Requant *rq;
+    DType ydt;
+    Expr *nv, *gv;
+} QConv;
+
+/* Output pixel (ohv, owv) of `block` channels from mgv (see conv_dot_pixel
+ * in lower_nn.c, of which this is the integer form). */
+static void qconv_pixel(Program *p, Kernel *k, Stmt *s, const QConv *c, Expr *mgv, int block,
+                        Expr *ohv, Expr *owv, const bool *inside)
+{
+    const Geom *geo = c->geo;
+    int acc[DOT_MAX_BLOCK];
+    Expr *m[DOT_MAX_BLOCK];
+    assert(block >= 1 && block <= DOT_MAX_BLOCK);
+    for (int j = 0; j < block; j++) {
+        acc[j] = loop_new_local(p, k, DT_I32, "acc");
+        m[j] = ex_add(p, ex_add(p, ex_muli(p, c->gv, c->mg_n), mgv), ex_int(p, j));
+        st_append(p, s, st_set(p, acc[j], c->b >= 0 ? ex_load(p, c->b, m[j]) : i32(p, 0)));
+    }
+    Expr *ci, *tap[2], *o[2] = {ohv, owv};
+    Stmt *r = lower_loop(p, k, s, c->cg_n, LOOP_REDUCTION, &ci);
+    for (int d = 0; d < 2; d++) {
+        Expr *lo, *hi;
+        lower_out_taps(p, geo, d, o[d], inside[d], &lo, &hi);
+        if (lo->kind == EX_INT && hi->kind == EX_INT && lo->i == 0) {
+            r = lower_loop(p, k, r, hi->i, LOOP_REDUCTION, &tap[d]);
+            continue;
+        }
+        int v = loop_new_var(k);
+        Stmt *l = st_for(p, v, lo, hi, 1, LOOP_REDUCTION);
+        st_append(p, r, l);
+        r = l->body;
+        tap[d] = ex_var(p, v);
+    }
+    Expr *pos[2];
+    for (int d = 0; d < 2; d++)
+        pos[d] = ex_add(p, ex_muli(p, o[d], geo->stride[d]),
+                        ex_bin(p, BIN_SUB, tap[d], ex_int(p, geo->pad_begin[d])));
+    Expr *xc = ex_add(p, ex_muli(p, c->nv, c->chans), ex_add(p, ex_muli(p, c->gv, c->cg_n), ci));
+    Expr *xi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, xc, geo->in[0]), pos[0]), geo->in[1]), pos[1]);
+    Expr *xv = load_centered(p, c->x, xi, c->zx);
+    if (block > 1 || c->zx != 0) { /* one load of x for the whole block */
+        int xl = loop_new_local(p, k, DT_I32, "xv");
+        st_append(p, r, st_set(p, xl, xv));
+        xv = ex_local(p, k, xl);
+    }
+    /* Block-interleaved weights (packed_weights): the block's first row,
+     * then the reduction index times the block, plus j. */
+    Expr *red = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, ci, geo->kernel[0]), tap[0]), geo->kernel[1]), tap[1]);
+    Expr *wbase = ex_add(p, ex_muli(p, m[0], c->cg_n * geo->kernel[0] * geo->kernel[1]), ex_muli(p, red, block));
+    for (int j = 0; j < block; j++) {
+        Expr *wv = load_weight(p, c->w, ex_add(p, wbase, ex_int(p, j)), &c->zw, m[j]);
+        st_append(p, r, lower_accumulate(p, k, acc[j], BIN_ADD, ex_bin(p, BIN_MUL, xv, wv)));
+    }
+    for (int j = 0; j < block; j++) {
+        Expr *yc = ex_add(p, ex_muli(p, c->nv, c->mchans), m[j]);
+        Expr *yi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, yc, geo->out[0]), ohv), geo->out[1]), owv);
+        Expr *out = requant_expr(p, k, s, c->rq, ex_local(p, k, acc[j]), m[j], c->ydt);
+        st_append(p, s, st_store(p, c->y, yi, out));
+    }
+}
+
+/* Channels [m0, m1) of group gv, `block` at a time, over the output plane
+ * split into interior and border (conv_dot_channels' integer form). */
+static void qconv_channels(Program *p, Kernel *k, Stmt *into, const QConv *c, int64_t m0, int64_t m1,
+                           int block)
+{
+    if (m0 >= m1)
+        return;
+    const Geom *geo = c->geo;
+    Expr *mgv;
+    Stmt *s = into;
+    if (m1 - m0 == 1) {
+        mgv = ex_int(p, m0);
+    } else {
+        int v = loop_new_var(k);
+        Stmt *l = st_for(p, v, ex_int(p, m0), ex_int(p, m1), block, LOOP_PARALLEL);
+        st_append(p, s, l);
+        s = l->body;
+        mgv = ex_var(p, v);
+    }
+    int64_t lo[2], hi[2];
+    lower_interior(geo, 0, &lo[0], &hi[0]);
+    lower_interior(geo, 1, &lo[1], &hi[1]);
+    int64_t hr[4] = {0, lo[0], hi[0], geo->out[0]}, wr[4] = {0, lo[1], hi[1], geo->out[1]};
+    for (int i = 0; i < 3; i++) {
+        if (hr[i] >= hr[i + 1])
+            continue;
+        Expr *ohv;
+        Stmt *rows = lower_range_loop(p, k, s, hr[i], hr[i + 1], &ohv);
+        for (int j = 0; j < 3; j++) {
+            if (wr[j] >= wr[j + 1])
+                continue;
+            Expr *owv;
+            Stmt *px = lower_range_loop(p, k, rows, wr[j], wr[j + 1], &owv);
+            bool inside[2] = {i == 1, j == 1};
+            qconv_pixel(p, k, px, c, mgv, block, ohv, owv, inside);
+        }
+    }
+}
+
+/* `cols` interior output pixels of one depthwise channel from (ohv, owv),
+ * their windows inside the input: each weight is loaded once for all of
+ * them, and the zero point is folded into the bias (bfold = b - zx * sum w),
+ * so a tap costs a load of x and a multiply-add. */
+static void qconv_dw_block(Program *p, Kernel *k, Stmt *s, const QConv *c, int bfold, Expr *ohv,
+                           Expr *owv, int cols)
+{
+    const Geom *geo = c->geo;
+    int acc[DOT_MAX_BLOCK];
+    assert(cols >= 1 && cols <= DOT_MAX_BLOCK);
+    for (int j = 0; j < cols; j++) {
+        acc[j] = loop_new_local(p, k, DT_I32, "acc");
+        st_append(p, s, st_set(p, acc[j], ex_load(p, bfold, c->gv)));
+    }
+    Expr *th, *tw;
+    Stmt *r = lower_loop(p, k, s, geo->kernel[0], LOOP_REDUCTION | LOOP_UNROLL, &th);
+    r = lower_loop(p, k, r, geo->kernel[1], LOOP_REDUCTION | LOOP_UNROLL, &tw);
+    int wl = loop_new_local(p, k, DT_I32, "wv");
+    Expr *wi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, c->gv, geo->kernel[0]), th), geo->kernel[1]), tw);
+    st_append(p, r, st_set(p, wl, ex_cast(p, DT_I32, ex_load(p, c->w, wi))));
+    Expr *xc = ex_add(p, ex_muli(p, c->nv, c->chans), c->gv);
+    Expr *ih = ex_add(p, ex_muli(p, ohv, geo->stride[0]), ex_bin(p, BIN_SUB, th, ex_int(p, geo->pad_begin[0])));
+    Expr *xrow = ex_muli(p, ex_add(p, ex_muli(p, xc, geo->in[0]), ih), geo->in[1]);
+    for (int j = 0; j < cols; j++) {
+        Expr *iw = ex_add(p, ex_muli(p, ex_add(p, owv, ex_int(p, j)), geo->stride[1]),
+                          ex_bin(p, BIN_SUB, tw, ex_int(p, geo->pad_begin[1])));
+        Expr *xv = ex_cast(p, DT_I32, ex_load(p, c->x, ex_add(p, xrow, iw)));
+        st_append(p, r, lower_accumulate(p, k, acc[j], BIN_ADD, ex_bin(p, BIN_MUL, xv, ex_local(p, k, wl))));
+    }
+    Expr *yc = ex_add(p, ex_muli(p, c->nv, c->mchans), c->gv);
+    for (int j = 0; j < cols; j++) {
+        Expr *yi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, yc, geo->out[0]), ohv), geo->out[1]),
+                          ex_add(p, owv, ex_int(p, j)));
+        st_append(p, s, st_store(p, c->y, yi, requant_expr(p, k, s, c->rq, ex_local(p, k, acc[j]), c->gv,
+                                                          c->ydt)));
+    }
+}
+
+/* Depthwise qconv (one input and one output channel per group, weight
+ * zero point 0): the interior blocked over output columns
+ * (qconv_dw_block), the border pixel by pixel with the zero point
+ * subtracted from each loaded x (qconv_pixel). */
+static void qconv_depthwise(LowerCtx *lc, Kernel *k, Stmt *s, const QConv *c)
+{
+    Program *p = lc->p;
+    const Geom *geo = c->geo;
+    const Type *wt = ir_in_type(lc->g, c->n, 1);
+    int64_t chans = wt->dims[0], taps = geo->kernel[0] * geo->kernel[1];
+    const int8_t *w = ir_value(lc->g, c->n->in[1])->data;
+    const Value *bv = c->b >= 0 ? ir_value(lc->g, c->n->in[2]) : NULL;
+    int32_t *bf = arena_alloc(p->arena, (size_t)chans * sizeof *bf);
+    for (int64_t m = 0; m < chans; m++) {
+        int64_t sum = 0;
+        for (int64_t t = 0; t < taps; t++)
+            sum += w[m * taps + t];
+        int64_t v = (bv ? ((const int32_t *)bv->data)[m] : 0) - (int64_t)c->zx * sum;
+        bf[m] = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+    }
+    int bfold = lower_table(p, arena_printf(p->arena, "%s_bfold", k->name), DT_I32, chans, bf);
+    int64_t lo[2], hi[2];
+    lower_interior(geo, 0, &lo[0], &hi[0]);
+    lower_interior(geo, 1, &lo[1], &hi[1]);
+    int64_t hr[4] = {0, lo[0], hi[0], geo->out[0]}, wr[4] = {0, lo[1], hi[1], geo->out[1]};
+    int block = lower_dot_block(lc->target, hi[1] - lo[1]);
+    for (int i = 0; i < 3; i++) {
+        if (hr[i] >= hr[i + 1])
+            continue;
+        Expr *ohv;
+        Stmt *rows = lower_range_loop(p, k, s, hr[i], hr[i + 1], &ohv);
+        for (int j = 0; j < 3; j++) {
+            if (wr[j] >= wr[j + 1])
+                continue;
+            bool inside[2] = {i == 1, j == 1};
+            if (!inside[0] || !inside[1]) {
+                Expr *owv;
+                Stmt *px = lower_range_loop(p, k, rows, wr[j], wr[j + 1], &owv);
+                qconv_pixel(p, k, px, c, ex_int(p, 0), 1, ohv, owv, inside);
+                continue;
+            }
+            int64_t full = (wr[2] - wr[1]) / block * block;
+            if (full > 0) {
+                Expr *owv;
+                Stmt *l = rows;
+                if (full == block) {
+                    owv = ex_int(p, wr[1]);
+                } else {
+                    int v = loop_new_var(k);
+                    Stmt *f = st_for(p, v, ex_int(p, wr[1]), ex_int(p, wr[1] + full), block, LOOP_PARALLEL);
+                    st_append(p, rows, f);
+                    l = f->body;
+                    owv = ex_var(p, v);
+                }
+                qconv_dw_block(p, k, l, c, bfold, ohv, owv, block);
+            }
+            if (wr[1] + full < wr[2]) {
+                Expr *owv;
+                Stmt *px = lower_range_loop(p, k, rows, wr[1] + full, wr[2], &owv);
+                qconv_dw_block(p, k, px, c, bfold, ohv, owv, 1);
+            }
+        }
+    }
+}
+
+/* 1-D and 2-D qconv with dilation 1 (the forms etch's int8 path emits). */
+bool lower_qconv(LowerCtx *lc, const Node *n)
+{
+    Geom geo;
+    if (!ir_window_geom(lc->ctx, lc->g, n, &geo))
+        return false;
+    if (geo.nspatial == 1) { /* as 2-D with a height of 1 */
+        int d = 1;
+        geo.kernel[d] = geo.kernel[0], geo.stride[d] = geo.stride[0];
+        geo.dilation[d] = geo.dilation[0], geo.pad_begin[d] = geo.pad_begin[0];
+        geo.pad_end[d] = geo.pad_end[0], geo.in[d] = geo.in[0], geo.out[d] = geo.out[0];
+        geo.kernel[0] = geo.stride[0] = geo.dilation[0] = geo.in[0] = geo.out[0] = 1;
+        geo.pad_begin[0] = geo.pad_end[0] = 0;
+    }
+    char desc[160];
+    if (geo.nspatial > 2 || geo.dilation[0] != 1 || geo.dilation[1] != 1) {
+        diag_error(lc->ctx, n->loc, "%s: int8 conv is lowered for 1-D and 2-D windows without "
+                   "dilation only", ir_node_desc(lc->g, n, desc, sizeof desc));
+        return false;
+    }
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0), *wt = ir_in_type(lc->g, n, 1);
+    const Type *yt = ir_out_type(lc->g, n, 0);
+    Kernel *k = lower_kernel(lc, n);
+    const char *tag = k->name;
+    Requant rq = node_requant(lc, n, wt->dims[0], tag);
+    QConv c = {
+        .n = n, .x = lower_buf(lc, n->in[0]), .w = -1,
+        .b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, .y = lower_buf(lc, n->out[0]),
+        .geo = &geo, .mg_n = wt->dims[0] / geo.group, .cg_n = wt->dims[1],
+        .chans = xt->dims[1], .mchans = yt->dims[1], .zx = quant_zero_at(xt->quant, 0),
+        .zw = weight_zero(lc, wt, tag), .rq = &rq, .ydt = yt->dtype,
+    };
+    Stmt *s = lower_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &c.nv);
+    s = lower_loop(p, k, s, geo.group, LOOP_PARALLEL, &c.gv);
+    if (c.cg_n == 1 && c.mg_n == 1 && c.zw.buf < 0 && c.zw.shared == 0 && wt->dtype == DT_I8 &&
+        xt->dtype == DT_I8) {
+        c.w = lower_buf(lc, n->in[1]);
+        qconv_depthwise(lc, k, s, &c);
+        return true;
+    }
+    int block = lower_dot_block(lc->target, c.mg_n);
+    /* One table serves both loops: a partial block's rows keep their place. */
+    c.w = packed_weights(lc, n->in[1], geo.group, c.mg_n, c.cg_n * geo.kernel[0] * geo.kernel[1], block, tag);
+    int64_t full = c.mg_n / block * block;
+    qconv_channels(p, k, s, &c, 0, full, block);
+    qconv_channels(p, k, s, &c, full, c.mg_n, 1);
+    return true;
+}
+
+/* ------------------------------------------------------------------ qgemm */
+
+/* y[i, j] = requant(b[j] + sum_k (a[i, k] - za) (w[j, k] - zw)): the dot
+ * form, `block` columns sharing each loaded a. */
+bool lower_qgemm(LowerCtx *lc, const Node *n)
+{
+    Program *p = lc->p;
+    const Type *at = ir_in_type(lc->g, n, 0), *wt = ir_in_type(lc->g, n, 1);
+    const Type *yt = ir_out_type(lc->g, n, 0);
+    int64_t rows = at->dims[0], depth = at->dims[1], cols = wt->dims[0];
+    int a = lower_buf(lc, n->in[0]);
+    int b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+    int block = lower_dot_block(lc->target, cols);
+    int w = packed_weights(lc, n->in[1], 1, cols, depth, block, k->name);
+    Requant rq = node_requant(lc, n, cols, k->name);
+    WZero zw = weight_zero(lc, wt, k->name);
+    int32_t za = quant_zero_at(at->quant, 0);
+
+    Expr *iv;
+    Stmt *s0 = lower_loop(p, k, k->body, rows, LOOP_PARALLEL, &iv);
+    int64_t full = cols / block * block;
+    for (int part = 0; part < 2; part++) {
+        int64_t j0 = part ? full : 0, j1 = part ? cols : full;
+        int bl = part ? 1 : block;
+        if (j0 >= j1)
+            continue;
+        Expr *jv;
+        Stmt *s = s0;
+        if (j1 - j0 == 1) {
+            jv = ex_int(p, j0);
+        } else {
+            int v = loop_new_var(k);
+            Stmt *l = st_for(p, v, ex_int(p, j0), ex_int(p, j1), bl, LOOP_PARALLEL);
+            st_append(p, s, l);
+            s = l->body;
+            jv = ex_var(p, v);
+        }
+        int acc[DOT_MAX_BLOCK];
+        Expr *col[DOT_MAX_BLOCK];
+        for (int r = 0; r < bl; r++) {
+            acc[r] = loop_new_local(p, k, DT_I32, "acc");
+            col[r] = ex_add(p, jv, ex_int(p, r));
+            st_append(p, s, st_set(p, acc[r], b >= 0 ? ex_load(p, b, col[r]) : i32(p, 0)));
+        }
+        Expr *kv;
+        Stmt *red = lower_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
+        Expr *av = load_centered(p, a, ex_add(p, ex_muli(p, iv, depth), kv), za);
+        if (bl > 1 || za != 0) {
+            int l = loop_new_local(p, k, DT_I32, "av");
+            st_append(p, red, st_set(p, l, av));
+            av = ex_local(p, k, l);
+        }
+        Expr *wbase = ex_add(p, ex_muli(p, jv, depth), ex_muli(p, kv, bl)); /* packed_weights */
+        for (int r = 0; r < bl; r++) {
+            Expr *wv = load_weight(p, w, ex_add(p, wbase, ex_int(p, r)), &zw, col[r]);
+            st_append(p, red, lower_accumulate(p, k, acc[r], BIN_ADD, ex_bin(p, BIN_MUL, av, wv)));
+        }
+        for (int r = 0; r < bl; r++) {
+            Expr *out = requant_expr(p, k, s, &rq, ex_local(p, k, acc[r]), col[r], yt->dtype);
+            st_append(p, s, st_store(p, y, ex_add(p, ex_muli(p, iv, cols), col[r]), out));
+        }
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------- qaverage_pool */
+
+/* The window sum of (x - zx) over the in-bounds taps, rescaled by
+ * sx / (sy * count) (every window counts the same taps: inference). */
+bool lower_qaverage_pool(LowerCtx *lc, const Node *n)
+{
+    Geom geo;
+    if (!ir_window_geom(lc->ctx, lc->g, n, &geo))
+        return false;
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0), *yt = ir_out_type(lc->g, n, 0);
+    int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+    int ns = geo.nspatial;
+    int64_t count = 1;
+    for (int d = 0; d < ns; d++)
+        count *= geo.kernel[d];
+    QMult q;
+    quant_multiplier((double)quant_scale_at(xt->quant, 0) /
+                     ((double)quant_scale_at(yt->quant, 0) * (double)count), &q);
+    Requant rq = {.rounding = quant_node_rounding(n), .n = 1, .q = &q, .mult_buf = -1, .shift_buf = -1,
+                  .zero = quant_zero_at(yt->quant, 0)};
+    quant_bounds(n, yt->dtype, &rq.lo, &rq.hi);
+    int32_t zx = quant_zero_at(xt->quant, 0);
+
+    Expr *xi[IR_MAX_RANK], *yi[IR_MAX_RANK], *tap[IR_MAX_RANK];
+    int64_t xdims[IR_MAX_RANK], ydims[IR_MAX_RANK];
+    xdims[0] = ydims[0] = xt->dims[0] * xt->dims[1];
+    Stmt *s = lower_loop(p, k, k->body, xdims[0], LOOP_PARALLEL, &xi[0]);
+    yi[0] = xi[0];
+    for (int d = 0; d < ns; d++) {
+        s = lower_loop(p, k, s, geo.out[d], LOOP_PARALLEL, &yi[1 + d]);
+        xdims[1 + d] = geo.in[d];
+        ydims[1 + d] = geo.out[d];
+    }
+    int acc = loop_new_local(p, k, DT_I32, "acc");
+    st_append(p, s, st_set(p, acc, i32(p, 0)));
+    Stmt *r = lower_open_window(p, k, s, &geo, yi + 1, tap, xi + 1);
+    Expr *xe = ex_int(p, 0), *ye = ex_int(p, 0);
+    for (int d = 0; d <= ns; d++) {
+        xe = ex_add(p, ex_muli(p, xe, xdims[d]), xi[d]);
+        ye = ex_add(p, ex_muli(p, ye, ydims[d]), yi[d]);
+    }
+    /* Without padding every window reads `count` elements: zx comes off
+     * once, as the constant count * zx; with padding (counted, reading zx)
+     * each element read comes off by itself. */
+    bool padded = false;
+    for (int d = 0; d < ns; d++)
+        padded |= geo.pad_begin[d] > 0 || geo.pad_end[d] > 0;
+    st_append(p, r, lower_accumulate(p, k, acc, BIN_ADD, padded ? load_centered(p, x, xe, zx)
+                                                               : ex_cast(p, DT_I32, ex_load(p, x, xe))));
+    Expr *sum = ex_local(p, k, acc);
+    if (!padded)
+        sum = ex_bin(p, BIN_SUB, sum, i32(p, (int64_t)zx * count));
+    st_append(p, s, st_store(p, y, ye, requant_expr(p, k, s, &rq, sum, NULL, yt->dtype)));
+    return true;
+}
+
+/* ------------------------------------------------------------------- qadd */
+
+/* TFLite's fixed-point add (quant_add_mults): both inputs shifted left
+ * QADD_SHIFT bits and scaled to a common scale, summed, scaled to y. */
+bool lower_qadd(LowerCtx *lc, const Node *n)
+{
+    Program *p = lc->p;
+    const Type *at = ir_in_type(lc->g, n, 0), *bt = ir_in_type(lc->g, n, 1);
+    const Type *yt = ir_out_type(lc->g, n, 0);
+    int a = lower_buf(lc, n->in[0]), b = lower_buf(lc, n->in[1]), y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+    QMult qa, qb, qy;
+    quant_add_mults(at, bt, yt, &qa, &qb, &qy);
+    Rounding r = quant_node_rounding(n);
+    Requant ra = {.rounding = r, .n = 1, .q = &qa, .mult_buf = -1, .shift_buf = -1};
+    Requant rb = ra, ry = ra;
+    rb.q = &qb;
+    ry.q = &qy;
+    ry.zero = quant_zero_at(yt->quant, 0);
+    quant_bounds(n, yt->dtype, &ry.lo, &ry.hi);
+
+    int vars[IR_MAX_RANK];
+    Stmt *s = lower_nest(p, k, k->body, yt, vars);
+    Expr *idx[IR_MAX_RANK];
+    for (int d = 0; d < yt->rank; d++)
+        idx[d] = ex_var(p, vars[d]);
+    Expr *av = load_centered(p, a, lower_bcast_index(p, at, yt, idx), quant_zero_at(at->quant, 0));
+    Expr *bv = load_centered(p, b, lower_bcast_index(p, bt, yt, idx), quant_zero_at(bt->quant, 0));
+    Expr *sa = scale_expr(p, k, s, &ra, ex_bin(p, BIN_MUL, av, i32(p, 1 << QADD_SHIFT)), NULL);
+    Expr *sb = scale_expr(p, k, s, &rb, ex_bin(p, BIN_MUL, bv, i32(p, 1 << QADD_SHIFT)), NULL);
+    int sum = loop_new_local(p, k, DT_I32, "sum");
+    st_append(p, s, st_set(p, sum, ex_bin(p, BIN_ADD, sa, sb)));
+    st_append(p, s, st_store(p, y, lower_index(p, yt, idx),
+                             requant_expr(p, k, s, &ry, ex_local(p, k, sum), NULL, yt->dtype)));
+    return true;
+}
