@@ -9,7 +9,8 @@
  * map by name, camelCase -> snake_case (transA -> trans_a).
  * A few ops have a special form: those whose result is always a constant
  * (Constant, Shape, Size, ConstantOfShape, Range), Quantize/DequantizeLinear
- * (a per-axis scale is reshaped to broadcast along its axis), and
+ * (a per-axis scale is reshaped to broadcast along its axis; a
+ * dequantize of constants is not folded, see build()), and
  * Softmax-like ops before opset 13, which work on the input flattened to
  * 2-D at `axis`.
  * Invariant: a node whose inputs are all constants is folded at import by
@@ -75,6 +76,7 @@ typedef enum {
     SP_CONST_OF_SHAPE,
     SP_RANGE,
     SP_QDQ,             /* QuantizeLinear/DequantizeLinear: per-axis scales */
+    SP_QOPERATOR,       /* QLinearConv, QLinearMatMul, ...: as their QDQ form */
 } Special;
 
 typedef struct {
@@ -192,6 +194,10 @@ static const OnnxOp onnx_ops[] = {
     /* quantization (constant inputs fold like any other op) */
     {"QuantizeLinear", 10, 18, OP_QUANTIZE_LINEAR, 1, SP_QDQ, {{0}}, {{0}}, NULL},
     {"DequantizeLinear", 10, 18, OP_DEQUANTIZE_LINEAR, 1, SP_QDQ, {{0}}, {{0}}, NULL},
+    {"QLinearConv", 10, 18, OP_CONV, 1, SP_QOPERATOR, {{0}}, {{0}}, NULL},
+    {"QLinearMatMul", 10, 18, OP_MATMUL, 1, SP_QOPERATOR, {{0}}, {{0}}, NULL},
+    {"ConvInteger", 10, 18, OP_CONV, 1, SP_QOPERATOR, {{0}}, {{0}}, NULL},
+    {"MatMulInteger", 10, 18, OP_MATMUL, 1, SP_QOPERATOR, {{0}}, {{0}}, NULL},
 };
 
 #define NROWS (sizeof onnx_ops / sizeof onnx_ops[0])
@@ -584,7 +590,9 @@ static int make_node(FeOnnx *im, const OnnxNode *on, Graph *g, const Pending *p,
  * the output value ids. */
 static bool build(FeOnnx *im, const OnnxNode *on, const Pending *p, int *outv)
 {
-    bool fold = op_info(p->op)->ref != NULL;
+    /* A dequantize of constants stays a node: the fold-qdq pass wants the
+     * int8 weights behind it, and folds what it leaves. */
+    bool fold = op_info(p->op)->ref != NULL && p->op != OP_DEQUANTIZE_LINEAR;
     int nconst = 0;
     for (int i = 0; i < p->nin; i++) {
         if (p->in[i] < 0)
@@ -842,53 +850,137 @@ static bool import_range(FeOnnx *im, const OnnxNode *on)
     return add_const_output(im, on, out.type, out.data);
 }
 
-/* QuantizeLinear / DequantizeLinear (x, scale[, zero], axis=1). etch's ops
- * broadcast scale and zero against x, so a per-axis scale [C] (opset 13+)
- * is reshaped to [C, 1, ..., 1], aligning C with x's axis. With constant
- * inputs (weights behind a DequantizeLinear) the node folds in build(). */
-static bool import_qdq(FeOnnx *im, const OnnxNode *on)
+/* quantize_linear or dequantize_linear (`op`) of x with scale s and zero z
+ * (-1: none). etch's ops broadcast scale and zero against x, so a per-axis
+ * scale [C] (opset 13+) is reshaped to [C, 1, ..., 1], aligning C with x's
+ * `axis`. A dequantize of constants stays a node (see build()). */
+static bool build_qdq(FeOnnx *im, const OnnxNode *on, int op, int x, int s, int z, int64_t axis,
+                      int *out)
 {
-    Pending p = {.op = on->row->op, .nout = 1, .legacy_axis = -1};
-    for (size_t i = 0; i < on->np->n_input && i < 3; i++) {
-        int v = input_value(im, on, i);
-        if (v == -2)
-            return false;
-        p.in[p.nin++] = v;
-    }
-    while (p.nin > 0 && p.in[p.nin - 1] < 0)
-        p.nin--;
-    if (p.nin < 2 || p.in[0] < 0 || p.in[1] < 0) {
-        diag_error(im->c, on->loc, "needs an input and a scale");
-        return false;
-    }
-    const Type *xt = &ir_value(im->g, p.in[0])->type;
-    const Type *st = &ir_value(im->g, p.in[1])->type;
-    int64_t ns = type_numel(st);
-    if (ns != 1) {
-        int64_t axis = attr_int(on, "axis", 1);
-        if (axis < 0)
-            axis += xt->rank;
-        if (st->rank != 1 || axis < 0 || axis >= xt->rank || xt->dims[axis] != ns) {
+    Pending p = {.op = op, .nout = 1, .legacy_axis = -1, .in = {x, s, z}, .nin = z >= 0 ? 3 : 2};
+    const Type *xt = &ir_value(im->g, x)->type;
+    for (int k = 1; k < p.nin; k++) {
+        const Type *st = &ir_value(im->g, p.in[k])->type;
+        int64_t ns = type_numel(st), ax = axis < 0 ? axis + xt->rank : axis;
+        if (ns == 1)
+            continue;
+        if (st->rank != 1 || ax < 0 || ax >= xt->rank || xt->dims[ax] != ns) {
             char ts[128], xs[128];
-            diag_error(im->c, on->loc, "scale %s matches neither per-tensor nor axis %lld of x %s",
-                       type_str(st, ts, sizeof ts), (long long)attr_int(on, "axis", 1),
+            diag_error(im->c, on->loc, "%s %s matches neither per-tensor nor axis %lld of x %s",
+                       k == 1 ? "scale" : "zero point", type_str(st, ts, sizeof ts), (long long)axis,
                        type_str(xt, xs, sizeof xs));
             return false;
         }
         int64_t dims[IR_MAX_RANK] = {ns};
-        int rank = xt->rank - (int)axis;
+        int rank = xt->rank - (int)ax;
         for (int d = 1; d < rank; d++)
             dims[d] = 1;
-        for (int k = 1; k < p.nin; k++) {
-            Pending r = {.op = OP_RESHAPE, .in = {p.in[k]}, .nin = 1, .nout = 1, .legacy_axis = -1};
-            pend_attr(&r, "shape", (Attr){.type = AT_INTS, .n = rank,
-                                         .ints = arena_memdup(im->g->arena, dims, sizeof dims)});
-            if (!build(im, on, &r, &p.in[k]))
-                return false;
-        }
+        Pending r = {.op = OP_RESHAPE, .in = {p.in[k]}, .nin = 1, .nout = 1, .legacy_axis = -1};
+        pend_attr(&r, "shape", (Attr){.type = AT_INTS, .n = rank,
+                                     .ints = arena_memdup(im->g->arena, dims, sizeof dims)});
+        if (!build(im, on, &r, &p.in[k]))
+            return false;
+    }
+    return build(im, on, &p, out);
+}
+
+/* QuantizeLinear / DequantizeLinear (x, scale[, zero], axis=1). */
+static bool import_qdq(FeOnnx *im, const OnnxNode *on)
+{
+    int in[3] = {-1, -1, -1};
+    for (size_t i = 0; i < on->np->n_input && i < 3; i++)
+        if ((in[i] = input_value(im, on, i)) == -2)
+            return false;
+    if (in[0] < 0 || in[1] < 0) {
+        diag_error(im->c, on->loc, "needs an input and a scale");
+        return false;
     }
     int out;
-    return build(im, on, &p, &out) && bind_output(im, on, 0, out);
+    return build_qdq(im, on, on->row->op, in[0], in[1], in[2], attr_int(on, "axis", 1), &out) &&
+           bind_output(im, on, 0, out);
+}
+
+/* Inputs 0..n-1 of the node, each required unless `optional` has its bit;
+ * absent ones are -1. */
+static bool q_inputs(FeOnnx *im, const OnnxNode *on, int n, unsigned optional, int *in)
+{
+    for (int i = 0; i < n; i++) {
+        in[i] = (size_t)i < on->np->n_input ? input_value(im, on, (size_t)i) : -1;
+        if (in[i] == -2)
+            return false;
+        if (in[i] < 0 && !(optional >> i & 1)) {
+            diag_error(im->c, on->loc, "input %d of %s is required", i, on->np->op_type);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* op(inputs...) with the ONNX node's attributes (conv's geometry). */
+static bool build_with_attrs(FeOnnx *im, const OnnxNode *on, int op, const int *in, int nin, int *out)
+{
+    Pending p = {.op = op, .nout = 1, .legacy_axis = -1, .nin = nin};
+    for (int i = 0; i < nin; i++)
+        p.in[i] = in[i];
+    for (size_t i = 0; i < on->np->n_attribute; i++)
+        if (!convert_attr(im, on, on->np->attribute[i], &p))
+            return false;
+    return build(im, on, &p, out);
+}
+
+/* The QOperator forms become the QDQ form they mean, which fold-qdq turns
+ * into int8 kernels when the quantization parameters are constants (and
+ * which otherwise runs in float, as written):
+ *   QLinearConv(x, xs, xz, w, ws, wz, ys, yz[, B]) =
+ *     quantize(conv(dq(x), dq(w, axis 0), dq(B, xs * ws)), ys, yz)
+ *   QLinearMatMul(a, as, az, b, bs, bz, ys, yz) =
+ *     quantize(matmul(dq(a), dq(b, per column)), ys, yz)
+ *   MatMulInteger(A, B[, az, bz]) / ConvInteger(x, w[, xz, wz]):
+ *     the int32 sums, computed as the float op over (v - zero) and cast:
+ *     exact while every sum stays below 2^24 in magnitude. */
+static bool import_qoperator(FeOnnx *im, const OnnxNode *on)
+{
+    const char *t = on->np->op_type;
+    int in[9], out, a, b;
+    if (strcmp(t, "QLinearConv") == 0) {
+        if (!q_inputs(im, on, 9, 1u << 8, in) || !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[0], in[1], in[2], 1, &a) ||
+            !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[3], in[4], in[5], 0, &b))
+            return false;
+        int cin[3] = {a, b, -1};
+        if (in[8] >= 0) {
+            Pending m = {.op = OP_MUL, .in = {in[1], in[4]}, .nin = 2, .nout = 1, .legacy_axis = -1};
+            int bs;
+            if (!build(im, on, &m, &bs) || !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[8], bs, -1, 0, &cin[2]))
+                return false;
+        }
+        int y;
+        return build_with_attrs(im, on, OP_CONV, cin, in[8] >= 0 ? 3 : 2, &y) &&
+               build_qdq(im, on, OP_QUANTIZE_LINEAR, y, in[6], in[7], 1, &out) && bind_output(im, on, 0, out);
+    }
+    if (strcmp(t, "QLinearMatMul") == 0) {
+        if (!q_inputs(im, on, 8, 0, in) || !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[0], in[1], in[2], -2, &a) ||
+            !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[3], in[4], in[5], -1, &b))
+            return false;
+        int mm[2] = {a, b}, y;
+        return build_with_attrs(im, on, OP_MATMUL, mm, 2, &y) &&
+               build_qdq(im, on, OP_QUANTIZE_LINEAR, y, in[6], in[7], 1, &out) && bind_output(im, on, 0, out);
+    }
+    /* MatMulInteger / ConvInteger */
+    bool conv = strcmp(t, "ConvInteger") == 0;
+    if (!q_inputs(im, on, 4, 0xc, in))
+        return false;
+    float one = 1.0f;
+    int s = ir_add_const(im->c, im->g, NULL, type_make(DT_F32, 0, NULL),
+                         arena_memdup(im->g->arena, &one, sizeof one), on->loc);
+    if (s < 0 || !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[0], s, in[2], conv ? 1 : -2, &a) ||
+        !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[1], s, in[3], conv ? 0 : -1, &b))
+        return false;
+    int ops[2] = {a, b}, y;
+    if (!build_with_attrs(im, on, conv ? OP_CONV : OP_MATMUL, ops, 2, &y))
+        return false;
+    Pending c = {.op = OP_CAST, .in = {y}, .nin = 1, .nout = 1, .legacy_axis = -1};
+    pend_attr(&c, "to", (Attr){.type = AT_STR, .s = "i32"});
+    return build(im, on, &c, &out) && bind_output(im, on, 0, out);
 }
 
 /* ------------------------------------------------------------ nodes */
@@ -921,6 +1013,7 @@ static bool import_row(FeOnnx *im, OnnxNode *on)
     case SP_CONST_OF_SHAPE: return import_constant_of_shape(im, on);
     case SP_RANGE: return import_range(im, on);
     case SP_QDQ: return import_qdq(im, on);
+    case SP_QOPERATOR: return import_qoperator(im, on);
     case SP_NONE: case SP_FLAT_AXIS: break;
     }
 

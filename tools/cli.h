@@ -31,6 +31,7 @@ typedef struct {
     int repeat;                 /* run: inferences to time */
     bool stats;                 /* run: print latency and arena sizes */
     const char *target;         /* --target: a target_find name (NULL: host) */
+    Rounding rounding;          /* --rounding: of the int8 kernels (single) */
 } CliOpts;
 
 /* ---------------------------------------------------------- cli_cmds.c */

@@ -25,6 +25,7 @@ bool cli_load(Ctx *c, const CliOpts *o, Module *m)
     if (!m->graph || c->nerrors)
         return false;
     m->prefix = o->name;
+    m->rounding = o->rounding;
     /* An LLVM triple that names no target row gets no machine assumptions. */
     if (o->target)
         m->target = target_find(o->target) ? target_find(o->target) : target_find("generic");

@@ -181,10 +181,10 @@ int cli_run(Ctx *c, const CliOpts *o)
     Tensor *out = arena_alloc(c->arena, sizeof *out * (size_t)(g->noutputs + 1));
     if (!read_inputs(c, o, g, in))
         return CLI_ERROR;
-    /* The interpreter needs no Loop IR, but the arena numbers, the dumps
-     * and the emitted C do. */
-    bool lower = use_c || use_llvm || mcu || o->stats || o->nprint_after > 0 || o->out;
-    if (lower && !cli_lower(c, o, &m))
+    /* The pipeline runs for the interpreter too: it interprets the graph the
+     * compiled code is made from (after fold-qdq's integer kernels, say),
+     * so all backends compute the same thing. */
+    if (!cli_lower(c, o, &m))
         return CLI_ERROR;
     if (o->out && (!cli_mkdirs(c, o->out) || !cg_emit_c(c, m.prog, o->out)))
         return CLI_ERROR;

@@ -2,7 +2,7 @@
  *
  *   etch compile MODEL [-o OUTDIR] [--name PREFIX] [--emit c|llvm|bc|obj|asm] [-O 0|1|2|3]
  *                      [--target host|cortex-m4|cortex-m0|TRIPLE] [--shape NAME=D0,D1,...]
- *                      [--print-after=PASS|all] [--disable-pass=NAME]
+ *                      [--print-after=PASS|all] [--disable-pass=NAME] [--rounding single|tflite]
  *   etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR]
  *                  [--backend interp|c|llvm] [--repeat N] [--stats] (+ compile's options)
  *   etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME] [--target T] [--shape ...]
@@ -72,6 +72,9 @@ static const Option options[] = {
     {"--stats", false, C_RUN, "print latency_us, arena_bytes and arena_lower_bound"},
     {"--target", true, C_COMPILE | C_RUN | C_DUMP,
      "host (default), generic, cortex-m4 or cortex-m0; cortex-m runs go through QEMU"},
+    {"--rounding", true, C_COMPILE | C_RUN | C_DUMP,
+     "requantization of int8 kernels: single (default; one rounding, as ONNX Runtime and "
+     "TFLite's single-rounding kernels) or tflite (TFLite Micro's reference rounding)"},
     {"--help", false, C_ALL, "show this help"},
 };
 enum { NOPTIONS = sizeof options / sizeof options[0] };
@@ -231,6 +234,11 @@ static int set_option(Arena *a, const Command *cmd, CliOpts *o, const Option *op
         if (strlen(v) != 1 || v[0] < '0' || v[0] > '3')
             return usage_error(cmd, "-O wants 0, 1, 2 or 3, not '%s'", v);
         o->opt_level = v[0] - '0';
+    } else if (strcmp(n, "--rounding") == 0) {
+        int r = quant_rounding_by_name(v);
+        if (r < 0)
+            return usage_error(cmd, "unknown rounding '%s' (roundings: single, tflite)", v);
+        o->rounding = (Rounding)r;
     } else if (strcmp(n, "--target") == 0) {
         /* An LLVM triple (arch-vendor-os...) is checked by LLVM when used. */
         if (!target_find(v) && !strchr(v, '-'))

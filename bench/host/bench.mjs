@@ -36,6 +36,9 @@ const MODELS = [
   ['vww_96_float', 'tests/models/mlperf-tiny/vww_96_float.onnx'],
   ['digits_mlp', 'examples/digits_mlp/digits_mlp.etch', 'bench/host/models/digits_mlp.onnx'],
   ['digits_cnn', 'examples/digits_cnn/digits_cnn.etch', 'bench/host/models/digits_cnn.onnx'],
+  // int8 (pre-quantized QDQ): etch's int8 kernels vs ORT's fused int8 ones.
+  ['ad01_int8', 'tests/models/mlperf-tiny/ad01_int8.onnx'],
+  ['kws_ref_model', 'tests/models/mlperf-tiny/kws_ref_model.onnx'],
 ];
 
 function parseArgs(argv) {
@@ -56,21 +59,23 @@ const median = (xs) => {
   return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 };
 
-// xorshift32 from an FNV-1a hash of the name: the same input every run.
-function randomInput(name, n) {
+// xorshift32 from an FNV-1a hash of the name: the same input every run;
+// floats in [0, 1), or int8 over the whole range.
+function randomInput(name, n, int8) {
   let h = 2166136261;
   for (const ch of name) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
   let s = h || 1;
-  const out = new Float32Array(n);
+  const out = int8 ? new Int8Array(n) : new Float32Array(n);
   for (let i = 0; i < n; i++) {
     s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    out[i] = s / 4294967296;
+    out[i] = int8 ? (s >>> 24) - 128 : s / 4294967296;
   }
   return out;
 }
 
 function writeNpy(file, dims, data) {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims.join(', ')}${dims.length === 1 ? ',' : ''}), }`;
+  const descr = data instanceof Int8Array ? '|i1' : '<f4';
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${dims.join(', ')}${dims.length === 1 ? ',' : ''}), }`;
   const pad = 64 - ((10 + header.length + 1) % 64);
   header += ' '.repeat(pad % 64) + '\n';
   const pre = Buffer.alloc(10);
@@ -80,10 +85,10 @@ function writeNpy(file, dims, data) {
     Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
 }
 
-function readNpyF32(file) {
+function readNpy(file) {
   const b = fs.readFileSync(file), hlen = b.readUInt16LE(8);
-  const off = 10 + hlen;
-  return new Float32Array(b.buffer.slice(b.byteOffset + off, b.byteOffset + b.length));
+  const off = 10 + hlen, body = b.buffer.slice(b.byteOffset + off, b.byteOffset + b.length);
+  return b.toString('latin1', 10, off).includes("'|i1'") ? new Int8Array(body) : new Float32Array(body);
 }
 
 // Input name/shape and conv/gemm/matmul flops from the graph etch prints.
@@ -94,10 +99,10 @@ function describe(etch, model) {
   const dimsOf = (s) => (s.trim() === '' ? [] : s.split(',').map((d) => parseInt(d, 10)));
   const numel = (d) => d.reduce((a, b) => a * b, 1);
   for (const line of text.split('\n')) {
-    let m = /^\s*(input|const)\s+(\S+)\s*:\s*\w+\[([^\]]*)\]/.exec(line);
+    let m = /^\s*(input|const)\s+(\S+)\s*:\s*(\w+)\[([^\]]*)\]/.exec(line);
     if (m) {
-      shapes.set(m[2], dimsOf(m[3]));
-      if (m[1] === 'input' && !input) input = { name: m[2], dims: dimsOf(m[3]) };
+      shapes.set(m[2], dimsOf(m[4]));
+      if (m[1] === 'input' && !input) input = { name: m[2], dims: dimsOf(m[4]), int8: m[3] === 'i8' };
       continue;
     }
     m = /^\s*(\S+)\s*:\s*\w+\[([^\]]*)\]\s*=\s*(\w+)\(([^,)]*)(?:,\s*([^,)]*))?/.exec(line);
@@ -155,12 +160,12 @@ async function main() {
     if (o.only && !o.only.includes(name)) continue;
     const { input, flops } = describe(o.etch, etchModel);
     const n = input.dims.reduce((a, b) => a * b, 1);
-    const data = randomInput(name, n);
+    const data = randomInput(name, n, input.int8);
     const npy = path.join(tmp, `${name}.npy`);
     writeNpy(npy, input.dims, data);
     const session = await ort.InferenceSession.create(path.join(root, ortModel), opts);
-    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, input.dims) };
-    const idFeeds = { x: new ort.Tensor('float32', data, [n]) };
+    const feeds = { [session.inputNames[0]]: new ort.Tensor(input.int8 ? 'int8' : 'float32', data, input.dims) };
+    const idFeeds = { x: new ort.Tensor('float32', Float32Array.from(data), [n]) };
     // Enough calls per repetition for ~0.2 s of ORT time, at least 20.
     const first = await timeOrtMs(session, feeds, 5);
     const runs = o.runs || Math.max(20, Math.min(2000, Math.round(2e5 / Math.max(first, 1))));
@@ -178,7 +183,7 @@ async function main() {
     const res = await session.run(feeds);
     const ref = res[session.outputNames[0]].data;
     const outFile = fs.readdirSync(outDir).filter((f) => f.endsWith('.npy'))[0];
-    const got = readNpyF32(path.join(outDir, outFile));
+    const got = readNpy(path.join(outDir, outFile));
     let err = 0;
     for (let i = 0; i < ref.length; i++) err = Math.max(err, Math.abs(ref[i] - got[i]));
     const overhead = median(idT), ortUs = Math.max(median(ortT) - overhead, 1e-3), etchUs = median(etchT);

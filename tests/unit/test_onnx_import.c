@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "frontend/frontend.h"
+#include "passes/passes.h"
 #include "testutil.h"
 
 #define MODELS ETCH_SOURCE_DIR "/tests/onnx/import/"
@@ -367,4 +368,40 @@ Test(onnx_import, truncated_and_corrupted_models_give_diagnostics, .timeout = 12
     free(path);
     free(dir);
     free(model);
+}
+
+/* ---------------------------------------------------------- QOperator */
+
+/* QLinearConv imports as dequantize -> conv -> quantize, runs so in the
+ * interpreter, and with constant parameters fold-qdq makes it one qconv:
+ * the integer kernel and the float QDQ graph agree within 1 (they round
+ * ties differently), on every element. */
+Test(onnx_import, qlinearconv_imports_as_qdq_and_folds_to_qconv)
+{
+    Capture k;
+    cap_open(&k);
+    Graph *g = load(&k, MODELS "qlinearconv.onnx");
+    cr_expect_eq(count_nodes(g, OP_CONV), 1, "no conv in the QDQ form");
+    cr_expect_eq(count_nodes(g, OP_QUANTIZE_LINEAR), 1, "no quantize in the QDQ form");
+    TuRng r;
+    tu_rng_init(&r, tu_seed());
+    const Type *xt = &ir_value(g, g->inputs[0])->type;
+    Tensor in = {*xt, arena_alloc(k.c->arena, type_bytes(xt))};
+    for (int64_t i = 0; i < type_numel(xt); i++)
+        ((int8_t *)in.data)[i] = (int8_t)tu_rng_int(&r, -128, 127);
+    Tensor *qdq = run(&k, g, &in);
+    Module m = {.graph = g};
+    cr_assert(pipeline_run(k.c, &m, NULL), "pipeline failed:\n%s", cap_text(&k));
+    cr_expect_eq(count_nodes(g, OP_QCONV), 1, "fold-qdq made no qconv");
+    cr_expect_eq(count_nodes(g, -1), 1, "nodes left besides the qconv: %d", count_nodes(g, -1));
+    Tensor *folded = run(&k, g, &in);
+    int64_t n = type_numel(&qdq[0].type), off = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int d = abs(((int8_t *)qdq[0].data)[i] - ((int8_t *)folded[0].data)[i]);
+        cr_expect(d <= 1, "element %lld: QDQ %d, qconv %d (seed %llu)", (long long)i,
+                  ((int8_t *)qdq[0].data)[i], ((int8_t *)folded[0].data)[i], (unsigned long long)tu_seed());
+        off += d > 0;
+    }
+    cr_expect(off * 100 <= n, "%lld of %lld elements differ", (long long)off, (long long)n);
+    cap_close(&k);
 }

@@ -138,6 +138,21 @@ def main():
         helper.make_node("MatMul", ["f", "fc"], ["y"], name="fc"),
     ], [f32("x", [1, 1, 8, 8])], [f32("y", None)], [w, b, fc])
 
+    # QLinearConv with constant quantization parameters: imported as its QDQ
+    # form, which fold-qdq turns into one qconv.
+    q = np.random.default_rng(2)
+    arr = numpy_helper.from_array
+    save("qlinearconv", [
+        helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
+                         name="qconv", pads=[1, 1, 1, 1]),
+    ], [helper.make_tensor_value_info("x", TensorProto.INT8, [1, 3, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.INT8, None)],
+        [arr(np.array(0.05, np.float32), "xs"), arr(np.array(-3, np.int8), "xz"),
+         arr(q.integers(-127, 128, (4, 3, 3, 3)).astype(np.int8), "w"),
+         arr(np.array([0.01, 0.02, 0.015, 0.03], np.float32), "ws"), arr(np.zeros(4, np.int8), "wz"),
+         arr(np.array(0.1, np.float32), "ys"), arr(np.array(2, np.int8), "yz"),
+         arr(q.integers(-2000, 2000, 4).astype(np.int32), "b")])
+
 
 if __name__ == "__main__":
     main()
