@@ -33,6 +33,7 @@ typedef struct {
     int n;                  /* entries in q */
     QMult *q;
     int mult_buf, shift_buf; /* tables when n > 1 and they differ, else -1 */
+    int round_buf;          /* single rounding, all M < 1/2: 2^(s-1) per channel */
     int32_t zero, lo, hi;   /* output zero point and clamp */
 } Requant;
 
@@ -44,23 +45,42 @@ static bool all_same(const QMult *q, int n)
     return true;
 }
 
+/* Single rounding with every M below 1/2 (shift <= -1, so s = 31 - shift
+ * >= 32): v >> s is (v >> 32) >> (s - 32), the high word of the 64-bit
+ * product shifted in 32 bits, and the result needs no saturation. */
+static bool split_shift(const Requant *rq)
+{
+    if (rq->rounding != ROUND_SINGLE)
+        return false;
+    for (int i = 0; i < rq->n; i++)
+        if (rq->q[i].shift > -1 && rq->q[i].mult != 0)
+            return false;
+    return true;
+}
+
 /* Builds the tables of rq (when the channels differ). `tag` names them. */
 static void requant_tables(LowerCtx *lc, Requant *rq, const char *tag)
 {
-    rq->mult_buf = rq->shift_buf = -1;
+    rq->mult_buf = rq->shift_buf = rq->round_buf = -1;
     if (rq->n <= 1 || all_same(rq->q, rq->n)) {
         rq->n = 1;
         return;
     }
     Program *p = lc->p;
+    bool split = split_shift(rq);
     int32_t *mult = arena_alloc(p->arena, (size_t)rq->n * sizeof *mult);
     int32_t *shift = arena_alloc(p->arena, (size_t)rq->n * sizeof *shift);
+    int64_t *round = arena_alloc(p->arena, (size_t)rq->n * sizeof *round);
     for (int i = 0; i < rq->n; i++) {
         mult[i] = rq->q[i].mult;
-        shift[i] = rq->q[i].shift;
+        bool zero = rq->q[i].mult == 0; /* scales everything to 0 */
+        shift[i] = split ? (zero ? 0 : -rq->q[i].shift - 1) : rq->q[i].shift; /* s - 32 */
+        round[i] = zero ? 0 : (int64_t)1 << (30 - rq->q[i].shift);          /* 2^(s-1) */
     }
     rq->mult_buf = lower_table(p, arena_printf(p->arena, "%s_mult", tag), DT_I32, rq->n, mult);
     rq->shift_buf = lower_table(p, arena_printf(p->arena, "%s_shift", tag), DT_I32, rq->n, shift);
+    if (split)
+        rq->round_buf = lower_table(p, arena_printf(p->arena, "%s_round", tag), DT_I64, rq->n, round);
 }
 
 /* acc (i32) * M rounded as quant_scale does, as an i32 expression; ch is
@@ -73,6 +93,14 @@ static Expr *scale_expr(Program *p, Kernel *k, Stmt *into, const Requant *rq, Ex
         return i32(p, 0);
     Expr *mult = shared ? i64(p, rq->q[0].mult) : ex_cast(p, DT_I64, ex_load(p, rq->mult_buf, ch));
     Expr *shift = shared ? NULL : ex_cast(p, DT_I64, ex_load(p, rq->shift_buf, ch));
+    if (rq->rounding == ROUND_SINGLE && (shared ? rq->q[0].shift <= -1 : rq->round_buf >= 0)) {
+        /* split_shift: ((acc * mult + 2^(s-1)) >> 32) >> (s - 32) */
+        Expr *round = shared ? i64(p, (int64_t)1 << (30 - rq->q[0].shift)) : ex_load(p, rq->round_buf, ch);
+        Expr *rs = shared ? i32(p, -rq->q[0].shift - 1) : ex_load(p, rq->shift_buf, ch);
+        Expr *v = ex_bin(p, BIN_ADD, ex_bin(p, BIN_MUL, ex_cast(p, DT_I64, acc), mult), round);
+        Expr *hi = ex_cast(p, DT_I32, ex_bin(p, BIN_SHR, v, i64(p, 32)));
+        return rs->kind == EX_INT && rs->i == 0 ? hi : ex_bin(p, BIN_SHR, hi, rs);
+    }
     if (rq->rounding == ROUND_SINGLE) {
         /* (acc * mult + 2^(s-1)) >> s with s = 31 - shift in [1, 62] */
         Expr *prod = ex_bin(p, BIN_MUL, ex_cast(p, DT_I64, acc), mult);
@@ -227,25 +255,42 @@ typedef struct {
     Expr *nv, *gv;
 } QConv;
 
-/* Output pixel (ohv, owv) of `block` channels from mgv (see conv_dot_pixel
- * in lower_nn.c, of which this is the integer form). */
-static void qconv_pixel(Program *p, Kernel *k, Stmt *s, const QConv *c, Expr *mgv, int block,
-                        Expr *ohv, Expr *owv, const bool *inside)
+/* Which outputs one qconv_pixel call computes: `nch` channels from mblock +
+ * j0 (mblock: the first row of the packed weight block of `wblock` rows),
+ * at `npx` adjacent output columns from (ohv, owv). */
+typedef struct {
+    Expr *mblock;
+    int wblock, j0, nch, npx;
+    Expr *ohv, *owv;
+    const bool *inside;     /* the window lies inside the input, per dim */
+    int bfold;              /* interior: bias with the zero point folded in, or -1 */
+} QTile;
+
+/* One tile of outputs: the sums stay in locals over the in-bounds taps,
+ * each loaded x feeds nch channels and each loaded weight npx pixels (see
+ * conv_dot_pixel in lower_nn.c, of which this is the integer form). With
+ * bfold (every tap inside the input) x is used as loaded: sum (x - zx) w =
+ * sum x w - zx sum w, and the second sum is in bfold. */
+static void qconv_pixel(Program *p, Kernel *k, Stmt *s, const QConv *c, const QTile *t)
 {
     const Geom *geo = c->geo;
-    int acc[DOT_MAX_BLOCK];
+    int acc[DOT_MAX_BLOCK][DOT_MAX_BLOCK];
     Expr *m[DOT_MAX_BLOCK];
-    assert(block >= 1 && block <= DOT_MAX_BLOCK);
-    for (int j = 0; j < block; j++) {
-        acc[j] = loop_new_local(p, k, DT_I32, "acc");
-        m[j] = ex_add(p, ex_add(p, ex_muli(p, c->gv, c->mg_n), mgv), ex_int(p, j));
-        st_append(p, s, st_set(p, acc[j], c->b >= 0 ? ex_load(p, c->b, m[j]) : i32(p, 0)));
+    assert(t->nch >= 1 && t->npx >= 1 && t->nch * t->npx <= DOT_MAX_BLOCK);
+    Expr *mfirst = ex_add(p, ex_muli(p, c->gv, c->mg_n), t->mblock);
+    for (int j = 0; j < t->nch; j++) {
+        m[j] = ex_add(p, mfirst, ex_int(p, t->j0 + j));
+        Expr *init = t->bfold >= 0 ? ex_load(p, t->bfold, m[j]) : c->b >= 0 ? ex_load(p, c->b, m[j]) : i32(p, 0);
+        for (int q = 0; q < t->npx; q++) {
+            acc[q][j] = loop_new_local(p, k, DT_I32, "acc");
+            st_append(p, s, st_set(p, acc[q][j], init));
+        }
     }
-    Expr *ci, *tap[2], *o[2] = {ohv, owv};
+    Expr *ci, *tap[2], *o[2] = {t->ohv, t->owv};
     Stmt *r = lower_loop(p, k, s, c->cg_n, LOOP_REDUCTION, &ci);
     for (int d = 0; d < 2; d++) {
         Expr *lo, *hi;
-        lower_out_taps(p, geo, d, o[d], inside[d], &lo, &hi);
+        lower_out_taps(p, geo, d, o[d], t->inside[d], &lo, &hi);
         if (lo->kind == EX_INT && hi->kind == EX_INT && lo->i == 0) {
             r = lower_loop(p, k, r, hi->i, LOOP_REDUCTION, &tap[d]);
             continue;
@@ -256,38 +301,54 @@ static void qconv_pixel(Program *p, Kernel *k, Stmt *s, const QConv *c, Expr *mg
         r = l->body;
         tap[d] = ex_var(p, v);
     }
-    Expr *pos[2];
-    for (int d = 0; d < 2; d++)
-        pos[d] = ex_add(p, ex_muli(p, o[d], geo->stride[d]),
-                        ex_bin(p, BIN_SUB, tap[d], ex_int(p, geo->pad_begin[d])));
+    Expr *ih = ex_add(p, ex_muli(p, t->ohv, geo->stride[0]), ex_bin(p, BIN_SUB, tap[0], ex_int(p, geo->pad_begin[0])));
     Expr *xc = ex_add(p, ex_muli(p, c->nv, c->chans), ex_add(p, ex_muli(p, c->gv, c->cg_n), ci));
-    Expr *xi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, xc, geo->in[0]), pos[0]), geo->in[1]), pos[1]);
-    Expr *xv = load_centered(p, c->x, xi, c->zx);
-    if (block > 1 || c->zx != 0) { /* one load of x for the whole block */
-        int xl = loop_new_local(p, k, DT_I32, "xv");
-        st_append(p, r, st_set(p, xl, xv));
-        xv = ex_local(p, k, xl);
+    Expr *xrow = ex_muli(p, ex_add(p, ex_muli(p, xc, geo->in[0]), ih), geo->in[1]);
+    Expr *xv[DOT_MAX_BLOCK];
+    for (int q = 0; q < t->npx; q++) {
+        Expr *iw = ex_add(p, ex_muli(p, ex_add(p, t->owv, ex_int(p, q)), geo->stride[1]),
+                          ex_bin(p, BIN_SUB, tap[1], ex_int(p, geo->pad_begin[1])));
+        Expr *xi = ex_add(p, xrow, iw);
+        xv[q] = t->bfold >= 0 ? ex_cast(p, DT_I32, ex_load(p, c->x, xi)) : load_centered(p, c->x, xi, c->zx);
+        if (t->nch > 1 || xv[q]->kind != EX_CAST) { /* one load of x for all channels */
+            int xl = loop_new_local(p, k, DT_I32, "xv");
+            st_append(p, r, st_set(p, xl, xv[q]));
+            xv[q] = ex_local(p, k, xl);
+        }
     }
     /* Block-interleaved weights (packed_weights): the block's first row,
-     * then the reduction index times the block, plus j. */
+     * then the reduction index times the block, plus the row in it. */
     Expr *red = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, ci, geo->kernel[0]), tap[0]), geo->kernel[1]), tap[1]);
-    Expr *wbase = ex_add(p, ex_muli(p, m[0], c->cg_n * geo->kernel[0] * geo->kernel[1]), ex_muli(p, red, block));
-    for (int j = 0; j < block; j++) {
-        Expr *wv = load_weight(p, c->w, ex_add(p, wbase, ex_int(p, j)), &c->zw, m[j]);
-        st_append(p, r, lower_accumulate(p, k, acc[j], BIN_ADD, ex_bin(p, BIN_MUL, xv, wv)));
+    Expr *wbase = ex_add(p, ex_muli(p, mfirst, c->cg_n * geo->kernel[0] * geo->kernel[1]),
+                         ex_muli(p, red, t->wblock));
+    for (int j = 0; j < t->nch; j++) {
+        Expr *wv = load_weight(p, c->w, ex_add(p, wbase, ex_int(p, t->j0 + j)), &c->zw, m[j]);
+        if (t->npx > 1) {
+            int wl = loop_new_local(p, k, DT_I32, "wv");
+            st_append(p, r, st_set(p, wl, wv));
+            wv = ex_local(p, k, wl);
+        }
+        for (int q = 0; q < t->npx; q++)
+            st_append(p, r, lower_accumulate(p, k, acc[q][j], BIN_ADD, ex_bin(p, BIN_MUL, xv[q], wv)));
     }
-    for (int j = 0; j < block; j++) {
-        Expr *yc = ex_add(p, ex_muli(p, c->nv, c->mchans), m[j]);
-        Expr *yi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, yc, geo->out[0]), ohv), geo->out[1]), owv);
-        Expr *out = requant_expr(p, k, s, c->rq, ex_local(p, k, acc[j]), m[j], c->ydt);
-        st_append(p, s, st_store(p, c->y, yi, out));
-    }
+    for (int j = 0; j < t->nch; j++)
+        for (int q = 0; q < t->npx; q++) {
+            Expr *yc = ex_add(p, ex_muli(p, c->nv, c->mchans), m[j]);
+            Expr *yi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, yc, geo->out[0]), t->ohv), geo->out[1]),
+                              ex_add(p, t->owv, ex_int(p, q)));
+            Expr *out = requant_expr(p, k, s, c->rq, ex_local(p, k, acc[q][j]), m[j], c->ydt);
+            st_append(p, s, st_store(p, c->y, yi, out));
+        }
 }
 
 /* Channels [m0, m1) of group gv, `block` at a time, over the output plane
- * split into interior and border (conv_dot_channels' integer form). */
+ * split into interior and border (conv_dot_channels' integer form). In the
+ * interior, with a blocked channel loop and bfold, pairs of adjacent
+ * columns take two half-block tiles of 2 pixels each: per reduction step 2
+ * loads of x and block loads of w feed 2 * block multiply-adds, and x is
+ * used as loaded. */
 static void qconv_channels(Program *p, Kernel *k, Stmt *into, const QConv *c, int64_t m0, int64_t m1,
-                           int block)
+                           int block, int bfold)
 {
     if (m0 >= m1)
         return;
@@ -315,10 +376,34 @@ static void qconv_channels(Program *p, Kernel *k, Stmt *into, const QConv *c, in
         for (int j = 0; j < 3; j++) {
             if (wr[j] >= wr[j + 1])
                 continue;
-            Expr *owv;
-            Stmt *px = lower_range_loop(p, k, rows, wr[j], wr[j + 1], &owv);
             bool inside[2] = {i == 1, j == 1};
-            qconv_pixel(p, k, px, c, mgv, block, ohv, owv, inside);
+            QTile t = {.mblock = mgv, .wblock = block, .nch = block, .npx = 1, .ohv = ohv,
+                       .inside = inside, .bfold = inside[0] && inside[1] ? bfold : -1};
+            int64_t a = wr[j], pairs = 0;
+            if (t.bfold >= 0 && block >= 2)
+                pairs = (wr[j + 1] - a) / 2;
+            if (pairs > 0) {
+                Stmt *l = rows;
+                if (pairs == 1) {
+                    t.owv = ex_int(p, a);
+                } else {
+                    int v = loop_new_var(k);
+                    Stmt *f = st_for(p, v, ex_int(p, a), ex_int(p, a + 2 * pairs), 2, LOOP_PARALLEL);
+                    st_append(p, rows, f);
+                    l = f->body;
+                    t.owv = ex_var(p, v);
+                }
+                QTile h = t;
+                h.nch = block / 2;
+                h.npx = 2;
+                for (h.j0 = 0; h.j0 < block; h.j0 += h.nch)
+                    qconv_pixel(p, k, l, c, &h);
+                a += 2 * pairs;
+            }
+            if (a < wr[j + 1]) {
+                Stmt *px = lower_range_loop(p, k, rows, a, wr[j + 1], &t.owv);
+                qconv_pixel(p, k, px, c, &t);
+            }
         }
     }
 }
@@ -361,27 +446,36 @@ static void qconv_dw_block(Program *p, Kernel *k, Stmt *s, const QConv *c, int b
     }
 }
 
+/* b - zx * (the sum of each output channel's `depth` weights): the bias of
+ * an output whose taps all lie inside the input, where x can be used as
+ * loaded. -1 (no table) unless w and b are constants and w's zero point is
+ * 0. */
+static int folded_bias(LowerCtx *lc, const Kernel *k, const QConv *c, int64_t chans, int64_t depth)
+{
+    const Value *wv = ir_value(lc->g, c->n->in[1]);
+    const Value *bv = c->b >= 0 ? ir_value(lc->g, c->n->in[2]) : NULL;
+    if (wv->kind != VK_CONST || (bv && bv->kind != VK_CONST) || c->zw.buf >= 0 || c->zw.shared != 0)
+        return -1;
+    Tensor w = {wv->type, wv->data}, b = {bv ? bv->type : wv->type, bv ? bv->data : NULL};
+    int32_t *bf = arena_alloc(lc->p->arena, (size_t)chans * sizeof *bf);
+    for (int64_t m = 0; m < chans; m++) {
+        int64_t sum = 0;
+        for (int64_t t = 0; t < depth; t++)
+            sum += ref_get_i(&w, m * depth + t);
+        int64_t v = (bv ? ref_get_i(&b, m) : 0) - (int64_t)c->zx * sum;
+        bf[m] = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
+    }
+    return lower_table(lc->p, arena_printf(lc->p->arena, "%s_bfold", k->name), DT_I32, chans, bf);
+}
+
 /* Depthwise qconv (one input and one output channel per group, weight
- * zero point 0): the interior blocked over output columns
+ * zero point 0, constant weights and bias): the interior blocked over output columns
  * (qconv_dw_block), the border pixel by pixel with the zero point
  * subtracted from each loaded x (qconv_pixel). */
-static void qconv_depthwise(LowerCtx *lc, Kernel *k, Stmt *s, const QConv *c)
+static void qconv_depthwise(LowerCtx *lc, Kernel *k, Stmt *s, const QConv *c, int bfold)
 {
     Program *p = lc->p;
     const Geom *geo = c->geo;
-    const Type *wt = ir_in_type(lc->g, c->n, 1);
-    int64_t chans = wt->dims[0], taps = geo->kernel[0] * geo->kernel[1];
-    const int8_t *w = ir_value(lc->g, c->n->in[1])->data;
-    const Value *bv = c->b >= 0 ? ir_value(lc->g, c->n->in[2]) : NULL;
-    int32_t *bf = arena_alloc(p->arena, (size_t)chans * sizeof *bf);
-    for (int64_t m = 0; m < chans; m++) {
-        int64_t sum = 0;
-        for (int64_t t = 0; t < taps; t++)
-            sum += w[m * taps + t];
-        int64_t v = (bv ? ((const int32_t *)bv->data)[m] : 0) - (int64_t)c->zx * sum;
-        bf[m] = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
-    }
-    int bfold = lower_table(p, arena_printf(p->arena, "%s_bfold", k->name), DT_I32, chans, bf);
     int64_t lo[2], hi[2];
     lower_interior(geo, 0, &lo[0], &hi[0]);
     lower_interior(geo, 1, &lo[1], &hi[1]);
@@ -399,7 +493,9 @@ static void qconv_depthwise(LowerCtx *lc, Kernel *k, Stmt *s, const QConv *c)
             if (!inside[0] || !inside[1]) {
                 Expr *owv;
                 Stmt *px = lower_range_loop(p, k, rows, wr[j], wr[j + 1], &owv);
-                qconv_pixel(p, k, px, c, ex_int(p, 0), 1, ohv, owv, inside);
+                QTile t = {.mblock = ex_int(p, 0), .wblock = 1, .nch = 1, .npx = 1, .ohv = ohv,
+                           .owv = owv, .inside = inside, .bfold = -1};
+                qconv_pixel(p, k, px, c, &t);
                 continue;
             }
             int64_t full = (wr[2] - wr[1]) / block * block;
@@ -461,18 +557,21 @@ bool lower_qconv(LowerCtx *lc, const Node *n)
     };
     Stmt *s = lower_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &c.nv);
     s = lower_loop(p, k, s, geo.group, LOOP_PARALLEL, &c.gv);
-    if (c.cg_n == 1 && c.mg_n == 1 && c.zw.buf < 0 && c.zw.shared == 0 && wt->dtype == DT_I8 &&
-        xt->dtype == DT_I8) {
+    int64_t depth = c.cg_n * geo.kernel[0] * geo.kernel[1];
+    int bfold = folded_bias(lc, k, &c, wt->dims[0], depth);
+    if (c.cg_n == 1 && c.mg_n == 1 && bfold >= 0) {
         c.w = lower_buf(lc, n->in[1]);
-        qconv_depthwise(lc, k, s, &c);
+        qconv_depthwise(lc, k, s, &c, bfold);
         return true;
     }
-    int block = lower_dot_block(lc->target, c.mg_n);
+    /* Blocks read packed weights, which need them constant. */
+    bool packable = ir_value(lc->g, n->in[1])->kind == VK_CONST;
+    int block = packable ? lower_dot_block(lc->target, c.mg_n) : 1;
     /* One table serves both loops: a partial block's rows keep their place. */
-    c.w = packed_weights(lc, n->in[1], geo.group, c.mg_n, c.cg_n * geo.kernel[0] * geo.kernel[1], block, tag);
+    c.w = packed_weights(lc, n->in[1], geo.group, c.mg_n, depth, block, tag);
     int64_t full = c.mg_n / block * block;
-    qconv_channels(p, k, s, &c, 0, full, block);
-    qconv_channels(p, k, s, &c, full, c.mg_n, 1);
+    qconv_channels(p, k, s, &c, 0, full, block, bfold);
+    qconv_channels(p, k, s, &c, full, c.mg_n, 1, bfold);
     return true;
 }
 
@@ -489,7 +588,8 @@ bool lower_qgemm(LowerCtx *lc, const Node *n)
     int a = lower_buf(lc, n->in[0]);
     int b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, y = lower_buf(lc, n->out[0]);
     Kernel *k = lower_kernel(lc, n);
-    int block = lower_dot_block(lc->target, cols);
+    bool packable = ir_value(lc->g, n->in[1])->kind == VK_CONST; /* packed_weights */
+    int block = packable ? lower_dot_block(lc->target, cols) : 1;
     int w = packed_weights(lc, n->in[1], 1, cols, depth, block, k->name);
     Requant rq = node_requant(lc, n, cols, k->name);
     WZero zw = weight_zero(lc, wt, k->name);
@@ -562,7 +662,7 @@ bool lower_qaverage_pool(LowerCtx *lc, const Node *n)
     QMult q;
     quant_multiplier((double)quant_scale_at(xt->quant, 0) /
                      ((double)quant_scale_at(yt->quant, 0) * (double)count), &q);
-    Requant rq = {.rounding = quant_node_rounding(n), .n = 1, .q = &q, .mult_buf = -1, .shift_buf = -1,
+    Requant rq = {.rounding = quant_node_rounding(n), .n = 1, .q = &q, .mult_buf = -1, .shift_buf = -1, .round_buf = -1,
                   .zero = quant_zero_at(yt->quant, 0)};
     quant_bounds(n, yt->dtype, &rq.lo, &rq.hi);
     int32_t zx = quant_zero_at(xt->quant, 0);
@@ -614,7 +714,7 @@ bool lower_qadd(LowerCtx *lc, const Node *n)
     QMult qa, qb, qy;
     quant_add_mults(at, bt, yt, &qa, &qb, &qy);
     Rounding r = quant_node_rounding(n);
-    Requant ra = {.rounding = r, .n = 1, .q = &qa, .mult_buf = -1, .shift_buf = -1};
+    Requant ra = {.rounding = r, .n = 1, .q = &qa, .mult_buf = -1, .shift_buf = -1, .round_buf = -1};
     Requant rb = ra, ry = ra;
     rb.q = &qb;
     ry.q = &qy;
