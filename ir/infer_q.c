@@ -200,3 +200,23 @@ bool infer_qadd(Ctx *c, Graph *g, Node *n)
                                 (double)quant_scale_at(q, 0));
     return true;
 }
+
+bool infer_qsoftmax(Ctx *c, Graph *g, Node *n)
+{
+    Quant *q = ir_out_type(g, n, 0)->quant;
+    if (!check_act(c, g, n, 0, "x"))
+        return false;
+    const Type *x = ir_in_type(g, n, 0);
+    char tx[TSZ];
+    if (x->rank < 1 || x->dims[x->rank - 1] > 1 << 16)
+        return infer_node_error(c, g, n, "x must have rank >= 1 and rows of at most 65536, but x is %s",
+                                tstr(x, tx));
+    Type t = type_make(x->dtype, x->rank, x->dims);
+    *ir_out_type(g, n, 0) = t;
+    if (!set_quant_out(c, g, n, x->dtype, q))
+        return false;
+    if (quant_softmax_r(quant_scale_at(q, 0)) > (int64_t)1 << 38) /* t * r stays below 2^61 */
+        return infer_node_error(c, g, n, "output scale %g is too small for the integer softmax",
+                                (double)quant_scale_at(q, 0));
+    return true;
+}

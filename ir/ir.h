@@ -254,6 +254,13 @@ bool quant_out_mult(const Type *x, const Type *w, int64_t ch, const Type *y, QMu
 void quant_bounds(const Node *n, DType dt, int32_t *lo, int32_t *hi);
 Rounding quant_node_rounding(const Node *n);
 enum { QADD_SHIFT = 20 };
+/* qsoftmax: table[d] = exp(-sx * d) * 2^QSOFTMAX_BITS for d = max - x in
+ * [0, 255]; r = 2^QSOFTMAX_RBITS / sy; an output is zero + t * r / (sum *
+ * 2^QSOFTMAX_RBITS) rounded half up, clamped to [lo, hi]. */
+enum { QSOFTMAX_BITS = 23, QSOFTMAX_RBITS = 16 };
+void quant_softmax_table(float sx, int32_t table[256]);
+int64_t quant_softmax_r(float sy);
+int32_t quant_softmax_out(int32_t t, int64_t sum, int64_t r, int32_t zero, int32_t lo, int32_t hi);
 bool quant_add_mults(const Type *a, const Type *b, const Type *y, QMult *ma, QMult *mb, QMult *my);
 
 static inline Value *ir_value(const Graph *g, int id) { return &g->values[id]; }

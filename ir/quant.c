@@ -148,3 +148,21 @@ bool quant_add_mults(const Type *a, const Type *b, const Type *y, QMult *ma, QMu
     return quant_multiplier(sa / twice, ma) && quant_multiplier(sb / twice, mb) &&
            quant_multiplier(twice / ((double)(1 << QADD_SHIFT) * sy), my);
 }
+
+void quant_softmax_table(float sx, int32_t table[256])
+{
+    for (int d = 0; d < 256; d++)
+        table[d] = (int32_t)llround(ldexp(exp(-(double)sx * d), QSOFTMAX_BITS));
+}
+
+int64_t quant_softmax_r(float sy)
+{
+    return llround(ldexp(1.0 / (double)sy, QSOFTMAX_RBITS));
+}
+
+int32_t quant_softmax_out(int32_t t, int64_t sum, int64_t r, int32_t zero, int32_t lo, int32_t hi)
+{
+    int64_t num = (int64_t)t * r, den = sum << QSOFTMAX_RBITS;
+    int64_t v = (num + den / 2) / den + zero;
+    return v < lo ? lo : v > hi ? hi : (int32_t)v;
+}

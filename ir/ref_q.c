@@ -129,3 +129,27 @@ void ref_qadd(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
         ref_set_i(out, o, quant_requant(sum, my, r, zy, lo, hi));
     }
 }
+
+void ref_qsoftmax(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
+{
+    (void)g;
+    const Type *xt = &in[0].type, *yt = &out[0].type;
+    int32_t table[256];
+    quant_softmax_table(quant_scale_at(xt->quant, 0), table);
+    int64_t r = quant_softmax_r(quant_scale_at(yt->quant, 0));
+    int32_t zy = zero_of(yt), lo = yt->dtype == DT_U8 ? 0 : -128, hi = yt->dtype == DT_U8 ? 255 : 127;
+    (void)n;
+    int64_t len = xt->dims[xt->rank - 1], rows = type_numel(xt) / (len ? len : 1);
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t mx = INT64_MIN, sum = 0;
+        for (int64_t i = 0; i < len; i++) {
+            int64_t v = ref_get_i(&in[0], row * len + i);
+            mx = v > mx ? v : mx;
+        }
+        for (int64_t i = 0; i < len; i++)
+            sum += table[mx - ref_get_i(&in[0], row * len + i)];
+        for (int64_t i = 0; i < len; i++)
+            ref_set_i(out, row * len + i,
+                      quant_softmax_out(table[mx - ref_get_i(&in[0], row * len + i)], sum, r, zy, lo, hi));
+    }
+}

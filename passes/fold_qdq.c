@@ -5,8 +5,9 @@
  * DequantizeLinear and QuantizeLinear. This pass recognizes
  *   q = quantize(act(op(dequantize(x_q), dequantize(w_q), dequantize(b_q))))
  * with op one of conv, gemm (a weight of constant int8), average_pool,
- * global_average_pool and add, act an optional relu or clip, and replaces
- * it by the integer op (qconv, qgemm, qaverage_pool, qadd) reading x_q and
+ * global_average_pool, add and softmax (last axis), act an optional relu or
+ * clip, and replaces it by the integer op (qconv, qgemm, qaverage_pool,
+ * qadd, qsoftmax) reading x_q and
  * producing q directly: scales and zero points move onto the types of x_q,
  * w_q and q; the bias becomes int32 at sx * sw[m]; the activation becomes
  * the output clamp [qmin, qmax] (exact: quantization is monotonic).
@@ -258,7 +259,7 @@ static bool rewrite(Fold *f, int ni, int op, const int *in, int nin, const QOut 
     if ((o->lo != INT32_MIN && !ir_set_attr(f->c, g, ni, "qmin", &lo, n->loc)) ||
         (o->hi != INT32_MAX && !ir_set_attr(f->c, g, ni, "qmax", &hi, n->loc)))
         return false;
-    if (f->m->rounding != ROUND_SINGLE) {
+    if (f->m->rounding != ROUND_SINGLE && op_attr_index(op, "rounding") >= 0) {
         Attr r = {.type = AT_STR, .set = true, .s = quant_rounding_name(f->m->rounding)};
         if (!ir_set_attr(f->c, g, ni, "rounding", &r, n->loc))
             return false;
@@ -413,6 +414,29 @@ static bool fold_add(Fold *f, int ni, bool *changed)
     return rewrite(f, ni, OP_QADD, in, 2, &o);
 }
 
+/* softmax over the last axis of dq(x) -> q => qsoftmax. */
+static bool fold_softmax(Fold *f, int ni, bool *changed)
+{
+    Graph *g = f->g;
+    Node *n = ir_node(g, ni);
+    QIn x;
+    QOut o;
+    if (!dq_input(f, n->in[0], false, &x))
+        return true;
+    const Type *xt = &ir_value(g, x.value)->type;
+    int64_t axis = ir_attr_int(n, "axis");
+    if (axis != -1 && axis != xt->rank - 1)
+        return true;
+    if (!q_output(f, n->out[0], xt->dtype, &o) || o.act || o.lo != INT32_MIN || o.hi != INT32_MAX)
+        return true;
+    if (quant_softmax_r(o.quant->scale[0]) > (int64_t)1 << 38)
+        return true;
+    attach(g, &x);
+    int in[1] = {x.value};
+    *changed = true;
+    return rewrite(f, ni, OP_QSOFTMAX, in, 1, &o);
+}
+
 /* A dequantize whose inputs are all constants becomes a float constant
  * (its output value turns into the constant, keeping name and uses). */
 static void fold_const_dq(Fold *f, int ni, bool *changed)
@@ -453,6 +477,7 @@ bool pass_fold_qdq(Ctx *c, Module *m)
         case OP_AVERAGE_POOL:
         case OP_GLOBAL_AVERAGE_POOL: ok = fold_pool(&f, i, &changed); break;
         case OP_ADD: ok = fold_add(&f, i, &changed); break;
+        case OP_SOFTMAX: ok = fold_softmax(&f, i, &changed); break;
         default: break;
         }
         if (!ok)

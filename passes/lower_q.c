@@ -736,3 +736,46 @@ bool lower_qadd(LowerCtx *lc, const Node *n)
                              requant_expr(p, k, s, &ry, ex_local(p, k, sum), NULL, yt->dtype)));
     return true;
 }
+
+/* ---------------------------------------------------------------- qsoftmax */
+
+/* Per row of the last axis: the max, the sum of table[max - x] in 64 bits,
+ * then each output zero + table[max - x] * r / (sum * 2^RBITS), rounded half
+ * up (quant_softmax_out): integers only, the exp from a 256-entry table. */
+bool lower_qsoftmax(LowerCtx *lc, const Node *n)
+{
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0), *yt = ir_out_type(lc->g, n, 0);
+    int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+    int32_t *table = arena_alloc(p->arena, 256 * sizeof *table);
+    quant_softmax_table(quant_scale_at(xt->quant, 0), table);
+    int tb = lower_table(p, arena_printf(p->arena, "%s_exp", k->name), DT_I32, 256, table);
+    int64_t r = quant_softmax_r(quant_scale_at(yt->quant, 0));
+    int32_t zy = quant_zero_at(yt->quant, 0), lo = yt->dtype == DT_U8 ? 0 : -128, hi = yt->dtype == DT_U8 ? 255 : 127;
+    int64_t len = xt->dims[xt->rank - 1], rows = type_numel(xt) / (len ? len : 1);
+
+    Expr *row, *i;
+    Stmt *s = lower_loop(p, k, k->body, rows, LOOP_PARALLEL, &row);
+    int mx = loop_new_local(p, k, DT_I32, "mx"), sum = loop_new_local(p, k, DT_I64, "sum");
+    st_append(p, s, st_set(p, mx, i32(p, INT32_MIN)));
+    Stmt *l = lower_loop(p, k, s, len, LOOP_REDUCTION, &i);
+    st_append(p, l, lower_accumulate(p, k, mx, BIN_MAX, ex_cast(p, DT_I32, ex_load(p, x, ex_add(p, ex_muli(p, row, len), i)))));
+    st_append(p, s, st_set(p, sum, i64(p, 0)));
+    /* table[max - x], x at index i of the row */
+    #define TAB(iv) ex_load(p, tb, ex_cast(p, DT_INDEX, ex_bin(p, BIN_SUB, ex_local(p, k, mx), \
+                        ex_cast(p, DT_I32, ex_load(p, x, ex_add(p, ex_muli(p, row, len), (iv)))))))
+    l = lower_loop(p, k, s, len, LOOP_REDUCTION, &i);
+    st_append(p, l, lower_accumulate(p, k, sum, BIN_ADD, ex_cast(p, DT_I64, TAB(i))));
+    int den = loop_new_local(p, k, DT_I64, "den");
+    st_append(p, s, st_set(p, den, ex_bin(p, BIN_MUL, ex_local(p, k, sum), i64(p, (int64_t)1 << QSOFTMAX_RBITS))));
+    l = lower_loop(p, k, s, len, LOOP_PARALLEL, &i);
+    Expr *dv = ex_local(p, k, den);
+    Expr *num = ex_bin(p, BIN_MUL, ex_cast(p, DT_I64, TAB(i)), i64(p, r));
+    Expr *v = ex_bin(p, BIN_DIV, ex_bin(p, BIN_ADD, num, ex_bin(p, BIN_DIV, dv, i64(p, 2))), dv);
+    v = ex_bin(p, BIN_ADD, v, i64(p, zy));
+    v = ex_bin(p, BIN_MIN, ex_bin(p, BIN_MAX, v, i64(p, lo)), i64(p, hi));
+    #undef TAB
+    st_append(p, l, st_store(p, y, ex_add(p, ex_muli(p, row, len), i), ex_cast(p, yt->dtype, v)));
+    return true;
+}

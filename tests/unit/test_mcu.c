@@ -50,10 +50,17 @@ static float *read_output(Ctx *c, const char *dir, const char *name, int64_t *n)
     tu_str_printf(&file, "%s/%s.npy", dir, name);
     Type t;
     void *data = NULL;
-    bool ok = fe_read_npy(c, file.s, (Loc){file.s, 0, 0}, &t, &data) && t.dtype == DT_F32;
+    bool ok = fe_read_npy(c, file.s, (Loc){file.s, 0, 0}, &t, &data);
     free(file.s);
     *n = ok ? type_numel(&t) : 0;
-    return ok ? data : NULL;
+    if (!ok || t.dtype == DT_F32)
+        return ok ? data : NULL;
+    /* Integer outputs (int8 models) as floats: compared exactly all the same. */
+    float *f = arena_alloc(c->arena, (size_t)(*n ? *n : 1) * sizeof *f);
+    Tensor tt = {t, data};
+    for (int64_t i = 0; i < *n; i++)
+        f[i] = tensor_getf(&tt, i);
+    return f;
 }
 
 typedef struct {
@@ -85,10 +92,14 @@ static bool run_case(const McuCase *k, TuStr *report)
         const Type *t = &g->values[g->inputs[0]].type;
         int64_t n = type_numel(t);
         float *x = malloc(sizeof *x * (size_t)n);
+        Tensor tt = {*t, calloc(1, type_bytes(t) + 1)};
         TuRng r;
         tu_rng_init(&r, seed);
-        tu_fill(&r, x, n, TU_DATA_SIGNED);
-        bool w = fe_write_npy(rand_path, t, x);
+        tu_fill(&r, x, n, t->dtype == DT_I8 ? TU_DATA_INT8 : TU_DATA_SIGNED);
+        for (int64_t i = 0; i < n; i++)
+            tensor_setf(&tt, i, x[i]);
+        bool w = fe_write_npy(rand_path, t, tt.data);
+        free(tt.data);
         free(x);
         if (!w) {
             tu_str_printf(report, "cannot write %s\n", rand_path);
@@ -252,6 +263,22 @@ Test(mcu, missing_toolchain_names_packages)
 
 /* ---------------------------------------------- no libc in model code */
 
+/* Single-precision math and soft-float helpers: what an int8 model must
+ * not need at all (cortex-m0 has no FPU). */
+static bool float_symbol(const char *s)
+{
+    static const char *const math[] = {"expf", "logf", "sqrtf", "powf", "tanhf", "erff", "floorf",
+                                       "ceilf", "roundf", "rintf", "fmodf", "fabsf", "nearbyintf"};
+    for (size_t i = 0; i < sizeof math / sizeof math[0]; i++)
+        if (strcmp(s, math[i]) == 0)
+            return true;
+    if (strncmp(s, "__aeabi_", 8) != 0)
+        return false;
+    const char *op = s + 8;
+    size_t n = strlen(op);
+    return op[0] == 'f' || (n >= 2 && strcmp(op + n - 2, "2f") == 0) || strstr(op, "f2") != NULL;
+}
+
 /* Undefined symbols generated model code must not have on an MCU: heap,
  * stdio, and double-precision math or soft-double helpers. */
 static bool forbidden_symbol(const char *s)
@@ -275,7 +302,8 @@ static bool forbidden_symbol(const char *s)
     return false;
 }
 
-static void check_undefined_symbols(const char *model, const char *target)
+/* int8: no float symbol either, and the object may need none at all. */
+static void check_undefined_symbols_of(const char *model, const char *target, bool int8)
 {
     const Target *t = target_find(target);
     char *tmp = tu_mkdtemp("mcu-nm");
@@ -293,18 +321,23 @@ static void check_undefined_symbols(const char *model, const char *target)
         if (sscanf(line, " U %255s", sym) != 1)
             continue;
         nsyms++;
-        if (forbidden_symbol(sym))
+        if (forbidden_symbol(sym) || (int8 && float_symbol(sym)))
             tu_str_printf(&report, "%s for %s: the model object needs '%s'\n", model, target, sym);
     }
-    /* A model with softmax needs expf: no undefined symbols at all would
-     * mean nm printed nothing useful. */
-    cr_assert(nsyms > 0, "nm -u printed no symbols for %s:\n%s", model, err);
+    /* A float model with softmax needs expf: no undefined symbols at all
+     * would mean nm printed nothing useful. */
+    cr_assert(int8 || nsyms > 0, "nm -u printed no symbols for %s:\n%s", model, err);
     cr_assert(!report.s, "%s", report.s);
     free(out);
     free(err);
     free(cmd.s);
     tu_rmtree(tmp);
     free(tmp);
+}
+
+static void check_undefined_symbols(const char *model, const char *target)
+{
+    check_undefined_symbols_of(model, target, false);
 }
 
 Test(mcu, model_code_has_no_libc_m4)
@@ -317,6 +350,25 @@ Test(mcu, model_code_has_no_libc_m0)
 {
     check_undefined_symbols(EXAMPLES_DIR "/digits_cnn/digits_cnn.etch", "cortex-m0");
     check_undefined_symbols(MODELS_DIR "/ad01_fp32.onnx", "cortex-m0");
+}
+
+/* The pre-quantized models run int8 throughout (fold-qdq): on cortex-m0
+ * their code needs no float at all, and the MCU run matches the host's
+ * integer reference exactly. */
+Test(mcu, int8_models_have_no_float_m0)
+{
+    check_undefined_symbols_of(MODELS_DIR "/kws_ref_model.onnx", "cortex-m0", true);
+    check_undefined_symbols_of(MODELS_DIR "/ad01_int8.onnx", "cortex-m0", true);
+}
+
+Test(mcu, kws_int8_m0, .timeout = 300)
+{
+    check_case((McuCase){MODELS_DIR "/kws_ref_model.onnx", NULL, "cortex-m0", "interp", NULL});
+}
+
+Test(mcu, ad01_int8_m4, .timeout = 300)
+{
+    check_case((McuCase){MODELS_DIR "/ad01_int8.onnx", NULL, "cortex-m4", "c", NULL});
 }
 
 /* ------------------------------------------------- runs under QEMU */

@@ -276,6 +276,56 @@ Test(quant, qadd, .timeout = 600)
     qdiff_end(&d, "qadd");
 }
 
+Test(quant, qsoftmax, .timeout = 600)
+{
+    QDiff d;
+    qdiff_begin(&d);
+    for (int c = 0; c < 6; c++) {
+        int rows = rnd(&d, 1, 3), len = rnd(&d, 1, 40);
+        bool u8 = c % 3 == 2;
+        d.kinds[0] = u8 ? TU_DATA_UINT8 : TU_DATA_INT8;
+        tu_str_clear(&d.text);
+        tu_str_printf(&d.text,
+                      "graph qsoftmax_%d {\n  input x : %s[%d, %d] {scale = %.6g, zero = %d}\n"
+                      "  y : %s[%d, %d] {scale = %.6g, zero = %d} = qsoftmax(x)\n  output y\n}\n",
+                      c, u8 ? "u8" : "i8", rows, len, rscale(&d, 0.01f, 0.5f), rnd(&d, u8 ? 0 : -128, u8 ? 255 : 127),
+                      u8 ? "u8" : "i8", rows, len, c % 2 ? 1.0 / 256 : rscale(&d, 0.002f, 0.01f),
+                      u8 ? 0 : -128);
+        run_case(&d);
+    }
+    qdiff_end(&d, "qsoftmax");
+}
+
+/* The integer softmax against the float one, quantized: within one step. */
+Test(quant, qsoftmax_matches_float)
+{
+    TuRng r;
+    tu_rng_init(&r, tu_seed());
+    for (int c = 0; c < 200; c++) {
+        float sx = tu_rng_float(&r, 0.01f, 0.3f), sy = 1.0f / 256;
+        int len = tu_rng_int(&r, 1, 20);
+        int32_t x[20], table[256];
+        quant_softmax_table(sx, table);
+        int64_t r64 = quant_softmax_r(sy), sum = 0;
+        int mx = -128;
+        double fsum = 0;
+        for (int i = 0; i < len; i++) {
+            x[i] = tu_rng_int(&r, -128, 127);
+            mx = x[i] > mx ? x[i] : mx;
+        }
+        for (int i = 0; i < len; i++) {
+            sum += table[mx - x[i]];
+            fsum += exp(sx * (x[i] - mx));
+        }
+        for (int i = 0; i < len; i++) {
+            double want = fmin(127, fmax(-128, nearbyint(exp(sx * (x[i] - mx)) / fsum / sy) - 128));
+            int32_t got = quant_softmax_out(table[mx - x[i]], sum, r64, -128, -128, 127);
+            cr_assert(fabs(got - want) <= 1, "softmax %d of %d: %d vs float %g (seed %llu)", i, len, got,
+                      want, (unsigned long long)tu_seed());
+        }
+    }
+}
+
 /* ------------------------------------------------------------ errors */
 
 /* Parses `text` and returns the diagnostics (the parse must fail). */
