@@ -143,7 +143,11 @@ static void print_output(const char *name, const Tensor *t)
             bestv = v;
         }
     }
-    printf("%s %s argmax=%lld [", name, type_str(&t->type, ty, sizeof ty), (long long)best);
+    printf("%s %s", name, type_str(&t->type, ty, sizeof ty));
+    const Quant *q = t->type.quant;
+    if (q && q->n == 1) /* an int8 output: how to read it as real values */
+        printf(" {scale = %.9g, zero = %d}", (double)q->scale[0], (int)q->zero[0]);
+    printf(" argmax=%lld [", (long long)best);
     for (int64_t i = 0; i < n && i < PRINT_VALUES; i++)
         printf("%s%.6g", i ? ", " : "", (double)tensor_getf(t, i));
     printf("%s]\n", n > PRINT_VALUES ? ", ..." : "");
@@ -179,12 +183,16 @@ int cli_run(Ctx *c, const CliOpts *o)
     const Graph *g = m.graph;
     Tensor *in = arena_alloc(c->arena, sizeof *in * (size_t)(g->ninputs + 1));
     Tensor *out = arena_alloc(c->arena, sizeof *out * (size_t)(g->noutputs + 1));
+    /* The interpreter needs no Loop IR, but the arena numbers, the dumps
+     * and the emitted C do, and quantization is a pass (run first: with
+     * --io int8 it changes the inputs' types). */
+    bool lower = use_c || use_llvm || mcu || o->stats || o->nprint_after > 0 || o->out ||
+                 o->quantize;
+    if (o->quantize && !cli_lower(c, o, &m))
+        return CLI_ERROR;
     if (!read_inputs(c, o, g, in))
         return CLI_ERROR;
-    /* The interpreter needs no Loop IR, but the arena numbers, the dumps
-     * and the emitted C do. */
-    bool lower = use_c || use_llvm || mcu || o->stats || o->nprint_after > 0 || o->out;
-    if (lower && !cli_lower(c, o, &m))
+    if (lower && !o->quantize && !cli_lower(c, o, &m))
         return CLI_ERROR;
     if (o->out && (!cli_mkdirs(c, o->out) || !cg_emit_c(c, m.prog, o->out)))
         return CLI_ERROR;
