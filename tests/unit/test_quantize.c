@@ -10,6 +10,8 @@
  *                 float graph (interpreter), and the C backend runs it as the
  *                 interpreter does (the differential check)
  *   io_int8       --io int8: i8 graph input and output with their parameters
+ *   onnx_*        real ONNX models (depthwise CNN, dense autoencoder): the
+ *                 weight form on every conv/gemm, int8 output near float
  *   digits        the example classifiers: int8 accuracy on the held-out
  *                 split within 1 point of float (both printed)
  *   cli_errors    bad --quantize/--calibrate use: clear errors, no crash
@@ -405,6 +407,82 @@ static void digits_case(const char *model)
 
 Test(quantize, digits_mlp, .timeout = 300) { digits_case("digits_mlp"); }
 Test(quantize, digits_cnn, .timeout = 300) { digits_case("digits_cnn"); }
+
+/* ------------------------------------------------------------ ONNX models */
+
+/* Every conv and gemm of g reads its weights (input 1) through a
+ * dequantize_linear of an i8 const with zero zero points and a scale shaped
+ * to broadcast along the output-channel axis only. */
+static void expect_weight_form(const Graph *g, const char *model)
+{
+    int checked = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        if (n->dead || (n->op != OP_CONV && n->op != OP_GEMM))
+            continue;
+        const Value *w = ir_value(g, n->in[1]);
+        cr_assert(w->kind == VK_NODE, "%s: a %s's weights are not dequantized", model,
+                  op_info(n->op)->name);
+        const Node *dq = ir_node(g, w->producer);
+        cr_assert_eq(dq->op, OP_DEQUANTIZE_LINEAR, "%s: weights of %s", model, w->name);
+        const Value *q = ir_value(g, dq->in[0]), *sc = ir_value(g, dq->in[1]);
+        const Value *z = ir_value(g, dq->in[2]);
+        cr_expect(q->kind == VK_CONST && q->type.dtype == DT_I8, "%s: %s", model, q->name);
+        cr_expect(z->kind == VK_CONST && z->type.dtype == DT_I8, "%s: %s", model, z->name);
+        int axis = n->op == OP_GEMM && !ir_attr_int(n, "trans_b") ? 1 : 0;
+        cr_expect_eq(sc->type.rank, q->type.rank, "%s: %s", model, sc->name);
+        for (int d = 0; d < sc->type.rank; d++)
+            cr_expect_eq(sc->type.dims[d], d == axis ? q->type.dims[d] : 1, "%s: %s dim %d",
+                         model, sc->name, d);
+        for (int64_t k = 0; k < type_numel(&z->type); k++)
+            cr_expect_eq(((const int8_t *)z->data)[k], 0);
+        for (int64_t k = 0; k < type_numel(&q->type); k++)
+            cr_expect(((const int8_t *)q->data)[k] >= -127, "%s: %s[%lld] is -128", model,
+                      q->name, (long long)k);
+        checked++;
+    }
+    cr_expect(checked > 0, "%s: no conv or gemm", model);
+}
+
+/* Real graphs (a depthwise-separable CNN, a dense autoencoder): the pass
+ * runs, the form holds, and on an input like the calibration data the int8
+ * output stays near the float one. */
+static void onnx_case(const char *file, float lo, float hi, double tol)
+{
+    const char *path = arena_printf(C->arena, "%s/tests/models/mlperf-tiny/%s", ETCH_SOURCE_DIR,
+                                    file);
+    Graph *f = fe_load_model(C, path, NULL), *g = fe_load_model(C, path, NULL);
+    cr_assert(f && g, "cannot load %s", path);
+    const Type *it = &ir_value(g, g->inputs[0])->type;
+    int64_t numel = type_numel(it);
+    enum { NCAL = 8 };
+    TuRng r;
+    tu_rng_init(&r, 7);
+    float *data = malloc(sizeof(float) * (size_t)(numel * (NCAL + 1)));
+    for (int64_t i = 0; i < numel * (NCAL + 1); i++)
+        data[i] = tu_rng_float(&r, lo, hi);
+    Tensor s[NCAL];
+    for (int k = 0; k < NCAL; k++)
+        s[k] = (Tensor){.type = *it, .data = data + k * numel};
+    cr_assert(quantize(g, s, NCAL, 0, QUANT_IO_FLOAT), "%s: quantize failed", file);
+    expect_weight_form(g, file);
+    Tensor in = {.type = *it, .data = data + NCAL * numel}, yf, yq;
+    cr_assert(interp_run(C, f, &in, &yf) && interp_run(C, g, &in, &yq));
+    double err = max_abs_diff(&yf, &yq), scale = 0;
+    for (int64_t i = 0; i < type_numel(&yf.type); i++)
+        scale = fmax(scale, fabs(tensor_getf(&yf, i)));
+    cr_log_info("quantize/onnx %s: max |int8 - float| %g of max |float| %g", file, err, scale);
+    cr_expect(err <= tol * scale, "%s: int8 differs from float by %g (max |float| %g)", file,
+              err, scale);
+    free(data);
+}
+
+Test(quantize, onnx_kws, .timeout = 300)
+{
+    onnx_case("kws_ref_model_float32.onnx", -30, 30, 0.02);
+}
+
+Test(quantize, onnx_ad01, .timeout = 300) { onnx_case("ad01_fp32.onnx", 0, 1, 0.1); }
 
 /* ------------------------------------------------------------------- CLI */
 
