@@ -14,8 +14,9 @@
  *  3. Parameters: per tensor, asymmetric int8 from the range widened to hold
  *     0: scale = (max - min) / 255 (1 when that is 0), zero point =
  *     round(-128 - min / scale) clamped to [-128, 127]. An op that only
- *     moves values (max_pool, reshape, flatten, transpose, ...) gives its
- *     output its input's parameters, as ORT does.
+ *     moves values (max_pool, reshape, flatten, transpose, ...) or averages
+ *     them (average pools) gives its output its input's parameters, as ORT
+ *     does; concat gets its own (its inputs' differ).
  *  4. Rewrite into QDQ form. Every f32 activation (graph input or node
  *     output) v gets `v_q = quantize_linear(v, v_scale, v_zero)` right after
  *     its producer, and every consumer reads `v_dq = dequantize_linear(v_q,
@@ -346,15 +347,19 @@ static int new_param(Quantizer *q, double lo, double hi, int owner)
     return q->nparams - 1;
 }
 
-/* Ops whose output holds only values of their first input, moved: the
- * output keeps the input's parameters. */
+/* Ops whose outputs hold only values of their first input, moved (or, for
+ * the average pools, averaged, which stays inside the input's range): the
+ * outputs keep the input's parameters, as in ORT's QDQ quantizer (its
+ * Direct8BitOp, MaxPool, Split and Gather), so an int8 kernel for them
+ * needs no requantization. */
 static bool moves_values(int op)
 {
     switch (op) {
-    case OP_MAX_POOL: case OP_GLOBAL_MAX_POOL: case OP_RESHAPE: case OP_FLATTEN:
-    case OP_SQUEEZE: case OP_UNSQUEEZE: case OP_TRANSPOSE: case OP_IDENTITY:
-    case OP_DEPTH_TO_SPACE: case OP_SPACE_TO_DEPTH: case OP_SLICE: case OP_EXPAND:
-    case OP_TILE:
+    case OP_MAX_POOL: case OP_GLOBAL_MAX_POOL: case OP_AVERAGE_POOL:
+    case OP_GLOBAL_AVERAGE_POOL: case OP_RESHAPE: case OP_FLATTEN: case OP_SQUEEZE:
+    case OP_UNSQUEEZE: case OP_TRANSPOSE: case OP_IDENTITY: case OP_DEPTH_TO_SPACE:
+    case OP_SPACE_TO_DEPTH: case OP_SLICE: case OP_EXPAND: case OP_TILE: case OP_SPLIT:
+    case OP_GATHER:
         return true;
     default:
         return false;

@@ -5,6 +5,8 @@
  *                 computed by hand (the conv and gemm ranges by plain loops
  *                 here), an all-zero weight channel, flatten sharing the
  *                 relu's parameters, the relu quantized after the conv
+ *   shared_params pools share their input's parameters, concat and sigmoid
+ *                 get their own
  *   percentile    the (100-P)-th / P-th percentile ranges, and min/max
  *   close         the quantized graph stays within a few output steps of the
  *                 float graph (interpreter), and the C backend runs it as the
@@ -225,6 +227,41 @@ Test(quantize, params)
     cr_expect_eq(g->outputs[0], ir_find_value(g, "y"));
     cr_expect_eq(ir_node(g, val(g, "y")->producer)->op, OP_DEQUANTIZE_LINEAR);
     cr_expect_eq(val(g, "y_f")->type.dtype, DT_F32);
+}
+
+/* Which scale const the quantize_linear of `name` uses. */
+static int q_scale_of(const Graph *g, const char *name)
+{
+    const Node *n = ir_node(g, val(g, name)->producer);
+    cr_assert_eq(n->op, OP_QUANTIZE_LINEAR, "'%s' is not made by quantize_linear", name);
+    return n->in[1];
+}
+
+Test(quantize, shared_params)
+{
+    Graph *g = parse("graph sp {\n"
+                     "  input x : f32[1, 2, 4, 4]\n"
+                     "  r = relu(x)\n"
+                     "  m = max_pool(r, kernel_shape = [2, 2], strides = [2, 2])\n"
+                     "  a = average_pool(r, kernel_shape = [2, 2], strides = [2, 2])\n"
+                     "  ga = global_average_pool(r)\n"
+                     "  k = concat(m, a, axis = 1)\n"
+                     "  s = sigmoid(k)\n"
+                     "  output s, ga\n"
+                     "}\n");
+    static float x[32];
+    for (int i = 0; i < 32; i++)
+        x[i] = (float)(i % 7) - 2.5f;
+    int64_t dims[4] = {1, 2, 4, 4};
+    Tensor s = {type_make(DT_F32, 4, dims), x};
+    cr_assert(quantize(g, &s, 1, 0, QUANT_IO_FLOAT));
+    int r = q_scale_of(g, "r_q");
+    cr_expect_eq(q_scale_of(g, "m_q"), r, "max_pool has its own scale");
+    cr_expect_eq(q_scale_of(g, "a_q"), r, "average_pool has its own scale");
+    cr_expect_eq(q_scale_of(g, "ga_q"), r, "global_average_pool has its own scale");
+    cr_expect_neq(q_scale_of(g, "k_q"), r, "concat shares its input's scale");
+    cr_expect_neq(q_scale_of(g, "s_q"), q_scale_of(g, "k_q"), "sigmoid shares its input's");
+    cr_expect_eq(r, ir_find_value(g, "r_scale"));
 }
 
 static const char *const RELU =
