@@ -6,6 +6,8 @@ Writes, relative to this file's directory:
   <model>/inputs/digit_<k>.npy                          4 held-out test images
   <model>/expected/digit_<k>.npy, labels.txt            torch's probabilities for them
   data/digits_test_x.npy, data/digits_test_y.npy        the whole held-out split
+  data/digits_calib_x.npy                               the first 48 training images, for
+                                                        int8 calibration (etch --calibrate)
 
 Invariants:
   - Re-running on the same machine gives byte-identical files: fixed seeds, one
@@ -35,6 +37,7 @@ from sklearn.model_selection import train_test_split
 SEED = 0
 HERE = os.path.dirname(os.path.abspath(__file__))
 N_SAMPLES = 4  # held-out images exported per model: digits 0..N_SAMPLES-1
+N_CALIB = 48  # training images kept for int8 calibration
 MIN_TEST_ACCURACY = 0.95
 
 
@@ -223,6 +226,7 @@ def main():
                  x_test, y_test)
     save("data/digits_test_x.npy", np.ascontiguousarray(x_test, dtype=np.float32))
     save("data/digits_test_y.npy", np.ascontiguousarray(y_test, dtype=np.int64))
+    save("data/digits_calib_x.npy", np.ascontiguousarray(x_train[:N_CALIB], dtype=np.float32))
 
 
 if __name__ == "__main__":

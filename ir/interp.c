@@ -83,9 +83,17 @@ static bool bind_inputs(Ctx *c, const Graph *g, const Tensor *inputs, Tensor *va
 
 bool interp_run(Ctx *c, const Graph *g, const Tensor *inputs, Tensor *outputs)
 {
+    return interp_run_observe(c, g, inputs, outputs, NULL, NULL);
+}
+
+bool interp_run_observe(Ctx *c, const Graph *g, const Tensor *inputs, Tensor *outputs,
+                        InterpObserveFn *observe, void *user)
+{
     Tensor *vals = arena_alloc(c->arena, (size_t)(g->nvalues ? g->nvalues : 1) * sizeof *vals);
     if (!bind_inputs(c, g, inputs, vals))
         return false;
+    for (int i = 0; observe && i < g->ninputs; i++)
+        observe(user, g->inputs[i], &vals[g->inputs[i]]);
     for (int v = 0; v < g->nvalues; v++) {
         const Value *val = ir_value(g, v);
         if (val->kind != VK_CONST || val->dead)
@@ -131,8 +139,11 @@ bool interp_run(Ctx *c, const Graph *g, const Tensor *inputs, Tensor *outputs)
             out[o].data = arena_alloc(c->arena, bytes ? bytes : 1);
         }
         info->ref(g, n, in, out);
-        for (int o = 0; o < n->nout; o++)
+        for (int o = 0; o < n->nout; o++) {
             vals[n->out[o]] = out[o];
+            if (observe)
+                observe(user, n->out[o], &out[o]);
+        }
     }
 
     for (int i = 0; i < g->noutputs; i++) {

@@ -109,7 +109,8 @@ bool dtype_is_float(DType t);
 DType dtype_from_name(const char *name); /* DT_NONE if unknown */
 
 /* Quantization parameters on a type: per tensor (axis == -1, n == 1) or per
- * axis (n == dims[axis]). Parsed and printed; the quantization issue uses them. */
+ * axis (n == dims[axis]). Parsed and printed; the `quantize` pass puts them
+ * on int8 graph inputs and outputs (--io int8). */
 typedef struct {
     int axis;
     int n;
@@ -409,6 +410,13 @@ struct Tensor {
 /* Runs the graph: inputs[i] for g->inputs[i]; outputs are allocated in
  * the arena and returned in outputs[i] for g->outputs[i]. */
 bool interp_run(Ctx *c, const Graph *g, const Tensor *inputs, Tensor *outputs);
+/* interp_run that also shows observe(user, value id, tensor) every graph
+ * input once bound and every node output once computed (constants are not
+ * shown); the tensor's data lives in c's arena. Calibration records ranges
+ * with it. */
+typedef void InterpObserveFn(void *user, int value, const Tensor *t);
+bool interp_run_observe(Ctx *c, const Graph *g, const Tensor *inputs, Tensor *outputs,
+                        InterpObserveFn *observe, void *user);
 float tensor_getf(const Tensor *t, int64_t i); /* any dtype, as float */
 void tensor_setf(Tensor *t, int64_t i, float v);
 

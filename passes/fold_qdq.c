@@ -439,9 +439,8 @@ static bool fold_softmax(Fold *f, int ni, bool *changed)
 
 /* A dequantize whose inputs are all constants becomes a float constant
  * (its output value turns into the constant, keeping name and uses). */
-static void fold_const_dq(Fold *f, int ni, bool *changed)
+static void fold_const_dq(Graph *g, int ni, bool *changed)
 {
-    Graph *g = f->g;
     Node *n = ir_node(g, ni);
     for (int k = 0; k < n->nin; k++)
         if (n->in[k] >= 0 && !is_const(g, n->in[k]))
@@ -486,6 +485,15 @@ bool pass_fold_qdq(Ctx *c, Module *m)
     count_uses(&f); /* the dequantizes the int8 ops no longer read are dce's */
     for (int i = 0; i < g->nnodes; i++)
         if (!g->nodes[i].dead && g->nodes[i].op == OP_DEQUANTIZE_LINEAR && f.uses[g->nodes[i].out[0]])
-            fold_const_dq(&f, i, &changed);
+            fold_const_dq(g, i, &changed);
+    return changed;
+}
+
+bool fold_dequantized_constants(Graph *g)
+{
+    bool changed = false;
+    for (int i = 0; i < g->nnodes; i++)
+        if (!g->nodes[i].dead && g->nodes[i].op == OP_DEQUANTIZE_LINEAR)
+            fold_const_dq(g, i, &changed);
     return changed;
 }

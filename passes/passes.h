@@ -9,6 +9,20 @@
 
 #include "../ir/ir.h"
 
+/* Post-training int8 quantization, as asked for by a Module (see
+ * quantize.c and docs/quantization.md). The samples are the calibration
+ * set: samples[s * ninputs + i] is sample s of graph input i, of exactly
+ * that input's type. */
+typedef enum { QUANT_IO_FLOAT, QUANT_IO_INT8 } QuantIo;
+typedef struct {
+    int nsamples, ninputs;
+    const Tensor *samples;
+    /* 0 (or 100): each tensor's range is its min and max over the samples;
+     * P in (50, 100): its (100-P)-th and P-th percentiles instead. */
+    double percentile;
+    QuantIo io;         /* graph inputs and outputs stay f32, or become i8 */
+} QuantizeOpts;
+
 /* What the pipeline works on: the graph, and the Loop IR once lowered. */
 typedef struct {
     Graph *graph;
@@ -16,6 +30,7 @@ typedef struct {
     const char *prefix; /* C identifier prefix for the program (default: graph name) */
     const Target *target; /* the machine the code is for; NULL: host */
     Rounding rounding;  /* requantization of the int8 kernels fold-qdq makes */
+    const QuantizeOpts *quantize; /* NULL: the `quantize` pass does nothing */
 } Module;
 
 /* m->target, or the host when none was set. */
@@ -51,6 +66,12 @@ bool pipeline_run(Ctx *c, Module *m, const PipelineOpts *o);
 bool pass_infer_shapes(Ctx *c, Module *m);
 bool pass_dce(Ctx *c, Module *m);
 
+/* ------------------------------------------------------------ quantize.c */
+
+/* Rewrites a float graph into QDQ form from calibration ranges, when
+ * m->quantize asks for it. */
+bool pass_quantize(Ctx *c, Module *m);
+
 /* -------------------------------------------------------------- layout.c */
 
 bool pass_layout(Ctx *c, Module *m);
@@ -58,6 +79,9 @@ bool pass_layout(Ctx *c, Module *m);
 /* ------------------------------------------------------------ fold_qdq.c */
 
 bool pass_fold_qdq(Ctx *c, Module *m);
+/* Every dequantize of constants (weights stored as integers) becomes a
+ * float constant; for passes that want the float model. */
+bool fold_dequantized_constants(Graph *g);
 
 /* ---------------------------------------------------------------- fuse.c */
 

@@ -14,6 +14,7 @@
 static const PassInfo passes[] = {
     /* name            fn                  level */
     {"infer-shapes",   pass_infer_shapes,  LEVEL_GRAPH},
+    {"quantize",       pass_quantize,      LEVEL_GRAPH},
     {"fold-qdq",       pass_fold_qdq,      LEVEL_GRAPH},
     {"layout",         pass_layout,        LEVEL_GRAPH},
     {"fuse-activation", pass_fuse_activation, LEVEL_GRAPH},

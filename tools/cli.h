@@ -32,6 +32,10 @@ typedef struct {
     bool stats;                 /* run: print latency and arena sizes */
     const char *target;         /* --target: a target_find name (NULL: host) */
     Rounding rounding;          /* --rounding: of the int8 kernels (single) */
+    const char *quantize;       /* --quantize: "int8", or NULL */
+    const char **calibrate; int ncalibrate, capcalibrate; /* [NAME=]FILE.npy|DIR */
+    double percentile;          /* --calibrate-percentile (0: min/max) */
+    const char *io;             /* --io: "float" (default) or "int8" */
 } CliOpts;
 
 /* ---------------------------------------------------------- cli_cmds.c */
@@ -44,6 +48,12 @@ bool cli_load(Ctx *c, const CliOpts *o, Module *m);
 /* Runs the pass pipeline on m, printing after the passes named by
  * --print-after, so m->prog is the planned Loop IR program. */
 bool cli_lower(Ctx *c, const CliOpts *o, Module *m);
+
+/* --------------------------------------------------------- cli_quant.c */
+
+/* With --quantize: reads the --calibrate samples for m->graph's inputs and
+ * sets m->quantize (QuantizeOpts in c's arena); a diagnostic on bad files. */
+bool cli_load_calibration(Ctx *c, const CliOpts *o, Module *m);
 
 /* ----------------------------------------------------------- cli_run.c */
 

@@ -26,6 +26,8 @@ bool cli_load(Ctx *c, const CliOpts *o, Module *m)
         return false;
     m->prefix = o->name;
     m->rounding = o->rounding;
+    if (o->quantize && !cli_load_calibration(c, o, m))
+        return false;
     /* An LLVM triple that names no target row gets no machine assumptions. */
     if (o->target)
         m->target = target_find(o->target) ? target_find(o->target) : target_find("generic");
@@ -79,10 +81,17 @@ int cli_compile(Ctx *c, const CliOpts *o)
 int cli_dump(Ctx *c, const CliOpts *o)
 {
     Module m;
-    /* Without --print-after, the graph as loaded; with it, the pipeline
-     * prints after the passes named. */
+    /* Without --print-after, the graph as loaded (and quantized, with
+     * --quantize); with it, the pipeline prints after the passes named. */
     if (!cli_load(c, o, &m) || (o->nprint_after > 0 && !cli_lower(c, o, &m)))
         return CLI_ERROR;
+    if (o->nprint_after == 0 && o->quantize) {
+        pass_infer_shapes(c, &m);
+        if (!c->nerrors)
+            pass_quantize(c, &m);
+        if (c->nerrors)
+            return CLI_ERROR;
+    }
     if (o->nprint_after == 0)
         ir_print_graph(stdout, m.graph);
     fflush(stdout);

@@ -143,7 +143,11 @@ static void print_output(const char *name, const Tensor *t)
             bestv = v;
         }
     }
-    printf("%s %s argmax=%lld [", name, type_str(&t->type, ty, sizeof ty), (long long)best);
+    printf("%s %s", name, type_str(&t->type, ty, sizeof ty));
+    const Quant *q = t->type.quant;
+    if (q && q->n == 1) /* an int8 output: how to read it as real values */
+        printf(" {scale = %.9g, zero = %d}", (double)q->scale[0], (int)q->zero[0]);
+    printf(" argmax=%lld [", (long long)best);
     for (int64_t i = 0; i < n && i < PRINT_VALUES; i++)
         printf("%s%.6g", i ? ", " : "", (double)tensor_getf(t, i));
     printf("%s]\n", n > PRINT_VALUES ? ", ..." : "");
@@ -179,12 +183,13 @@ int cli_run(Ctx *c, const CliOpts *o)
     const Graph *g = m.graph;
     Tensor *in = arena_alloc(c->arena, sizeof *in * (size_t)(g->ninputs + 1));
     Tensor *out = arena_alloc(c->arena, sizeof *out * (size_t)(g->noutputs + 1));
-    if (!read_inputs(c, o, g, in))
-        return CLI_ERROR;
-    /* The pipeline runs for the interpreter too: it interprets the graph the
-     * compiled code is made from (after fold-qdq's integer kernels, say),
-     * so all backends compute the same thing. */
+    /* The pipeline runs first, for the interpreter too: it interprets the
+     * graph the compiled code is made from (after quantize and fold-qdq's
+     * integer kernels, say), and with --io int8 quantize changes the
+     * inputs' types. */
     if (!cli_lower(c, o, &m))
+        return CLI_ERROR;
+    if (!read_inputs(c, o, g, in))
         return CLI_ERROR;
     if (o->out && (!cli_mkdirs(c, o->out) || !cg_emit_c(c, m.prog, o->out)))
         return CLI_ERROR;

@@ -6,6 +6,8 @@
  *   etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR]
  *                  [--backend interp|c|llvm] [--repeat N] [--stats] (+ compile's options)
  *   etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME] [--target T] [--shape ...]
+ *   compile, run and dump also take [--quantize int8 --calibrate [NAME=]FILE.npy|DIR
+ *                      [--calibrate-percentile P] [--io float|int8]]
  *   etch dot MODEL [-o FILE] [--shape ...]
  *   etch --help | --version | COMMAND --help
  *
@@ -32,13 +34,13 @@ static const Command commands[] = {
     {"compile", C_COMPILE, cli_compile,
      "etch compile MODEL [-o OUTDIR] [--name PREFIX] [--emit c|llvm|bc|obj|asm] [-O 0|1|2|3] "
      "[--target NAME|TRIPLE] [--print-after=PASS|all] "
-     "[--disable-pass=NAME] [--shape NAME=D0,D1,...]"},
+     "[--disable-pass=NAME] [--shape NAME=D0,D1,...] [quantize options]"},
     {"run", C_RUN, cli_run,
      "etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR] [--backend interp|c|llvm] "
      "[--repeat N] [--stats] [compile options]"},
     {"dump", C_DUMP, cli_dump,
      "etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME] [--target NAME|TRIPLE] "
-     "[--shape NAME=D0,D1,...]"},
+     "[--shape NAME=D0,D1,...] [quantize options]"},
     {"dot", C_DOT, cli_dot, "etch dot MODEL [-o FILE] [--shape NAME=D0,D1,...]"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
@@ -75,6 +77,15 @@ static const Option options[] = {
     {"--rounding", true, C_COMPILE | C_RUN | C_DUMP,
      "requantization of int8 kernels: single (default; one rounding, as ONNX Runtime and "
      "TFLite's single-rounding kernels) or tflite (TFLite Micro's reference rounding)"},
+    {"--quantize", true, C_COMPILE | C_RUN | C_DUMP,
+     "int8: post-training quantization into QDQ form, calibrated on --calibrate"},
+    {"--calibrate", true, C_COMPILE | C_RUN | C_DUMP,
+     "[NAME=]FILE.npy|DIR: calibration samples, stacked on a first axis or one .npy each "
+     "(one per input for several inputs)"},
+    {"--calibrate-percentile", true, C_COMPILE | C_RUN | C_DUMP,
+     "P in (50, 100]: ranges from the (100-P)-th and P-th percentiles, not min/max"},
+    {"--io", true, C_COMPILE | C_RUN | C_DUMP,
+     "float (default): quantized graphs keep f32 inputs/outputs; int8: i8 with their scale/zero"},
     {"--help", false, C_ALL, "show this help"},
 };
 enum { NOPTIONS = sizeof options / sizeof options[0] };
@@ -87,6 +98,8 @@ static void print_help(FILE *f)
     fprintf(f, "  etch --help | --version | COMMAND --help\n\noptions:\n");
     for (int i = 0; i < NOPTIONS; i++)
         fprintf(f, "  %-16s %s\n", options[i].name, options[i].help);
+    fprintf(f, "\nquantize options (compile, run, dump): --quantize int8 --calibrate "
+               "[NAME=]FILE.npy|DIR [--calibrate-percentile P] [--io float|int8]\n");
     int n;
     const PassInfo *passes = pipeline_passes(&n);
     fprintf(f, "\npasses:");
@@ -245,7 +258,37 @@ static int set_option(Arena *a, const Command *cmd, CliOpts *o, const Option *op
             return usage_error(cmd, "unknown target '%s' (targets: %s, or an LLVM triple)", v,
                                target_names());
         o->target = v;
+    } else if (strcmp(n, "--quantize") == 0) {
+        if (strcmp(v, "int8") != 0)
+            return usage_error(cmd, "cannot quantize to '%s' (supported: int8)", v);
+        o->quantize = v;
+    } else if (strcmp(n, "--calibrate") == 0) {
+        VEC_PUSH(a, o->calibrate, o->ncalibrate, o->capcalibrate) = v;
+    } else if (strcmp(n, "--calibrate-percentile") == 0) {
+        char *end;
+        double p = strtod(v, &end);
+        if (*v == '\0' || *end != '\0' || !(p > 50.0 && p <= 100.0))
+            return usage_error(cmd, "--calibrate-percentile wants a number in (50, 100], not '%s'",
+                               v);
+        o->percentile = p;
+    } else if (strcmp(n, "--io") == 0) {
+        if (strcmp(v, "float") != 0 && strcmp(v, "int8") != 0)
+            return usage_error(cmd, "--io wants float or int8, not '%s'", v);
+        o->io = v;
     }
+    return CLI_OK;
+}
+
+/* The quantization options only mean something together. */
+static int check_quantize(const Command *cmd, const CliOpts *o)
+{
+    const char *stray = o->ncalibrate ? "--calibrate"
+                        : o->percentile > 0 ? "--calibrate-percentile"
+                        : o->io ? "--io" : NULL;
+    if (!o->quantize && stray)
+        return usage_error(cmd, "%s needs --quantize int8", stray);
+    if (o->quantize && !o->ncalibrate)
+        return usage_error(cmd, "--quantize needs calibration samples: --calibrate FILE.npy|DIR");
     return CLI_OK;
 }
 
@@ -309,7 +352,7 @@ static int parse_args(Arena *a, const Command *cmd, int argc, char **argv, CliOp
     }
     if (!o->model)
         return usage_error(cmd, "%s: no MODEL given", cmd->name);
-    return CLI_OK;
+    return check_quantize(cmd, o);
 }
 
 int main(int argc, char **argv)
