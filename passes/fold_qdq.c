@@ -12,7 +12,9 @@
  * w_q and q; the bias becomes int32 at sx * sw[m]; the activation becomes
  * the output clamp [qmin, qmax] (exact: quantization is monotonic).
  * The op node is rewritten in place, so the schedule and the output's name
- * are kept. What does not match stays float between its Q/DQ nodes (a
+ * are kept. Ops that only move values (transpose, reshape...) between a
+ * dequantize and a quantize of one set of parameters move the int8 values
+ * instead. What does not match stays float between its Q/DQ nodes (a
  * float island, e.g. softmax), and a dequantize of a constant left over is
  * folded into a float constant.
  * Numerics: the integer kernels round once per layer (--rounding), as ONNX
@@ -437,6 +439,32 @@ static bool fold_softmax(Fold *f, int ni, bool *changed)
     return rewrite(f, ni, OP_QSOFTMAX, in, 1, &o);
 }
 
+/* An op that only moves values (transpose, reshape, flatten, squeeze,
+ * unsqueeze) between a dequantize and a quantize of the same parameters
+ * moves the int8 values themselves: op(dq(x)) -> q => op(x). */
+static bool fold_move(Fold *f, int ni, bool *changed)
+{
+    Graph *g = f->g;
+    Node *n = ir_node(g, ni);
+    QIn x;
+    QOut o;
+    if (!dq_input(f, n->in[0], false, &x))
+        return true;
+    DType dt = ir_value(g, x.value)->type.dtype;
+    if (!q_output(f, n->out[0], dt, &o) || o.act || !quant_same(o.quant, x.quant))
+        return true;
+    attach(g, &x);
+    int y = n->out[0], q = o.q->out[0];
+    n->in[0] = x.value;
+    n->out[0] = q;
+    g->values[q].producer = ni;
+    g->values[q].type.quant = o.quant;
+    g->values[y].dead = true;
+    o.q->dead = true;
+    *changed = true;
+    return op_info(n->op)->infer(f->c, g, n);
+}
+
 /* A dequantize whose inputs are all constants becomes a float constant
  * (its output value turns into the constant, keeping name and uses). */
 static void fold_const_dq(Graph *g, int ni, bool *changed)
@@ -477,6 +505,11 @@ bool pass_fold_qdq(Ctx *c, Module *m)
         case OP_GLOBAL_AVERAGE_POOL: ok = fold_pool(&f, i, &changed); break;
         case OP_ADD: ok = fold_add(&f, i, &changed); break;
         case OP_SOFTMAX: ok = fold_softmax(&f, i, &changed); break;
+        case OP_TRANSPOSE:
+        case OP_RESHAPE:
+        case OP_FLATTEN:
+        case OP_SQUEEZE:
+        case OP_UNSQUEEZE: ok = fold_move(&f, i, &changed); break;
         default: break;
         }
         if (!ok)

@@ -195,7 +195,46 @@ static bool fold_batch_norms(Ctx *c, Graph *g)
     return true;
 }
 
-/* matmul(a, w) with a 2-D activation a and a constant 2-D w -> gemm(a, w). */
+/* A gemm without a bias whose only user adds a constant [N] or [1, N]
+ * (ONNX MatMul + Add) takes that constant as its bias and the add's output:
+ * the int8 kernel adds an int32 bias for free. */
+static void bias_adds_into_gemm(Graph *g, int gi)
+{
+    Node *n = &g->nodes[gi];
+    if (n->nin > 2 && n->in[2] >= 0)
+        return;
+    int y = n->out[0], *uses = count_uses(g), user = -1;
+    if (uses[y] != 1)
+        return;
+    for (int i = gi + 1; i < g->nnodes && user < 0; i++)
+        if (!g->nodes[i].dead && g->nodes[i].op == OP_ADD &&
+            (g->nodes[i].in[0] == y || g->nodes[i].in[1] == y))
+            user = i;
+    if (user < 0)
+        return;
+    Node *a = &g->nodes[user];
+    int bias = a->in[0] == y ? a->in[1] : a->in[0];
+    const Type *bt = &ir_value(g, bias)->type, *yt = &ir_value(g, y)->type;
+    int64_t cols = yt->dims[1];
+    if (!is_f32_const(g, bias) || type_numel(bt) != cols || bt->rank > 2 || bt->dims[bt->rank - 1] != cols)
+        return;
+    for (int i = 0; i < g->noutputs; i++)
+        if (g->outputs[i] == y)
+            return;
+    int *in = arena_alloc(g->arena, 3 * sizeof *in);
+    in[0] = n->in[0];
+    in[1] = n->in[1];
+    in[2] = bias;
+    n->in = in;
+    n->nin = 3;
+    n->out[0] = a->out[0];
+    g->values[a->out[0]].producer = gi;
+    g->values[y].dead = true;
+    a->dead = true;
+}
+
+/* matmul(a, w) with a 2-D activation a and a constant 2-D w -> gemm(a, w),
+ * taking a constant bias add after it into the gemm. */
 static bool matmuls_to_gemm(Ctx *c, Graph *g)
 {
     const OpInfo *gi = op_info(OP_GEMM);
@@ -212,6 +251,9 @@ static bool matmuls_to_gemm(Ctx *c, Graph *g)
             n->attrs[k].set = false;
         }
         if (!gi->infer(c, g, n))
+            return false;
+        bias_adds_into_gemm(g, i);
+        if (!gi->infer(c, g, &g->nodes[i]))
             return false;
     }
     return true;
@@ -388,7 +430,9 @@ static void plan(Quantizer *q)
         if (x->kind != VK_NODE || uses[v] != 1)
             continue;
         const Node *p = &g->nodes[x->producer];
-        if ((p->op == OP_CONV || p->op == OP_GEMM) && unfused(p) && p->out[0] == v)
+        /* The activation after a conv, gemm or add is the int8 kernel's
+         * output clamp (fold-qdq): one Q, after it. */
+        if (((p->op == OP_CONV || p->op == OP_GEMM) && unfused(p) && p->out[0] == v) || p->op == OP_ADD)
             pre[v] = true;
     }
     for (int v = 0; v < q->n0; v++) {
