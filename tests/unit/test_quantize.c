@@ -418,6 +418,22 @@ static double accuracy(const Graph *g, const Tensor *xs, const Tensor *labels)
     return (double)right / (double)n;
 }
 
+/* Bytes of the live constants the graph's nodes read. */
+static int64_t weight_bytes(const Graph *g)
+{
+    bool *seen = arena_alloc(C->arena, (size_t)g->nvalues + 1);
+    int64_t bytes = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        for (int k = 0; !g->nodes[i].dead && k < g->nodes[i].nin; k++) {
+            int v = g->nodes[i].in[k];
+            if (v >= 0 && !seen[v] && ir_value(g, v)->kind == VK_CONST) {
+                seen[v] = true;
+                bytes += (int64_t)type_bytes(&ir_value(g, v)->type);
+            }
+        }
+    return bytes;
+}
+
 static void digits_case(const char *model)
 {
     const char *path = arena_printf(C->arena, "%s/%s/%s.etch", EXAMPLES_DIR, model, model);
@@ -441,9 +457,13 @@ static void digits_case(const char *model)
     pass_dce(C, &m);
     cr_assert(count_op(g, OP_QGEMM) + count_op(g, OP_QCONV) > 0, "%s: no int8 kernel", model);
     double ak = accuracy(g, &xs, &ys);
+    int64_t wf = weight_bytes(f), wq = weight_bytes(g);
     fprintf(stderr, "%s: float accuracy %.2f%%, int8 accuracy %.2f%% (QDQ graph) %.2f%% (int8 kernels) "
-            "(%lld held-out images, %d calibration images)\n", model, 100 * af, 100 * aq, 100 * ak,
-            (long long)xs.type.dims[0], n);
+            "(%lld held-out images, %d calibration images); weights %lld B float, %lld B int8 (%.2fx)\n",
+            model, 100 * af, 100 * aq, 100 * ak, (long long)xs.type.dims[0], n, (long long)wf,
+            (long long)wq, (double)wf / (double)wq);
+    cr_expect(wq * 3 < wf, "%s: int8 weights %lld B are not about 4x smaller than float's %lld B", model,
+              (long long)wq, (long long)wf);
     cr_expect(fabs(af - aq) <= 0.01, "%s: int8 accuracy %.4f is more than 1 point from float %.4f",
               model, aq, af);
     cr_expect(fabs(af - ak) <= 0.01, "%s: int8 kernels' accuracy %.4f is more than 1 point from float %.4f",
