@@ -50,6 +50,22 @@ bool pipeline_run(Ctx *c, Module *m, const PipelineOpts *o);
 bool pass_infer_shapes(Ctx *c, Module *m);
 bool pass_dce(Ctx *c, Module *m);
 
+/* Helpers for rewriting graph passes (graph_passes.c). A pass that
+ * replaces value a by value b keeps rep[a] = b and applies the map to each
+ * later node's inputs as it walks the nodes in order; graph outputs are
+ * never replaced, so a node whose output is one keeps that node. */
+/* uses[v] = how many input slots of live nodes read v (arena array). */
+int *graph_use_counts(const Graph *g);
+bool graph_is_output(const Graph *g, int v);
+int *graph_identity_map(const Graph *g);     /* rep[v] = v */
+void graph_apply_map(Node *n, const int *rep);
+/* Some input or output of n carries quantization parameters. */
+bool graph_node_quantized(const Graph *g, const Node *n);
+
+/* ---------------------------------------------------------- fold_const.c */
+
+bool pass_fold_constants(Ctx *c, Module *m);
+
 /* -------------------------------------------------------------- layout.c */
 
 bool pass_layout(Ctx *c, Module *m);
