@@ -66,6 +66,10 @@ bool graph_node_quantized(const Graph *g, const Node *n);
 
 bool pass_fold_constants(Ctx *c, Module *m);
 
+/* ----------------------------------------------------------------- cse.c */
+
+bool pass_cse(Ctx *c, Module *m);
+
 /* -------------------------------------------------------------- layout.c */
 
 bool pass_layout(Ctx *c, Module *m);

@@ -217,3 +217,55 @@ Test(fold_constants, leaves_quantize_and_dequantize)
     cr_expect_eq(live_ops(k->g, OP_QUANTIZE_LINEAR), 1);
     done(k);
 }
+
+/* ------------------------------------------------------------------ cse */
+
+Test(cse, merges_constants_and_nodes)
+{
+    Case *k = load("graph g {\n"
+                  "  input x : f32[1, 4]\n"
+                  "  const c1 : f32[4] = [1, 2, 3, 4]\n"
+                  "  const c2 : f32[4] = [1, 2, 3, 4]\n"
+                  "  const c3 : f32[4] = [1, 2, 3, 5]\n"
+                  "  const i1 : i32[4] = [1, 2, 3, 4]\n"
+                  "  a1 = add(x, c1)\n"
+                  "  a2 = add(c2, x)\n"
+                  "  a3 = sub(x, c1)\n"
+                  "  a4 = sub(c1, x)\n"
+                  "  s1 = softmax(relu(a1), axis = 1)\n"
+                  "  s2 = softmax(relu(a2), axis = 1)\n"
+                  "  s3 = softmax(relu(a2), axis = 0)\n"
+                  "  m = mul(a3, a4)\n"
+                  "  y = sum(s1, s2, s3, m)\n"
+                  "  z = cast(i1, to = \"f32\")\n"
+                  "  output y, z\n"
+                  "}\n");
+    cr_assert(run1(k, "cse"));
+    cr_expect(value(k->g, "c1") && ir_find_value(k->g, "c2") < 0, "c2 merged into c1");
+    cr_expect(ir_find_value(k->g, "i1") >= 0, "an i32 constant with the same numbers stays");
+    cr_expect(ir_find_value(k->g, "c3") >= 0);
+    cr_expect_eq(live_ops(k->g, OP_ADD), 1, "add(c2, x) is add(x, c1)");
+    cr_expect_eq(live_ops(k->g, OP_SUB), 2, "sub is not commutative");
+    cr_expect_eq(live_ops(k->g, OP_RELU), 1);
+    cr_expect_eq(live_ops(k->g, OP_SOFTMAX), 2, "a different axis is a different node");
+    cr_expect(!run1(k, "cse"), "a second run changes nothing");
+    same_results(k, 0.0);
+    done(k);
+}
+
+Test(cse, keeps_graph_outputs)
+{
+    Case *k = load("graph g {\n"
+                  "  input x : f32[4]\n"
+                  "  a = relu(x)\n"
+                  "  b = relu(x)\n"
+                  "  c = tanh(a)\n"
+                  "  d = tanh(b)\n"
+                  "  output b, c, d\n"
+                  "}\n");
+    run1(k, "cse");
+    cr_expect_eq(live_ops(k->g, OP_RELU), 2, "b is an output: it keeps its node");
+    cr_expect_eq(live_ops(k->g, OP_TANH), 2, "c and d read different values");
+    same_results(k, 0.0);
+    done(k);
+}
