@@ -16,6 +16,7 @@ static const PassInfo passes[] = {
     {"infer-shapes",   pass_infer_shapes,  LEVEL_GRAPH},
     {"fold-constants", pass_fold_constants, LEVEL_GRAPH},
     {"cse",            pass_cse,           LEVEL_GRAPH},
+    {"fold-transposes", pass_fold_transposes, LEVEL_GRAPH},
     {"layout",         pass_layout,        LEVEL_GRAPH},
     {"fuse-activation", pass_fuse_activation, LEVEL_GRAPH},
     {"dce",            pass_dce,           LEVEL_GRAPH},

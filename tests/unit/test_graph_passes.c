@@ -269,3 +269,69 @@ Test(cse, keeps_graph_outputs)
     same_results(k, 0.0);
     done(k);
 }
+
+/* ------------------------------------------------------ fold-transposes */
+
+/* Every pair of rank-3 perms: the composed transpose (or the dropped one)
+ * computes the same values. */
+Test(fold_transposes, every_pair_of_perms)
+{
+    static const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2},
+                                    {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) {
+            char text[512];
+            snprintf(text, sizeof text,
+                     "graph g {\n"
+                     "  input x : f32[2, 3, 4]\n"
+                     "  t = transpose(x, perm = [%d, %d, %d])\n"
+                     "  y = relu(transpose(t, perm = [%d, %d, %d]))\n"
+                     "  output y\n"
+                     "}\n",
+                     perms[i][0], perms[i][1], perms[i][2], perms[j][0], perms[j][1],
+                     perms[j][2]);
+            Case *k = load(text);
+            const char *passes[] = {"fold-transposes", "dce"};
+            run(k, passes, 2);
+            cr_expect_leq(live_ops(k->g, OP_TRANSPOSE), 1, "perms %d, %d", i, j);
+            same_results(k, 0.0);
+            done(k);
+        }
+}
+
+Test(fold_transposes, reshape_chains_and_unit_dims)
+{
+    Case *k = load("graph g {\n"
+                  "  input u : f32[1, 8, 4]\n"
+                  "  v = transpose(u, perm = [1, 0, 2])\n"
+                  "  w = transpose(u, perm = [2, 1, 0])\n"
+                  "  r = unsqueeze(flatten(reshape(v, shape = [8, 4, 1]), axis = 1), axes = [0])\n"
+                  "  s = squeeze(reshape(identity(r), shape = [1, 8, 4, 1]), axes = [3])\n"
+                  "  y = add(s, u)\n"
+                  "  z = reshape(w, shape = [32])\n"
+                  "  output y, z\n"
+                  "}\n");
+    const char *passes[] = {"fold-transposes", "dce"};
+    cr_assert(run(k, passes, 2));
+    cr_expect_eq(live_ops(k->g, -1), 3, "the add, w and one reshape of it");
+    cr_expect_eq(live_ops(k->g, OP_TRANSPOSE), 1, "w moves the 8 and 4: a real transpose");
+    cr_expect_eq(live_ops(k->g, OP_RESHAPE), 1);
+    same_results(k, 0.0);
+    done(k);
+}
+
+Test(fold_transposes, keeps_graph_outputs)
+{
+    Case *k = load("graph g {\n"
+                  "  input x : f32[2, 3]\n"
+                  "  t = transpose(transpose(x))\n"
+                  "  i = identity(x)\n"
+                  "  r = reshape(x, shape = [2, 3])\n"
+                  "  output t, i, r\n"
+                  "}\n");
+    const char *passes[] = {"fold-transposes", "dce"};
+    run(k, passes, 2);
+    cr_expect_eq(live_ops(k->g, -1), 3, "each output keeps a node (a copy)");
+    same_results(k, 0.0);
+    done(k);
+}
