@@ -70,6 +70,10 @@ bool pass_fold_constants(Ctx *c, Module *m);
 
 bool pass_cse(Ctx *c, Module *m);
 
+/* ------------------------------------------------------------- fold_bn.c */
+
+bool pass_fold_batchnorm(Ctx *c, Module *m);
+
 /* ----------------------------------------------------- fold_transpose.c */
 
 bool pass_fold_transposes(Ctx *c, Module *m);

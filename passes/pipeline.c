@@ -17,6 +17,7 @@ static const PassInfo passes[] = {
     {"fold-constants", pass_fold_constants, LEVEL_GRAPH},
     {"cse",            pass_cse,           LEVEL_GRAPH},
     {"fold-transposes", pass_fold_transposes, LEVEL_GRAPH},
+    {"fold-batchnorm", pass_fold_batchnorm, LEVEL_GRAPH},
     {"layout",         pass_layout,        LEVEL_GRAPH},
     {"fuse-activation", pass_fuse_activation, LEVEL_GRAPH},
     {"dce",            pass_dce,           LEVEL_GRAPH},

@@ -270,6 +270,122 @@ Test(cse, keeps_graph_outputs)
     done(k);
 }
 
+/* ------------------------------------------------------- fold-batchnorm */
+
+static const char *bn_params =
+    "  const sc : f32[4] = [1.5, 0.5, -2, 1]\n"
+    "  const sh : f32[4] = [0.1, -0.1, 0.3, 0]\n"
+    "  const mu : f32[4] = [0.2, 0, -0.4, 1]\n"
+    "  const var : f32[4] = [0.9, 1.1, 0.01, 4]\n";
+
+Test(fold_batchnorm, conv_batchnorm_relu_is_one_conv)
+{
+    char *w = ramp(4 * 4 * 3 * 3, 0.013, -0.9), *dw = ramp(4 * 3 * 3, -0.05, 0.7);
+    TuStr t = {0};
+    tu_str_printf(&t,
+                  "graph g {\n"
+                  "  input x : f32[1, 4, 6, 6]\n"
+                  "  const w : f32[4, 4, 3, 3] = %s\n"
+                  "  const b : f32[4] = [0.5, -0.5, 0.25, 0]\n"
+                  "  const dw : f32[4, 1, 3, 3] = %s\n"
+                  "%s"
+                  "  c = conv(x, w, b, pads = [1, 1, 1, 1])\n"
+                  "  r = relu(batch_norm(c, sc, sh, mu, var, epsilon = 0.001))\n"
+                  "  d = batch_norm(conv(r, dw, group = 4, strides = [2, 2]), sc, sh, mu, var)\n"
+                  "  output d\n"
+                  "}\n",
+                  w, dw, bn_params);
+    Case *k = load(t.s);
+    const char *passes[] = {"fold-batchnorm", "fuse-activation", "dce"};
+    cr_assert(run(k, passes, 3));
+    cr_expect_eq(live_ops(k->g, OP_BATCH_NORM), 0);
+    cr_expect_eq(live_ops(k->g, OP_RELU), 0, "the relu fused after the fold");
+    cr_expect_eq(live_ops(k->g, -1), 2, "two convs");
+    cr_expect(ir_find_value(k->g, "w") < 0, "the old weights died");
+    same_results(k, 1e-5);
+    done(k);
+    free(t.s);
+    free(w);
+    free(dw);
+}
+
+Test(fold_batchnorm, scale_and_shift_chains)
+{
+    char *w = ramp(4 * 2 * 2 * 2, 0.07, -1);
+    TuStr t = {0};
+    tu_str_printf(&t,
+                  "graph g {\n"
+                  "  input x : f32[1, 2, 5, 5]\n"
+                  "  const w : f32[4, 2, 2, 2] = %s\n"
+                  "  const m : f32[4, 1, 1] = [2, -3, 0.5, 1]\n"
+                  "  const k : f32[1, 4, 1, 1] = [0.5, 1, -1, 2]\n"
+                  "  const s : f32[] = [0.25]\n"
+                  "  const row : f32[1, 1, 1, 4] = [1, 2, 3, 4]\n"
+                  "  a = sub(mul(k, add(mul(conv(x, w), m), k)), s)\n"
+                  "  b = mul(conv(x, w), row)\n"
+                  "  output a, b\n"
+                  "}\n",
+                  w);
+    Case *k = load(t.s);
+    run1(k, "fold-batchnorm");
+    cr_expect_eq(live_ops(k->g, OP_MUL), 1, "only the per-column mul stays");
+    cr_expect_eq(live_ops(k->g, OP_ADD) + live_ops(k->g, OP_SUB), 0);
+    cr_expect_eq(live_ops(k->g, OP_CONV), 2);
+    same_results(k, 1e-5);
+    done(k);
+    free(t.s);
+    free(w);
+}
+
+Test(fold_batchnorm, gemm)
+{
+    char *b = ramp(6 * 4, 0.1, -1.2);
+    TuStr t = {0};
+    tu_str_printf(&t,
+                  "graph g {\n"
+                  "  input x : f32[3, 6]\n"
+                  "  const b : f32[6, 4] = %s\n"
+                  "  const bt : f32[4, 6] = %s\n"
+                  "  const c : f32[4] = [1, 2, 3, 4]\n"
+                  "  const cm : f32[3, 1] = [1, -1, 2]\n"
+                  "%s"
+                  "  y1 = batch_norm(gemm(x, b, c, beta = 0.5, alpha = 2), sc, sh, mu, var)\n"
+                  "  y2 = batch_norm(gemm(x, bt, cm, trans_b = 1), sc, sh, mu, var)\n"
+                  "  y3 = add(mul(gemm(x, b), c), c)\n"
+                  "  output y1, y2, y3\n"
+                  "}\n",
+                  b, b, bn_params);
+    Case *k = load(t.s);
+    run1(k, "fold-batchnorm");
+    cr_expect_eq(live_ops(k->g, -1), 3, "three gemms and nothing else");
+    same_results(k, 1e-5);
+    done(k);
+    free(t.s);
+    free(b);
+}
+
+Test(fold_batchnorm, leaves_shared_and_fused_producers)
+{
+    Case *k = load("graph g {\n"
+                  "  input x : f32[1, 4, 2, 2]\n"
+                  "  input wx : f32[4, 4, 1, 1]\n"
+                  "  const w : f32[4, 4, 1, 1] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]\n"
+                  "  const sc : f32[4] = [1.5, 0.5, -2, 1]\n"
+                  "  const sh : f32[4] = [0.1, -0.1, 0.3, 0]\n"
+                  "  const mu : f32[4] = [0.2, 0, -0.4, 1]\n"
+                  "  const var : f32[4] = [0.9, 1.1, 0.01, 4]\n"
+                  "  c = conv(x, w)\n"
+                  "  a = add(batch_norm(c, sc, sh, mu, var), c)\n"
+                  "  b = batch_norm(conv(x, wx), sc, sh, mu, var)\n"
+                  "  d = batch_norm(conv(x, w, act_min = 0), sc, sh, mu, var)\n"
+                  "  e = batch_norm(x, sc, sh, mu, var)\n"
+                  "  output a, b, d, e, c\n"
+                  "}\n");
+    cr_expect(!run1(k, "fold-batchnorm"));
+    cr_expect_eq(live_ops(k->g, OP_BATCH_NORM), 4);
+    done(k);
+}
+
 /* ------------------------------------------------------ fold-transposes */
 
 /* Every pair of rank-3 perms: the composed transpose (or the dropped one)
@@ -334,4 +450,49 @@ Test(fold_transposes, keeps_graph_outputs)
     cr_expect_eq(live_ops(k->g, -1), 3, "each output keeps a node (a copy)");
     same_results(k, 0.0);
     done(k);
+}
+
+/* --------------------------------------------- the pipeline, end to end */
+
+/* Graphs every new pass rewrites, through the whole pipeline, loop_eval and
+ * the emitted C, against the interpreter on the graph as written. */
+Test(graph_passes, pipeline_matches_unoptimized_interpreter, .timeout = 120)
+{
+    char *w = ramp(4 * 3 * 3 * 3, 0.021, -0.8), *g = ramp(16 * 10, -0.003, 0.4);
+    char *w3 = ramp(4 * 3 * 3 * 3, -0.017, 0.6);
+    TuStr t = {0};
+    tu_str_printf(&t,
+                  "graph passes_e2e {\n"
+                  "  input x : f32[1, 6, 6, 3]\n"
+                  "  const w : f32[4, 3, 3, 3] = %s\n"
+                  "  const w2 : f32[4, 3, 3, 3] = %s\n"
+                  "  const w3 : f32[4, 3, 3, 3] = %s\n"
+                  "  const g : f32[16, 10] = %s\n"
+                  "%s"
+                  "  const k : f32[4, 1, 1] = [2, -3, 0.5, 1]\n"
+                  "  const e : f32[10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+                  "  xt = transpose(x, perm = [0, 3, 1, 2])\n"
+                  "  c = relu(batch_norm(conv(xt, w, strides = [2, 2]), sc, sh, mu, var))\n"
+                  "  c2 = relu(batch_norm(conv(xt, w2, strides = [2, 2]), sc, sh, mu, var))\n"
+                  "  d = add(mul(conv(xt, w3, strides = [2, 2]), k), k)\n"
+                  "  s = add(add(d, c2), c)\n"
+                  "  back = transpose(transpose(s, perm = [0, 2, 3, 1]), perm = [0, 3, 1, 2])\n"
+                  "  f = flatten(back)\n"
+                  "  y = softmax(batch_norm(gemm(f, g), sqrt(add(e, e)), e, e, add(e, e)))\n"
+                  "  output y\n"
+                  "}\n",
+                  w, w, w3, g, bn_params);
+    TuRng r;
+    tu_rng_init(&r, tu_seed());
+    TuStr report = {0};
+    char *dir = tu_mkdtemp("gpasses");
+    bool ok = tu_diff_graph(t.s, &r, NULL, 1e-5, dir, &report);
+    tu_rmtree(dir);
+    cr_expect(ok, "%s", report.s ? report.s : "");
+    free(report.s);
+    free(dir);
+    free(t.s);
+    free(w);
+    free(w3);
+    free(g);
 }
