@@ -1,4 +1,5 @@
-/* graph_passes.c: the cleanup passes over Graph IR.
+/* graph_passes.c: the cleanup passes over Graph IR, and the helpers the
+ * rewriting graph passes share.
  *
  * infer-shapes re-runs every live node's inference (types may be stale after
  * a rewrite) and reports whether any type changed. dce marks nodes and
@@ -7,6 +8,50 @@
 #include "passes.h"
 
 #include <string.h>
+
+int *graph_use_counts(const Graph *g)
+{
+    int *uses = arena_alloc(g->arena, (size_t)(g->nvalues ? g->nvalues : 1) * sizeof *uses);
+    for (int i = 0; i < g->nnodes; i++)
+        for (int k = 0; !g->nodes[i].dead && k < g->nodes[i].nin; k++)
+            if (g->nodes[i].in[k] >= 0)
+                uses[g->nodes[i].in[k]]++;
+    return uses;
+}
+
+bool graph_is_output(const Graph *g, int v)
+{
+    for (int i = 0; i < g->noutputs; i++)
+        if (g->outputs[i] == v)
+            return true;
+    return false;
+}
+
+int *graph_identity_map(const Graph *g)
+{
+    int *rep = arena_alloc(g->arena, (size_t)(g->nvalues ? g->nvalues : 1) * sizeof *rep);
+    for (int v = 0; v < g->nvalues; v++)
+        rep[v] = v;
+    return rep;
+}
+
+void graph_apply_map(Node *n, const int *rep)
+{
+    for (int k = 0; k < n->nin; k++)
+        if (n->in[k] >= 0)
+            n->in[k] = rep[n->in[k]];
+}
+
+bool graph_node_quantized(const Graph *g, const Node *n)
+{
+    for (int k = 0; k < n->nin; k++)
+        if (n->in[k] >= 0 && g->values[n->in[k]].type.quant)
+            return true;
+    for (int o = 0; o < n->nout; o++)
+        if (g->values[n->out[o]].type.quant)
+            return true;
+    return false;
+}
 
 bool pass_infer_shapes(Ctx *c, Module *m)
 {

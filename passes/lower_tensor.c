@@ -1,7 +1,7 @@
 /* lower_tensor.c: lowering of the shape and data-movement ops and of the
- * reductions: reshape/flatten (flat copy), transpose, concat, pad and
- * the reduce_* family (sum, mean, max, min, prod, l1, l2, sum_square,
- * log_sum, log_sum_exp).
+ * reductions: reshape/flatten/squeeze/unsqueeze (views), transpose, concat,
+ * pad and the reduce_* family (sum, mean, max, min, prod, l1, l2,
+ * sum_square, log_sum, log_sum_exp).
  *
  * Shapes come from the values' (already inferred) types; attributes mean
  * what they mean in the reference implementations (ir/ref_tensor.c).
@@ -31,10 +31,17 @@ static Expr *cst_t(Program *p, DType dt, double v)
 
 /* ------------------------------------------------------------------ copy */
 
-/* Reshape and flatten keep the row-major order: a flat copy. */
+/* Reshape, flatten, squeeze and unsqueeze keep the row-major order, so the
+ * output is a view: its value shares the input's buffer and no kernel runs
+ * (the planner sees the buffer live until the view's last reader). Only a
+ * graph output, which has a buffer of its own, gets a flat copy. */
 bool lower_copy(LowerCtx *lc, const Node *n)
 {
     Program *p = lc->p;
+    if (p->value_buf[n->out[0]] < 0) {
+        p->value_buf[n->out[0]] = lower_buf(lc, n->in[0]);
+        return true;
+    }
     const Type *out = ir_out_type(lc->g, n, 0);
     Kernel *k = lower_kernel(lc, n);
     int src = lower_buf(lc, n->in[0]), dst = lower_buf(lc, n->out[0]);

@@ -71,6 +71,33 @@ bool pass_dce(Ctx *c, Module *m);
 /* Rewrites a float graph into QDQ form from calibration ranges, when
  * m->quantize asks for it. */
 bool pass_quantize(Ctx *c, Module *m);
+/* Helpers for rewriting graph passes (graph_passes.c). A pass that
+ * replaces value a by value b keeps rep[a] = b and applies the map to each
+ * later node's inputs as it walks the nodes in order; graph outputs are
+ * never replaced, so a node whose output is one keeps that node. */
+/* uses[v] = how many input slots of live nodes read v (arena array). */
+int *graph_use_counts(const Graph *g);
+bool graph_is_output(const Graph *g, int v);
+int *graph_identity_map(const Graph *g);     /* rep[v] = v */
+void graph_apply_map(Node *n, const int *rep);
+/* Some input or output of n carries quantization parameters. */
+bool graph_node_quantized(const Graph *g, const Node *n);
+
+/* ---------------------------------------------------------- fold_const.c */
+
+bool pass_fold_constants(Ctx *c, Module *m);
+
+/* ----------------------------------------------------------------- cse.c */
+
+bool pass_cse(Ctx *c, Module *m);
+
+/* ------------------------------------------------------------- fold_bn.c */
+
+bool pass_fold_batchnorm(Ctx *c, Module *m);
+
+/* ----------------------------------------------------- fold_transpose.c */
+
+bool pass_fold_transposes(Ctx *c, Module *m);
 
 /* -------------------------------------------------------------- layout.c */
 

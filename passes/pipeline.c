@@ -14,6 +14,10 @@
 static const PassInfo passes[] = {
     /* name            fn                  level */
     {"infer-shapes",   pass_infer_shapes,  LEVEL_GRAPH},
+    {"fold-constants", pass_fold_constants, LEVEL_GRAPH},
+    {"cse",            pass_cse,           LEVEL_GRAPH},
+    {"fold-transposes", pass_fold_transposes, LEVEL_GRAPH},
+    {"fold-batchnorm", pass_fold_batchnorm, LEVEL_GRAPH},
     {"quantize",       pass_quantize,      LEVEL_GRAPH},
     {"fold-qdq",       pass_fold_qdq,      LEVEL_GRAPH},
     {"layout",         pass_layout,        LEVEL_GRAPH},

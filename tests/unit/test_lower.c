@@ -408,7 +408,7 @@ Test(lower, binary_ops_broadcast)
 
 /* ------------------------------------------------ lower: data movement */
 
-Test(lower, reshape_and_flatten_copy)
+Test(lower, reshape_and_flatten_to_output)
 {
     TuRng r;
     tu_rng_init(&r, tu_seed());
@@ -421,6 +421,37 @@ Test(lower, reshape_and_flatten_copy)
     int f = node_begin(&k, "flatten", &y, 1);
     attr_int(&k, f, "axis", 0);
     output(&k, node_end(&k, f));
+    check_case(&k, &r, NULL);
+    free_case(&k);
+}
+
+/* Reshape-like ops are views: the output value shares its input's buffer
+ * and no kernel is made, unless the output is a graph output. */
+Test(lower, reshape_like_ops_are_views)
+{
+    TuRng r;
+    tu_rng_init(&r, tu_seed());
+    Case k = new_case("views");
+    int64_t d[] = {2, 3, 4};
+    int x = input(&k, "x", 3, d);
+    int a = node(&k, "relu", &x, 1);
+    int nd = node_begin(&k, "reshape", &a, 1);
+    attr_ints(&k, nd, "shape", (int64_t[]){6, 4}, 2);
+    int rs = node_end(&k, nd);
+    nd = node_begin(&k, "unsqueeze", &rs, 1);
+    attr_ints(&k, nd, "axes", (int64_t[]){0}, 1);
+    int us = node_end(&k, nd);
+    int t = node(&k, "tanh", &us, 1);
+    int sq = node(&k, "squeeze", &t, 1);
+    int fx = node(&k, "flatten", &x, 1);
+    output(&k, sq);
+    output(&k, node(&k, "neg", &fx, 1));
+    Program *p = lower(&k);
+    cr_expect_eq(p->nkernels, 4, "relu, tanh, the copy into output sq, neg");
+    cr_expect_eq(p->value_buf[rs], p->value_buf[a], "reshape views relu's buffer");
+    cr_expect_eq(p->value_buf[us], p->value_buf[a], "a view of a view");
+    cr_expect_eq(p->value_buf[fx], p->inputs[0], "a view of a graph input");
+    cr_expect_eq(p->value_buf[sq], p->outputs[0], "a graph output keeps its buffer");
     check_case(&k, &r, NULL);
     free_case(&k);
 }

@@ -1,0 +1,498 @@
+/* test_graph_passes.c: the rewriting graph passes on small graphs.
+ *
+ * Each test parses a graph, runs passes from the pipeline table (found by
+ * name, so the table rows are tested too), verifies the IR after each,
+ * checks the structure the pass should leave (live ops, folded constants),
+ * and runs the interpreter on the graph before and after with the same
+ * seeded inputs: a pass that moves or reuses values must agree exactly, one
+ * that refolds float weights within rounding. The before/after dumps of
+ * whole pipelines are golden files (tests/golden/ir/); the differential
+ * test at the end runs a graph through the whole pipeline, loop_eval and
+ * the emitted C against the interpreter on the unoptimized graph.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/frontend.h"
+#include "passes/passes.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------ harness */
+
+typedef struct {
+    Ctx *c;
+    Graph *before, *g; /* the graph as parsed, and the one the pass rewrites */
+    char *diag;
+    size_t diaglen;
+} Case;
+
+/* The Case is heap-allocated: the diagnostics stream writes through
+ * pointers into it. */
+static Case *load(const char *text)
+{
+    Case *k = calloc(1, sizeof *k);
+    k->c = ctx_new();
+    k->c->err = open_memstream(&k->diag, &k->diaglen);
+    k->before = fe_parse_string(k->c, "t.etch", text);
+    k->g = fe_parse_string(k->c, "t.etch", text);
+    fflush(k->c->err);
+    cr_assert(k->before && k->g, "parse failed:\n%s", k->diag ? k->diag : "");
+    return k;
+}
+
+static void done(Case *k)
+{
+    fclose(k->c->err);
+    free(k->diag);
+    ctx_free(k->c);
+    free(k);
+}
+
+static const PassInfo *find_pass(const char *name)
+{
+    int n;
+    const PassInfo *p = pipeline_passes(&n);
+    for (int i = 0; i < n; i++)
+        if (strcmp(p[i].name, name) == 0)
+            return &p[i];
+    cr_assert_fail("no pass '%s' in the pipeline", name);
+    return NULL;
+}
+
+/* Runs the named passes in order on k->g, verifying after each. */
+static bool run(Case *k, const char *const *names, int n)
+{
+    Module m = {.graph = k->g};
+    bool changed = false;
+    for (int i = 0; i < n; i++) {
+        changed |= find_pass(names[i])->fn(k->c, &m);
+        fflush(k->c->err);
+        cr_assert_eq(k->c->nerrors, 0, "pass %s failed:\n%s", names[i], k->diag);
+        cr_assert(ir_verify(k->c, k->g), "IR malformed after %s:\n%s", names[i], k->diag);
+    }
+    return changed;
+}
+
+static bool run1(Case *k, const char *name) { return run(k, &name, 1); }
+
+static int live_ops(const Graph *g, int op)
+{
+    int n = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        n += !g->nodes[i].dead && (op < 0 || g->nodes[i].op == op);
+    return n;
+}
+
+static const Value *value(const Graph *g, const char *name)
+{
+    int v = ir_find_value(g, name);
+    cr_assert(v >= 0, "no live value '%s'", name);
+    return ir_value(g, v);
+}
+
+/* Interpreter before vs after on the same random inputs; rel 0: exact. */
+static void same_results(Case *k, double rel)
+{
+    TuRng r;
+    tu_rng_init(&r, tu_seed());
+    const Graph *a = k->before, *b = k->g;
+    cr_assert_eq(a->ninputs, b->ninputs);
+    Tensor *in = arena_alloc(k->c->arena, (size_t)(a->ninputs + 1) * sizeof *in);
+    for (int i = 0; i < a->ninputs; i++) {
+        in[i].type = ir_value(a, a->inputs[i])->type;
+        int64_t n = type_numel(&in[i].type);
+        in[i].data = arena_alloc(k->c->arena, type_bytes(&in[i].type) + 1);
+        cr_assert_eq(in[i].type.dtype, DT_F32);
+        tu_fill(&r, in[i].data, n, TU_DATA_SIGNED);
+    }
+    Tensor *oa = arena_alloc(k->c->arena, (size_t)(a->noutputs + 1) * sizeof *oa);
+    Tensor *ob = arena_alloc(k->c->arena, (size_t)(b->noutputs + 1) * sizeof *ob);
+    cr_assert(interp_run(k->c, a, in, oa), "interp (before) failed");
+    cr_assert(interp_run(k->c, b, in, ob), "interp (after) failed");
+    cr_assert_eq(a->noutputs, b->noutputs);
+    for (int o = 0; o < a->noutputs; o++) {
+        cr_assert(type_equal(&oa[o].type, &ob[o].type), "output %d changed type", o);
+        int64_t n = type_numel(&oa[o].type);
+        if (rel == 0.0) {
+            cr_assert(memcmp(oa[o].data, ob[o].data, type_bytes(&oa[o].type)) == 0,
+                      "output %d ('%s') differs after the pass", o,
+                      ir_value(a, a->outputs[o])->name);
+        } else {
+            double err;
+            int64_t where;
+            cr_assert(tu_close(ob[o].data, oa[o].data, n, rel, &err, &where),
+                      "output %d differs at %lld by %g", o, (long long)where, err);
+        }
+    }
+}
+
+/* "[a, b, ...]" of n values i * step + base, for consts. */
+static char *ramp(int64_t n, double step, double base)
+{
+    TuStr s = {0};
+    tu_str_append(&s, "[");
+    for (int64_t i = 0; i < n; i++)
+        tu_str_printf(&s, "%s%g", i ? ", " : "", (double)((float)(i * step + base)));
+    tu_str_append(&s, "]");
+    return s.s;
+}
+
+/* ------------------------------------------------------- fold-constants */
+
+Test(fold_constants, chain_over_constants_becomes_constants)
+{
+    Case *k = load("graph g {\n"
+                  "  input x : f32[2, 3]\n"
+                  "  const a : f32[2, 3] = [1, 2, 3, 4, 5, 6]\n"
+                  "  const b : f32[3] = [0.5, 0.25, -2]\n"
+                  "  const sh : i64[2] = [3, 2]\n"
+                  "  s = softmax(sqrt(abs(sub(a, b))), axis = 1)\n"
+                  "  c = cast(sh, to = \"f32\")\n"
+                  "  y = add(mul(x, s), reshape(transpose(a), shape = [2, 3]))\n"
+                  "  output y\n"
+                  "  output c\n"
+                  "}\n");
+    cr_assert(run1(k, "fold-constants"));
+    cr_expect_eq(live_ops(k->g, -1), 2, "only the mul and add that read x stay");
+    cr_expect_eq(value(k->g, "s")->kind, VK_CONST, "s keeps its name as a constant");
+    cr_expect_eq(value(k->g, "c")->kind, VK_CONST, "a graph output may become a constant");
+    cr_expect(!run1(k, "fold-constants"), "a second run changes nothing");
+    same_results(k, 0.0);
+    done(k);
+}
+
+Test(fold_constants, size_rule)
+{
+    /* w is 64 KiB: its transpose replaces it (no growth) when nothing else
+     * reads it, and stays a node when w must stay too. Expanding 4 bytes
+     * to 16 KiB stays; to 32 bytes folds. */
+    char *w = ramp(128 * 128, 0.001, -1);
+    size_t len = 2 * strlen(w) + 2048;
+    char *text = malloc(len);
+    snprintf(text, len,
+             "graph g {\n"
+             "  input x : f32[1, 128]\n"
+             "  const w : f32[128, 128] = %s\n"
+             "  const v : f32[128, 128] = %s\n"
+             "  const one : f32[1] = [1]\n"
+             "  a = matmul(x, transpose(w))\n"
+             "  b = matmul(x, transpose(v))\n"
+             "  c = matmul(x, v)\n"
+             "  big = expand(one, shape = [64, 64])\n"
+             "  small = expand(one, shape = [4, 2])\n"
+             "  output a, b, c, big, small\n"
+             "}\n",
+             w, w);
+    Case *k = load(text);
+    run1(k, "fold-constants");
+    cr_expect_eq(live_ops(k->g, OP_TRANSPOSE), 1, "only the transpose of the shared v stays");
+    cr_expect_eq(live_ops(k->g, OP_EXPAND), 1, "the 16 KiB expand stays");
+    cr_expect_eq(value(k->g, "small")->kind, VK_CONST);
+    cr_expect_eq(value(k->g, "big")->kind, VK_NODE);
+    same_results(k, 0.0);
+    done(k);
+    free(text);
+    free(w);
+}
+
+Test(fold_constants, leaves_quantize_and_dequantize)
+{
+    Case *k = load("graph g {\n"
+                  "  input x : f32[3]\n"
+                  "  const q : i8[3] = [-4, 0, 7]\n"
+                  "  const s : f32[] = [0.5]\n"
+                  "  const f : f32[3] = [0.5, 1, -3]\n"
+                  "  const z : i8[] = [1]\n"
+                  "  y = mul(x, dequantize_linear(q, s))\n"
+                  "  r = dequantize_linear(quantize_linear(f, s, z), s, z)\n"
+                  "  output y, r\n"
+                  "}\n");
+    cr_expect(!run1(k, "fold-constants"));
+    cr_expect_eq(live_ops(k->g, OP_DEQUANTIZE_LINEAR), 2);
+    cr_expect_eq(live_ops(k->g, OP_QUANTIZE_LINEAR), 1);
+    done(k);
+}
+
+/* ------------------------------------------------------------------ cse */
+
+Test(cse, merges_constants_and_nodes)
+{
+    Case *k = load("graph g {\n"
+                  "  input x : f32[1, 4]\n"
+                  "  const c1 : f32[4] = [1, 2, 3, 4]\n"
+                  "  const c2 : f32[4] = [1, 2, 3, 4]\n"
+                  "  const c3 : f32[4] = [1, 2, 3, 5]\n"
+                  "  const i1 : i32[4] = [1, 2, 3, 4]\n"
+                  "  a1 = add(x, c1)\n"
+                  "  a2 = add(c2, x)\n"
+                  "  a3 = sub(x, c1)\n"
+                  "  a4 = sub(c1, x)\n"
+                  "  s1 = softmax(relu(a1), axis = 1)\n"
+                  "  s2 = softmax(relu(a2), axis = 1)\n"
+                  "  s3 = softmax(relu(a2), axis = 0)\n"
+                  "  m = mul(a3, a4)\n"
+                  "  y = sum(s1, s2, s3, m)\n"
+                  "  z = cast(i1, to = \"f32\")\n"
+                  "  output y, z\n"
+                  "}\n");
+    cr_assert(run1(k, "cse"));
+    cr_expect(value(k->g, "c1") && ir_find_value(k->g, "c2") < 0, "c2 merged into c1");
+    cr_expect(ir_find_value(k->g, "i1") >= 0, "an i32 constant with the same numbers stays");
+    cr_expect(ir_find_value(k->g, "c3") >= 0);
+    cr_expect_eq(live_ops(k->g, OP_ADD), 1, "add(c2, x) is add(x, c1)");
+    cr_expect_eq(live_ops(k->g, OP_SUB), 2, "sub is not commutative");
+    cr_expect_eq(live_ops(k->g, OP_RELU), 1);
+    cr_expect_eq(live_ops(k->g, OP_SOFTMAX), 2, "a different axis is a different node");
+    cr_expect(!run1(k, "cse"), "a second run changes nothing");
+    same_results(k, 0.0);
+    done(k);
+}
+
+Test(cse, keeps_graph_outputs)
+{
+    Case *k = load("graph g {\n"
+                  "  input x : f32[4]\n"
+                  "  a = relu(x)\n"
+                  "  b = relu(x)\n"
+                  "  c = tanh(a)\n"
+                  "  d = tanh(b)\n"
+                  "  output b, c, d\n"
+                  "}\n");
+    run1(k, "cse");
+    cr_expect_eq(live_ops(k->g, OP_RELU), 2, "b is an output: it keeps its node");
+    cr_expect_eq(live_ops(k->g, OP_TANH), 2, "c and d read different values");
+    same_results(k, 0.0);
+    done(k);
+}
+
+/* ------------------------------------------------------- fold-batchnorm */
+
+static const char *bn_params =
+    "  const sc : f32[4] = [1.5, 0.5, -2, 1]\n"
+    "  const sh : f32[4] = [0.1, -0.1, 0.3, 0]\n"
+    "  const mu : f32[4] = [0.2, 0, -0.4, 1]\n"
+    "  const var : f32[4] = [0.9, 1.1, 0.01, 4]\n";
+
+Test(fold_batchnorm, conv_batchnorm_relu_is_one_conv)
+{
+    char *w = ramp(4 * 4 * 3 * 3, 0.013, -0.9), *dw = ramp(4 * 3 * 3, -0.05, 0.7);
+    TuStr t = {0};
+    tu_str_printf(&t,
+                  "graph g {\n"
+                  "  input x : f32[1, 4, 6, 6]\n"
+                  "  const w : f32[4, 4, 3, 3] = %s\n"
+                  "  const b : f32[4] = [0.5, -0.5, 0.25, 0]\n"
+                  "  const dw : f32[4, 1, 3, 3] = %s\n"
+                  "%s"
+                  "  c = conv(x, w, b, pads = [1, 1, 1, 1])\n"
+                  "  r = relu(batch_norm(c, sc, sh, mu, var, epsilon = 0.001))\n"
+                  "  d = batch_norm(conv(r, dw, group = 4, strides = [2, 2]), sc, sh, mu, var)\n"
+                  "  output d\n"
+                  "}\n",
+                  w, dw, bn_params);
+    Case *k = load(t.s);
+    const char *passes[] = {"fold-batchnorm", "fuse-activation", "dce"};
+    cr_assert(run(k, passes, 3));
+    cr_expect_eq(live_ops(k->g, OP_BATCH_NORM), 0);
+    cr_expect_eq(live_ops(k->g, OP_RELU), 0, "the relu fused after the fold");
+    cr_expect_eq(live_ops(k->g, -1), 2, "two convs");
+    cr_expect(ir_find_value(k->g, "w") < 0, "the old weights died");
+    same_results(k, 1e-5);
+    done(k);
+    free(t.s);
+    free(w);
+    free(dw);
+}
+
+Test(fold_batchnorm, scale_and_shift_chains)
+{
+    char *w = ramp(4 * 2 * 2 * 2, 0.07, -1);
+    TuStr t = {0};
+    tu_str_printf(&t,
+                  "graph g {\n"
+                  "  input x : f32[1, 2, 5, 5]\n"
+                  "  const w : f32[4, 2, 2, 2] = %s\n"
+                  "  const m : f32[4, 1, 1] = [2, -3, 0.5, 1]\n"
+                  "  const k : f32[1, 4, 1, 1] = [0.5, 1, -1, 2]\n"
+                  "  const s : f32[] = [0.25]\n"
+                  "  const row : f32[1, 1, 1, 4] = [1, 2, 3, 4]\n"
+                  "  a = sub(mul(k, add(mul(conv(x, w), m), k)), s)\n"
+                  "  b = mul(conv(x, w), row)\n"
+                  "  output a, b\n"
+                  "}\n",
+                  w);
+    Case *k = load(t.s);
+    run1(k, "fold-batchnorm");
+    cr_expect_eq(live_ops(k->g, OP_MUL), 1, "only the per-column mul stays");
+    cr_expect_eq(live_ops(k->g, OP_ADD) + live_ops(k->g, OP_SUB), 0);
+    cr_expect_eq(live_ops(k->g, OP_CONV), 2);
+    same_results(k, 1e-5);
+    done(k);
+    free(t.s);
+    free(w);
+}
+
+Test(fold_batchnorm, gemm)
+{
+    char *b = ramp(6 * 4, 0.1, -1.2);
+    TuStr t = {0};
+    tu_str_printf(&t,
+                  "graph g {\n"
+                  "  input x : f32[3, 6]\n"
+                  "  const b : f32[6, 4] = %s\n"
+                  "  const bt : f32[4, 6] = %s\n"
+                  "  const c : f32[4] = [1, 2, 3, 4]\n"
+                  "  const cm : f32[3, 1] = [1, -1, 2]\n"
+                  "%s"
+                  "  y1 = batch_norm(gemm(x, b, c, beta = 0.5, alpha = 2), sc, sh, mu, var)\n"
+                  "  y2 = batch_norm(gemm(x, bt, cm, trans_b = 1), sc, sh, mu, var)\n"
+                  "  y3 = add(mul(gemm(x, b), c), c)\n"
+                  "  output y1, y2, y3\n"
+                  "}\n",
+                  b, b, bn_params);
+    Case *k = load(t.s);
+    run1(k, "fold-batchnorm");
+    cr_expect_eq(live_ops(k->g, -1), 3, "three gemms and nothing else");
+    same_results(k, 1e-5);
+    done(k);
+    free(t.s);
+    free(b);
+}
+
+Test(fold_batchnorm, leaves_shared_and_fused_producers)
+{
+    Case *k = load("graph g {\n"
+                  "  input x : f32[1, 4, 2, 2]\n"
+                  "  input wx : f32[4, 4, 1, 1]\n"
+                  "  const w : f32[4, 4, 1, 1] = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]\n"
+                  "  const sc : f32[4] = [1.5, 0.5, -2, 1]\n"
+                  "  const sh : f32[4] = [0.1, -0.1, 0.3, 0]\n"
+                  "  const mu : f32[4] = [0.2, 0, -0.4, 1]\n"
+                  "  const var : f32[4] = [0.9, 1.1, 0.01, 4]\n"
+                  "  c = conv(x, w)\n"
+                  "  a = add(batch_norm(c, sc, sh, mu, var), c)\n"
+                  "  b = batch_norm(conv(x, wx), sc, sh, mu, var)\n"
+                  "  d = batch_norm(conv(x, w, act_min = 0), sc, sh, mu, var)\n"
+                  "  e = batch_norm(x, sc, sh, mu, var)\n"
+                  "  output a, b, d, e, c\n"
+                  "}\n");
+    cr_expect(!run1(k, "fold-batchnorm"));
+    cr_expect_eq(live_ops(k->g, OP_BATCH_NORM), 4);
+    done(k);
+}
+
+/* ------------------------------------------------------ fold-transposes */
+
+/* Every pair of rank-3 perms: the composed transpose (or the dropped one)
+ * computes the same values. */
+Test(fold_transposes, every_pair_of_perms)
+{
+    static const int perms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2},
+                                    {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+    for (int i = 0; i < 6; i++)
+        for (int j = 0; j < 6; j++) {
+            char text[512];
+            snprintf(text, sizeof text,
+                     "graph g {\n"
+                     "  input x : f32[2, 3, 4]\n"
+                     "  t = transpose(x, perm = [%d, %d, %d])\n"
+                     "  y = relu(transpose(t, perm = [%d, %d, %d]))\n"
+                     "  output y\n"
+                     "}\n",
+                     perms[i][0], perms[i][1], perms[i][2], perms[j][0], perms[j][1],
+                     perms[j][2]);
+            Case *k = load(text);
+            const char *passes[] = {"fold-transposes", "dce"};
+            run(k, passes, 2);
+            cr_expect_leq(live_ops(k->g, OP_TRANSPOSE), 1, "perms %d, %d", i, j);
+            same_results(k, 0.0);
+            done(k);
+        }
+}
+
+Test(fold_transposes, reshape_chains_and_unit_dims)
+{
+    Case *k = load("graph g {\n"
+                  "  input u : f32[1, 8, 4]\n"
+                  "  v = transpose(u, perm = [1, 0, 2])\n"
+                  "  w = transpose(u, perm = [2, 1, 0])\n"
+                  "  r = unsqueeze(flatten(reshape(v, shape = [8, 4, 1]), axis = 1), axes = [0])\n"
+                  "  s = squeeze(reshape(identity(r), shape = [1, 8, 4, 1]), axes = [3])\n"
+                  "  y = add(s, u)\n"
+                  "  z = reshape(w, shape = [32])\n"
+                  "  output y, z\n"
+                  "}\n");
+    const char *passes[] = {"fold-transposes", "dce"};
+    cr_assert(run(k, passes, 2));
+    cr_expect_eq(live_ops(k->g, -1), 3, "the add, w and one reshape of it");
+    cr_expect_eq(live_ops(k->g, OP_TRANSPOSE), 1, "w moves the 8 and 4: a real transpose");
+    cr_expect_eq(live_ops(k->g, OP_RESHAPE), 1);
+    same_results(k, 0.0);
+    done(k);
+}
+
+Test(fold_transposes, keeps_graph_outputs)
+{
+    Case *k = load("graph g {\n"
+                  "  input x : f32[2, 3]\n"
+                  "  t = transpose(transpose(x))\n"
+                  "  i = identity(x)\n"
+                  "  r = reshape(x, shape = [2, 3])\n"
+                  "  output t, i, r\n"
+                  "}\n");
+    const char *passes[] = {"fold-transposes", "dce"};
+    run(k, passes, 2);
+    cr_expect_eq(live_ops(k->g, -1), 3, "each output keeps a node (a copy)");
+    same_results(k, 0.0);
+    done(k);
+}
+
+/* --------------------------------------------- the pipeline, end to end */
+
+/* Graphs every new pass rewrites, through the whole pipeline, loop_eval and
+ * the emitted C, against the interpreter on the graph as written. */
+Test(graph_passes, pipeline_matches_unoptimized_interpreter, .timeout = 120)
+{
+    char *w = ramp(4 * 3 * 3 * 3, 0.021, -0.8), *g = ramp(16 * 10, -0.003, 0.4);
+    char *w3 = ramp(4 * 3 * 3 * 3, -0.017, 0.6);
+    TuStr t = {0};
+    tu_str_printf(&t,
+                  "graph passes_e2e {\n"
+                  "  input x : f32[1, 6, 6, 3]\n"
+                  "  const w : f32[4, 3, 3, 3] = %s\n"
+                  "  const w2 : f32[4, 3, 3, 3] = %s\n"
+                  "  const w3 : f32[4, 3, 3, 3] = %s\n"
+                  "  const g : f32[16, 10] = %s\n"
+                  "%s"
+                  "  const k : f32[4, 1, 1] = [2, -3, 0.5, 1]\n"
+                  "  const e : f32[10] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+                  "  xt = transpose(x, perm = [0, 3, 1, 2])\n"
+                  "  c = relu(batch_norm(conv(xt, w, strides = [2, 2]), sc, sh, mu, var))\n"
+                  "  c2 = relu(batch_norm(conv(xt, w2, strides = [2, 2]), sc, sh, mu, var))\n"
+                  "  d = add(mul(conv(xt, w3, strides = [2, 2]), k), k)\n"
+                  "  s = add(add(d, c2), c)\n"
+                  "  back = transpose(transpose(s, perm = [0, 2, 3, 1]), perm = [0, 3, 1, 2])\n"
+                  "  f = flatten(back)\n"
+                  "  y = softmax(batch_norm(gemm(f, g), sqrt(add(e, e)), e, e, add(e, e)))\n"
+                  "  output y\n"
+                  "}\n",
+                  w, w, w3, g, bn_params);
+    TuRng r;
+    tu_rng_init(&r, tu_seed());
+    TuStr report = {0};
+    char *dir = tu_mkdtemp("gpasses");
+    bool ok = tu_diff_graph(t.s, &r, NULL, 1e-5, dir, &report);
+    tu_rmtree(dir);
+    cr_expect(ok, "%s", report.s ? report.s : "");
+    free(report.s);
+    free(dir);
+    free(t.s);
+    free(w);
+    free(w3);
+    free(g);
+}
