@@ -604,6 +604,11 @@ static void emit_stmt(Emit *em, const Stmt *s)
     case ST_FOR:
         if (s->step <= 0)
             unreachable("for-loop with a non-positive step");
+        /* LOOP_UNROLL with a constant trip count: ask the C compiler (GCC's
+         * pragma, which Clang accepts; others ignore it). */
+        if ((s->flags & LOOP_UNROLL) && s->lo->kind == EX_INT && s->hi->kind == EX_INT &&
+            s->hi->i > s->lo->i && (s->hi->i - s->lo->i) / s->step <= 64)
+            out_line(w, "#pragma GCC unroll %lld", (long long)((s->hi->i - s->lo->i + s->step - 1) / s->step));
         line_start(w);
         out_raw(w, "for (int i%d = ", s->var);
         emit_expr(em, s->lo, 0);

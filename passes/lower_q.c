@@ -450,11 +450,12 @@ static void qconv_dw_block(Program *p, Kernel *k, Stmt *s, const QConv *c, int b
  * an output whose taps all lie inside the input, where x can be used as
  * loaded. -1 (no table) unless w and b are constants and w's zero point is
  * 0. */
-static int folded_bias(LowerCtx *lc, const Kernel *k, const QConv *c, int64_t chans, int64_t depth)
+static int folded_bias(LowerCtx *lc, const Kernel *k, const Node *n, int32_t zx, const WZero *zw,
+                       int64_t chans, int64_t depth)
 {
-    const Value *wv = ir_value(lc->g, c->n->in[1]);
-    const Value *bv = c->b >= 0 ? ir_value(lc->g, c->n->in[2]) : NULL;
-    if (wv->kind != VK_CONST || (bv && bv->kind != VK_CONST) || c->zw.buf >= 0 || c->zw.shared != 0)
+    const Value *wv = ir_value(lc->g, n->in[1]);
+    const Value *bv = has_input(n, 2) ? ir_value(lc->g, n->in[2]) : NULL;
+    if (wv->kind != VK_CONST || (bv && bv->kind != VK_CONST) || zw->buf >= 0 || zw->shared != 0)
         return -1;
     Tensor w = {wv->type, wv->data}, b = {bv ? bv->type : wv->type, bv ? bv->data : NULL};
     int32_t *bf = arena_alloc(lc->p->arena, (size_t)chans * sizeof *bf);
@@ -462,7 +463,7 @@ static int folded_bias(LowerCtx *lc, const Kernel *k, const QConv *c, int64_t ch
         int64_t sum = 0;
         for (int64_t t = 0; t < depth; t++)
             sum += ref_get_i(&w, m * depth + t);
-        int64_t v = (bv ? ref_get_i(&b, m) : 0) - (int64_t)c->zx * sum;
+        int64_t v = (bv ? ref_get_i(&b, m) : 0) - (int64_t)zx * sum;
         bf[m] = v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : (int32_t)v;
     }
     return lower_table(lc->p, arena_printf(lc->p->arena, "%s_bfold", k->name), DT_I32, chans, bf);
@@ -558,7 +559,7 @@ bool lower_qconv(LowerCtx *lc, const Node *n)
     Stmt *s = lower_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &c.nv);
     s = lower_loop(p, k, s, geo.group, LOOP_PARALLEL, &c.gv);
     int64_t depth = c.cg_n * geo.kernel[0] * geo.kernel[1];
-    int bfold = folded_bias(lc, k, &c, wt->dims[0], depth);
+    int bfold = folded_bias(lc, k, n, c.zx, &c.zw, wt->dims[0], depth);
     if (c.cg_n == 1 && c.mg_n == 1 && bfold >= 0) {
         c.w = lower_buf(lc, n->in[1]);
         qconv_depthwise(lc, k, s, &c, bfold);
@@ -594,6 +595,12 @@ bool lower_qgemm(LowerCtx *lc, const Node *n)
     Requant rq = node_requant(lc, n, cols, k->name);
     WZero zw = weight_zero(lc, wt, k->name);
     int32_t za = quant_zero_at(at->quant, 0);
+    /* No padding: every output can use a as loaded, za folded in the bias. */
+    int bfold = za != 0 ? folded_bias(lc, k, n, za, &zw, cols, depth) : -1;
+    if (bfold >= 0) {
+        b = bfold;
+        za = 0;
+    }
 
     Expr *iv;
     Stmt *s0 = lower_loop(p, k, k->body, rows, LOOP_PARALLEL, &iv);

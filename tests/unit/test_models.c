@@ -12,7 +12,9 @@
  * optimizations off): integer outputs within 1 LSB on >= 99% of the
  * elements (the kernels round in fixed point, ORT in float: they may part
  * at exact ties). With --disable-pass fold-qdq, etch runs the QDQ float
- * graph itself, which must match ORT's exactly. ORT's optimized run is
+ * graph itself, which must match ORT's exactly. --rounding tflite (TFLite
+ * Micro's double rounding) is reported: it rounds differently from ORT by
+ * design, and the differences can add up over layers. ORT's optimized run is
  * reported only: its graph transforms change the model's numerics (on
  * kws_ref_model its intermediates part from its own unoptimized run by
  * tens of LSB), so it is no reference. The C
@@ -357,7 +359,7 @@ static void run_model(const char *case_name)
                 Type xt;
                 void *xd = load_npy(c, path, &xt);
                 compare(k ? "C (--rounding tflite) vs ONNX Runtime" : "QDQ float graph vs ONNX Runtime",
-                        oname, &xt, xd, &ot, od, false, seed, k ? &vs_tflite : &vs_qdq);
+                        oname, &xt, xd, &ot, od, k == 1, seed, k ? &vs_tflite : &vs_qdq);
                 free(path);
             }
             free(opath);
@@ -377,7 +379,7 @@ static void run_model(const char *case_name)
         vs_llvm.ok = false;
     cr_expect(vs_llvm.rel_err <= LLVM_REL, "%s: LLVM and C backends differ by %g of the scale",
               mc->name, vs_llvm.rel_err);
-    bool ok = vs_interp.ok && vs_llvm.ok && vs_ort.ok && vs_qdq.ok && vs_tflite.ok;
+    bool ok = vs_interp.ok && vs_llvm.ok && vs_ort.ok && vs_qdq.ok;
     char note[192] = "";
     if (ort && mc->qdq)
         snprintf(note, sizeof note, " (int8 kernels vs ORT unoptimized: %.2g%% off by > 1; "
