@@ -198,6 +198,7 @@ static const OnnxOp onnx_ops[] = {
     {"QLinearMatMul", 10, 18, OP_MATMUL, 1, SP_QOPERATOR, {{0}}, {{0}}, NULL},
     {"ConvInteger", 10, 18, OP_CONV, 1, SP_QOPERATOR, {{0}}, {{0}}, NULL},
     {"MatMulInteger", 10, 18, OP_MATMUL, 1, SP_QOPERATOR, {{0}}, {{0}}, NULL},
+    {"DynamicQuantizeLinear", 11, 18, OP_QUANTIZE_LINEAR, 3, SP_QOPERATOR, {{0}}, {{0}}, NULL},
 };
 
 #define NROWS (sizeof onnx_ops / sizeof onnx_ops[0])
@@ -937,11 +938,66 @@ static bool build_with_attrs(FeOnnx *im, const OnnxNode *on, int op, const int *
  *     quantize(matmul(dq(a), dq(b, per column)), ys, yz)
  *   MatMulInteger(A, B[, az, bz]) / ConvInteger(x, w[, xz, wz]):
  *     the int32 sums, computed as the float op over (v - zero) and cast:
- *     exact while every sum stays below 2^24 in magnitude. */
+ *     exact while every sum stays below 2^24 in magnitude.
+ *   DynamicQuantizeLinear(x) = its ONNX function: scale = (max(x, 0) -
+ *     min(x, 0)) / 255, zero = saturate(round(-min(x, 0) / scale)), y =
+ *     quantize(x, scale, zero) as uint8 (computed per inference). */
+static bool import_dynamic_quantize(FeOnnx *im, const OnnxNode *on)
+{
+    int x = input_value(im, on, 0);
+    if (x < 0)
+        return false;
+    static const float consts[3] = {0.0f, 255.0f, 0.0f};
+    int k[3];
+    for (int i = 0; i < 3; i++)
+        if ((k[i] = ir_add_const(im->c, im->g, NULL, type_make(DT_F32, 0, NULL),
+                                 arena_memdup(im->g->arena, &consts[i], sizeof(float)), on->loc)) < 0)
+            return false;
+    /* (op, inputs, attribute) steps over the values made so far. */
+    int v[12];
+    Pending steps[] = {
+        {.op = OP_REDUCE_MAX, .in = {x}, .nin = 1},                /* 0 */
+        {.op = OP_REDUCE_MIN, .in = {x}, .nin = 1},                /* 1 */
+        {.op = OP_MAX, .in = {-1, k[0]}, .nin = 2},                /* 2: max(hi, 0) */
+        {.op = OP_MIN, .in = {-1, k[0]}, .nin = 2},                /* 3: min(lo, 0) */
+        {.op = OP_SUB, .in = {-1, -1}, .nin = 2},                  /* 4: range */
+        {.op = OP_DIV, .in = {-1, k[1]}, .nin = 2},                /* 5: scale */
+        {.op = OP_SUB, .in = {k[2], -1}, .nin = 2},                /* 6: -lo */
+        {.op = OP_DIV, .in = {-1, -1}, .nin = 2},                  /* 7: -lo / scale */
+        {.op = OP_ROUND, .in = {-1}, .nin = 1},                    /* 8 */
+        {.op = OP_CLIP, .in = {-1}, .nin = 1},                     /* 9: [0, 255] */
+        {.op = OP_CAST, .in = {-1}, .nin = 1},                     /* 10: zero, u8 */
+        {.op = OP_QUANTIZE_LINEAR, .in = {x, -1, -1}, .nin = 3},   /* 11: y */
+    };
+    static const int from[12][2] = {{-1, -1}, {-1, -1}, {0, -1}, {1, -1}, {2, 3}, {4, -1},
+                                     {3, -1}, {6, 5}, {7, -1}, {8, -1}, {9, -1}, {5, 10}};
+    for (int i = 0; i < 12; i++) {
+        Pending *p = &steps[i];
+        p->nout = 1;
+        p->legacy_axis = -1;
+        for (int j = 0, slot = 0; j < p->nin && slot < 2; j++)
+            if (p->in[j] == -1)
+                p->in[j] = v[from[i][slot++]];
+        if (i <= 1)
+            pend_attr(p, "keepdims", (Attr){.type = AT_INT, .i = 0});
+        if (i == 9) {
+            pend_attr(p, "min", (Attr){.type = AT_FLOAT, .f = 0});
+            pend_attr(p, "max", (Attr){.type = AT_FLOAT, .f = 255});
+        }
+        if (i == 10)
+            pend_attr(p, "to", (Attr){.type = AT_STR, .s = "u8"});
+        if (!build(im, on, p, &v[i]))
+            return false;
+    }
+    return bind_output(im, on, 0, v[11]) && bind_output(im, on, 1, v[5]) && bind_output(im, on, 2, v[10]);
+}
+
 static bool import_qoperator(FeOnnx *im, const OnnxNode *on)
 {
     const char *t = on->np->op_type;
     int in[9], out, a, b;
+    if (strcmp(t, "DynamicQuantizeLinear") == 0)
+        return import_dynamic_quantize(im, on);
     if (strcmp(t, "QLinearConv") == 0) {
         if (!q_inputs(im, on, 9, 1u << 8, in) || !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[0], in[1], in[2], 1, &a) ||
             !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[3], in[4], in[5], 0, &b))
