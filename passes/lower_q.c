@@ -177,6 +177,21 @@ static Requant node_requant(LowerCtx *lc, const Node *n, int64_t channels, const
     return rq;
 }
 
+/* A parallel loop over [a, b) by `step` appended to `into`, or the constant
+ * a alone when one step covers the range; returns the body. */
+static Stmt *step_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b, int64_t step, Expr **var)
+{
+    if (b - a <= step) {
+        *var = ex_int(p, a);
+        return into;
+    }
+    int v = loop_new_var(k);
+    Stmt *l = st_for(p, v, ex_int(p, a), ex_int(p, b), step, LOOP_PARALLEL);
+    st_append(p, into, l);
+    *var = ex_var(p, v);
+    return l->body;
+}
+
 /* (i32)buf[idx] - zero. */
 static Expr *load_centered(Program *p, int buf, Expr *idx, int32_t zero)
 {
@@ -354,16 +369,7 @@ static void qconv_channels(Program *p, Kernel *k, Stmt *into, const QConv *c, in
         return;
     const Geom *geo = c->geo;
     Expr *mgv;
-    Stmt *s = into;
-    if (m1 - m0 == 1) {
-        mgv = ex_int(p, m0);
-    } else {
-        int v = loop_new_var(k);
-        Stmt *l = st_for(p, v, ex_int(p, m0), ex_int(p, m1), block, LOOP_PARALLEL);
-        st_append(p, s, l);
-        s = l->body;
-        mgv = ex_var(p, v);
-    }
+    Stmt *s = step_loop(p, k, into, m0, m1, block, &mgv);
     int64_t lo[2], hi[2];
     lower_interior(geo, 0, &lo[0], &hi[0]);
     lower_interior(geo, 1, &lo[1], &hi[1]);
@@ -383,16 +389,7 @@ static void qconv_channels(Program *p, Kernel *k, Stmt *into, const QConv *c, in
             if (t.bfold >= 0 && block >= 2)
                 pairs = (wr[j + 1] - a) / 2;
             if (pairs > 0) {
-                Stmt *l = rows;
-                if (pairs == 1) {
-                    t.owv = ex_int(p, a);
-                } else {
-                    int v = loop_new_var(k);
-                    Stmt *f = st_for(p, v, ex_int(p, a), ex_int(p, a + 2 * pairs), 2, LOOP_PARALLEL);
-                    st_append(p, rows, f);
-                    l = f->body;
-                    t.owv = ex_var(p, v);
-                }
+                Stmt *l = step_loop(p, k, rows, a, a + 2 * pairs, 2, &t.owv);
                 QTile h = t;
                 h.nch = block / 2;
                 h.npx = 2;
@@ -502,16 +499,7 @@ static void qconv_depthwise(LowerCtx *lc, Kernel *k, Stmt *s, const QConv *c, in
             int64_t full = (wr[2] - wr[1]) / block * block;
             if (full > 0) {
                 Expr *owv;
-                Stmt *l = rows;
-                if (full == block) {
-                    owv = ex_int(p, wr[1]);
-                } else {
-                    int v = loop_new_var(k);
-                    Stmt *f = st_for(p, v, ex_int(p, wr[1]), ex_int(p, wr[1] + full), block, LOOP_PARALLEL);
-                    st_append(p, rows, f);
-                    l = f->body;
-                    owv = ex_var(p, v);
-                }
+                Stmt *l = step_loop(p, k, rows, wr[1], wr[1] + full, block, &owv);
                 qconv_dw_block(p, k, l, c, bfold, ohv, owv, block);
             }
             if (wr[1] + full < wr[2]) {
@@ -611,16 +599,7 @@ bool lower_qgemm(LowerCtx *lc, const Node *n)
         if (j0 >= j1)
             continue;
         Expr *jv;
-        Stmt *s = s0;
-        if (j1 - j0 == 1) {
-            jv = ex_int(p, j0);
-        } else {
-            int v = loop_new_var(k);
-            Stmt *l = st_for(p, v, ex_int(p, j0), ex_int(p, j1), bl, LOOP_PARALLEL);
-            st_append(p, s, l);
-            s = l->body;
-            jv = ex_var(p, v);
-        }
+        Stmt *s = step_loop(p, k, s0, j0, j1, bl, &jv);
         int acc[DOT_MAX_BLOCK];
         Expr *col[DOT_MAX_BLOCK];
         for (int r = 0; r < bl; r++) {
