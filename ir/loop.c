@@ -142,6 +142,8 @@ Expr *ex_bin(Program *p, BinOp op, Expr *a, Expr *b)
         case BIN_ADD: return ex_int_t(p, a->dtype, a->i + b->i);
         case BIN_SUB: return ex_int_t(p, a->dtype, a->i - b->i);
         case BIN_MUL: return ex_int_t(p, a->dtype, a->i * b->i);
+        case BIN_MIN: return ex_int_t(p, a->dtype, a->i < b->i ? a->i : b->i);
+        case BIN_MAX: return ex_int_t(p, a->dtype, a->i > b->i ? a->i : b->i);
         default: break;
         }
     }
