@@ -659,12 +659,43 @@ static void emit_stmt(Emit *em, const Stmt *s)
 
 /* ----------------------------------------------------------------- kernels */
 
+/* Whether s holds a loop flagged LOOP_SLP. */
+static bool has_slp_loop(const Stmt *s)
+{
+    if (!s)
+        return false;
+    switch (s->kind) {
+    case ST_BLOCK:
+        for (int i = 0; i < s->n; i++)
+            if (has_slp_loop(s->items[i]))
+                return true;
+        return false;
+    case ST_FOR:
+        return (s->flags & LOOP_SLP) || has_slp_loop(s->body);
+    case ST_IF:
+        return has_slp_loop(s->then) || has_slp_loop(s->els);
+    default:
+        return false;
+    }
+}
+
 static void emit_kernel(Writer *w, const Program *p, const Names *nm, int ki)
 {
     const Kernel *k = &p->kernels[ki];
     const KernelUses *up = &nm->uses[ki];
     KernelUses u = *up;
     out_line(w, "/* %s */", comment_text(p->arena, k->comment ? k->comment : k->name));
+    /* LOOP_SLP: GCC's loop vectorizer would vectorize such a loop across
+     * its iterations, with in-order (fold-left) reductions of every
+     * accumulator, which is far slower than the tile; GCC before 14 has no
+     * per-loop pragma to stop it, so the kernel opts out as a whole (its
+     * basic-block SLP vectorizer still packs the tile). Clang keeps the
+     * loop scalar by itself. */
+    if (has_slp_loop(k->body)) {
+        out_line(w, "#if defined(__GNUC__) && !defined(__clang__)");
+        out_line(w, "__attribute__((optimize(\"no-tree-loop-vectorize\")))");
+        out_line(w, "#endif");
+    }
     out_raw(w, "static void %s(", nm->kern[ki]);
     int nparams = 0;
     for (int b = 0; b < p->nbufs; b++) {

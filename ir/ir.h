@@ -554,6 +554,8 @@ enum {
     LOOP_REDUCTION = 2,  /* carries an accumulator */
     LOOP_UNROLL = 4,     /* request full unrolling */
     LOOP_VECTOR = 8,     /* inner loop meant to vectorize */
+    LOOP_SLP = 16,       /* the body is a register tile: vectorize across its
+                          * statements (SLP), not across iterations */
 };
 
 typedef struct Stmt Stmt;

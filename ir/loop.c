@@ -361,6 +361,7 @@ static void print_stmt(FILE *f, const Program *p, const Kernel *k, const Stmt *s
         if (s->flags & LOOP_REDUCTION) fputs(" reduce", f);
         if (s->flags & LOOP_UNROLL) fputs(" unroll", f);
         if (s->flags & LOOP_VECTOR) fputs(" vector", f);
+        if (s->flags & LOOP_SLP) fputs(" slp", f);
         fputs(" {\n", f);
         print_stmt(f, p, k, s->body, depth + 1);
         indent(f, depth);

@@ -237,6 +237,9 @@ static void tap_range(Program *p, const Geom *geo, int d, Expr *t, Expr **lo, Ex
  * factor while the rows stay in L1. */
 enum { CONV_MBLOCK = 4 };
 
+/* The largest register tile of the host conv form (conv_tile). */
+enum { TILE_MAX_M = 8, TILE_MAX_W = 32 };
+
 /* Outputs computed together by the dot forms of gemm and conv (passes.h):
  * that many accumulators share each load of the other operand. Cortex-M4's
  * 32 single registers hold 8 of them with room for the operands; 16
@@ -425,6 +428,215 @@ static bool lower_conv_dot(LowerCtx *lc, const Node *n, const Geom *geo)
     return true;
 }
 
+/* ------------------------------------------------ conv, register tiles */
+
+/* The host form of 2-D conv (dilation 1) on targets with a vector unit: an
+ * output-stationary register tile of `mb` output channels x `vw` output
+ * pixels contiguous along the row. The sums stay in locals for the whole
+ * reduction; each tap loads mb weights and vw inputs once and does mb*vw
+ * multiply-adds, laid out so the compiler packs the vw sums of a channel
+ * into vector registers (SLP). The kw taps are unrolled in the body, the
+ * kh taps are a loop (constant bounds in the interior rows, clipped in the
+ * border rows), and the loop over input channels carries LOOP_SLP: its
+ * body is the vector code already. Tiles at the row's edges read 0 for
+ * the taps that fall in the padding (conv_tile_cols). */
+typedef struct {
+    ConvDot c;
+    int mb, vw;     /* tile: output channels x output pixels along the row */
+} ConvTile;
+
+/* Output channels mgv + [0, mb) at row ohv, columns ow0 + [0, vw), every
+ * column's window inside the input along the row; `inside` says whether
+ * the row's is too (constant kh bounds). */
+static void conv_tile(Program *p, Kernel *k, Stmt *s, const ConvDot *c, Expr *mgv, int mb,
+                      Expr *ohv, Expr *ow0, int vw, bool inside)
+{
+    /* A tile at a constant column may reach past the input's edges: the
+     * taps that would read outside it are left out, tap by tap. */
+    int64_t col = ow0->kind == EX_INT ? ow0->i : -1;
+    const Geom *geo = c->geo;
+    int64_t kh_n = geo->kernel[0], kw_n = geo->kernel[1], s0 = geo->stride[0], s1 = geo->stride[1];
+    int acc[TILE_MAX_M][TILE_MAX_W], wl[TILE_MAX_M], xl[TILE_MAX_W];
+    Expr *m[TILE_MAX_M];
+    assert(mb >= 1 && mb <= TILE_MAX_M && vw >= 1 && vw <= TILE_MAX_W);
+    for (int j = 0; j < mb; j++) {
+        m[j] = ex_add(p, ex_add(p, ex_muli(p, c->gv, c->mg_n), mgv), ex_int(p, j));
+        wl[j] = loop_new_local(p, k, DT_F32, "wv");
+        Expr *init = c->b >= 0 ? ex_load(p, c->b, m[j]) : ex_flt(p, 0.0);
+        for (int v = 0; v < vw; v++) {
+            acc[j][v] = loop_new_local(p, k, DT_F32, "acc");
+            st_append(p, s, st_set(p, acc[j][v], init));
+        }
+    }
+    for (int v = 0; v < vw; v++)
+        xl[v] = loop_new_local(p, k, DT_F32, "xv");
+    Expr *ci, *khv, *lo, *hi;
+    Stmt *r = lower_loop(p, k, s, c->cg_n, LOOP_REDUCTION | LOOP_SLP, &ci);
+    lower_out_taps(p, geo, 0, ohv, inside, &lo, &hi);
+    if (lo->kind == EX_INT && hi->kind == EX_INT && lo->i == 0) {
+        r = lower_loop(p, k, r, hi->i, LOOP_REDUCTION | LOOP_SLP, &khv);
+    } else {
+        int v = loop_new_var(k);
+        Stmt *l = st_for(p, v, lo, hi, 1, LOOP_REDUCTION | LOOP_SLP);
+        st_append(p, r, l);
+        r = l->body;
+        khv = ex_var(p, v);
+    }
+    Expr *xc = ex_add(p, ex_muli(p, c->nv, c->chans), ex_add(p, ex_muli(p, c->gv, c->cg_n), ci));
+    Expr *ih = ex_add(p, ex_muli(p, ohv, s0), ex_bin(p, BIN_SUB, khv, ex_int(p, geo->pad_begin[0])));
+    Expr *xrow = ex_muli(p, ex_add(p, ex_muli(p, xc, geo->in[0]), ih), geo->in[1]);
+    /* Indices as base + constant, the constant outermost, so a C compiler
+     * sees the tile's loads and stores as runs of consecutive elements. */
+    Expr *iw0 = ex_add(p, xrow, ex_muli(p, ow0, s1));
+    for (int64_t t = 0; t < kw_n; t++) {
+        for (int j = 0; j < mb; j++) {
+            Expr *wi = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, m[j], c->cg_n), ci),
+                                                             kh_n), khv), kw_n), ex_int(p, t));
+            st_append(p, r, st_set(p, wl[j], ex_load(p, c->w, wi)));
+        }
+        for (int v = 0; v < vw; v++) {
+            int64_t iw = (col + v) * s1 + t - geo->pad_begin[1];
+            Expr *xv = ex_load(p, c->x, ex_add(p, iw0, ex_int(p, v * s1 + t - geo->pad_begin[1])));
+            if (col >= 0 && (iw < 0 || iw >= geo->in[1]))
+                xv = ex_flt(p, 0.0); /* the padding, so every lane does the same */
+            st_append(p, r, st_set(p, xl[v], xv));
+        }
+        for (int j = 0; j < mb; j++)
+            for (int v = 0; v < vw; v++)
+                st_append(p, r, lower_accumulate(p, k, acc[j][v], BIN_ADD,
+                                                 lower_mul(p, ex_local(p, k, wl[j]), ex_local(p, k, xl[v]))));
+    }
+    for (int j = 0; j < mb; j++) {
+        Expr *yc = ex_add(p, ex_muli(p, c->nv, c->mchans), m[j]);
+        Expr *yrow = ex_muli(p, ex_add(p, ex_muli(p, yc, geo->out[0]), ohv), geo->out[1]);
+        for (int v = 0; v < vw; v++)
+            st_append(p, s, st_store(p, c->y, ex_add(p, ex_add(p, yrow, ow0), ex_int(p, v)),
+                                     ex_local(p, k, acc[j][v])));
+    }
+}
+
+/* Row ohv, all its columns: tiles of t->vw from column 0, and when the
+ * row is not a multiple of vw, one more tile ending at the row's end. It
+ * overlaps the one before and stores the same sums again, which is
+ * harmless since a tile only ever writes finished sums, and costs less
+ * than narrower tiles for the rest. The tiles whose windows all lie inside
+ * the input run as a loop; the others sit at constant columns, where
+ * conv_tile drops the taps that fall outside. */
+static void conv_tile_cols(Program *p, Kernel *k, Stmt *s, const ConvTile *t, Expr *mgv, int mb,
+                           Expr *ohv, bool inside)
+{
+    const Geom *geo = t->c.geo;
+    int64_t width = geo->out[1], vw = t->vw, lo, hi;
+    lower_interior(geo, 1, &lo, &hi);
+    int64_t n = width / vw;
+    /* Full tiles [f0, f1) lie inside: columns f*vw .. f*vw + vw in [lo, hi). */
+    int64_t f0 = (lo + vw - 1) / vw, f1 = hi / vw;
+    if (f1 > n)
+        f1 = n;
+    if (f0 > f1)
+        f0 = f1;
+    for (int64_t f = 0; f < f0; f++)
+        conv_tile(p, k, s, &t->c, mgv, mb, ohv, ex_int(p, f * vw), (int)vw, inside);
+    if (f1 - f0 == 1) {
+        conv_tile(p, k, s, &t->c, mgv, mb, ohv, ex_int(p, f0 * vw), (int)vw, inside);
+    } else if (f1 > f0) {
+        int v = loop_new_var(k);
+        Stmt *l = st_for(p, v, ex_int(p, f0 * vw), ex_int(p, f1 * vw), vw, LOOP_PARALLEL);
+        st_append(p, s, l);
+        conv_tile(p, k, l->body, &t->c, mgv, mb, ohv, ex_var(p, v), (int)vw, inside);
+    }
+    for (int64_t f = f1; f < n; f++)
+        conv_tile(p, k, s, &t->c, mgv, mb, ohv, ex_int(p, f * vw), (int)vw, inside);
+    if (n * vw < width)
+        conv_tile(p, k, s, &t->c, mgv, mb, ohv, ex_int(p, width - vw), (int)vw, inside);
+}
+
+/* Output channels [m0, m1) of group gv, `mb` at a time: rows split into
+ * the interior and the border above and below (kh bounds). */
+static void conv_tile_channels(Program *p, Kernel *k, Stmt *into, const ConvTile *t, int64_t m0,
+                               int64_t m1, int mb)
+{
+    if (m0 >= m1)
+        return;
+    const Geom *geo = t->c.geo;
+    Expr *mgv;
+    Stmt *s = into;
+    if (m1 - m0 == mb) {
+        mgv = ex_int(p, m0);
+    } else {
+        int v = loop_new_var(k);
+        Stmt *l = st_for(p, v, ex_int(p, m0), ex_int(p, m1), mb, LOOP_PARALLEL);
+        st_append(p, s, l);
+        s = l->body;
+        mgv = ex_var(p, v);
+    }
+    int64_t lo, hi;
+    lower_interior(geo, 0, &lo, &hi);
+    int64_t hr[4] = {0, lo, hi, geo->out[0]};
+    for (int i = 0; i < 3; i++) {
+        if (hr[i] >= hr[i + 1])
+            continue;
+        Expr *ohv;
+        Stmt *rows = lower_range_loop(p, k, s, hr[i], hr[i + 1], &ohv);
+        conv_tile_cols(p, k, rows, t, mgv, mb, ohv, i == 1);
+    }
+}
+
+/* The tile of a conv whose output rows are `width` long: 2 vectors of
+ * pixels, or the whole row when it is no longer (a last, partial vector
+ * costs less than a second, overlapping tile), and as many output
+ * channels as keep the accumulators in 3/4 of the vector registers (the
+ * rest hold an input vector, a broadcast weight and a product: 4 x 16 on
+ * AVX2 measured slower than 6 x 16 with LLVM, and the same with GCC). */
+static void tile_shape(const Target *tg, int64_t width, int64_t mchans, int *mb, int *vw)
+{
+    int lanes = tg->vector_bytes / 4;
+    int w = width >= 2 * lanes ? 2 * lanes : (int)width;
+    int vecs = (w + lanes - 1) / lanes, m = tg->float_regs * 3 / 4 / vecs;
+    m = m < TILE_MAX_M ? m : TILE_MAX_M;
+    m = m < mchans ? m : (int)mchans;
+    *mb = m > 1 ? m : 1;
+    *vw = w < TILE_MAX_W ? w : TILE_MAX_W;
+}
+
+static bool lower_conv_tile(LowerCtx *lc, const Node *n, const Geom *gp)
+{
+    Program *p = lc->p;
+    Geom geo = *gp;
+    const Type *xt = ir_in_type(lc->g, n, 0), *wt = ir_in_type(lc->g, n, 1);
+    const Type *yt = ir_out_type(lc->g, n, 0);
+    /* A pointwise conv is one row of out[0] * out[1] pixels. */
+    if (geo.kernel[0] == 1 && geo.kernel[1] == 1 && geo.stride[0] == 1 && geo.stride[1] == 1 &&
+        geo.pad_begin[0] == 0 && geo.pad_begin[1] == 0 && geo.out[0] == geo.in[0] &&
+        geo.out[1] == geo.in[1]) {
+        geo.out[1] = geo.in[1] = geo.out[0] * geo.out[1];
+        geo.out[0] = geo.in[0] = 1;
+        geo.pad_end[0] = geo.pad_end[1] = 0;
+    }
+    ConvTile t = {.c = {
+        .n = n, .x = lower_buf(lc, n->in[0]), .w = lower_buf(lc, n->in[1]),
+        .b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, .y = lower_buf(lc, n->out[0]),
+        .geo = &geo, .mg_n = wt->dims[0] / geo.group, .cg_n = wt->dims[1],
+        .chans = xt->dims[1], .mchans = yt->dims[1],
+    }};
+    tile_shape(lc->target, geo.out[1], t.c.mg_n, &t.mb, &t.vw);
+    Kernel *k = lower_kernel(lc, n);
+    Stmt *s = lower_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &t.c.nv);
+    s = lower_loop(p, k, s, geo.group, LOOP_PARALLEL, &t.c.gv);
+    int64_t full = t.c.mg_n / t.mb * t.mb;
+    conv_tile_channels(p, k, s, &t, 0, full, t.mb);
+    conv_tile_channels(p, k, s, &t, full, t.c.mg_n, (int)(t.c.mg_n - full));
+    /* The fused activation, as a kernel of its own over the output: a
+     * clamp in the tile's stores is a branch per sum in C (a > b ? a : b
+     * for floats), and GCC's SLP vectorizer, which packs the tile, works
+     * within one basic block. */
+    if (has_act(n)) {
+        Kernel *ka = lower_kernel(lc, n);
+        clamp_range(p, ka, ka->body, n, t.c.y, ex_int(p, 0), type_numel(yt));
+    }
+    return true;
+}
+
 /* 1-D and 2-D conv for vector targets, as a nest whose innermost loop runs
  * over the contiguous output width: per output plane (n, m) the plane is set
  * to the bias, then every tap (ci, kh, kw) adds w * x over the output
@@ -432,7 +644,9 @@ static bool lower_conv_dot(LowerCtx *lc, const Node *n, const Geom *geo)
  * guard sits in the inner loop and it vectorizes. A 1x1, stride-1, unpadded
  * conv (pointwise) runs over the flattened plane and blocks CONV_MBLOCK
  * output channels per pass. Depthwise conv (C/group = 1) has no ci loop.
- * Targets without a vector unit take lower_conv_dot instead. */
+ * Targets without a vector unit take lower_conv_dot instead, and with
+ * dilation 1 vector targets take lower_conv_tile: this form is left for
+ * dilated convs. */
 bool lower_conv(LowerCtx *lc, const Node *n)
 {
     Geom geo;
@@ -451,6 +665,8 @@ bool lower_conv(LowerCtx *lc, const Node *n)
     }
     if (lc->target->vector_bytes == 0 && geo.dilation[0] == 1 && geo.dilation[1] == 1)
         return lower_conv_dot(lc, n, &geo);
+    if (geo.dilation[0] == 1 && geo.dilation[1] == 1)
+        return lower_conv_tile(lc, n, &geo);
     Program *p = lc->p;
     const Type *wt = ir_in_type(lc->g, n, 1), *yt = ir_out_type(lc->g, n, 0);
     const Type *xt = ir_in_type(lc->g, n, 0);

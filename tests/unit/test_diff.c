@@ -358,6 +358,61 @@ Test(diff, conv, .timeout = 120)
     diff_end(&d);
 }
 
+/* Shapes for the register tiles of the host form (conv_tile in
+ * lower_nn.c): rows wider than two tiles of 16, so there are tiles in a
+ * loop, tiles at the edges that drop taps in the padding, and an
+ * overlapping tile for the remainder; output channels that leave a
+ * smaller last block; 1x1 convs (one row of pixels); strides, pads,
+ * groups, depthwise and a fused activation. */
+static void conv_tile_case(Diff *d, int c)
+{
+    int64_t group = c % 4 == 2 ? rnd(d, 2, 3) : 1, cpg = rnd(d, 1, 5), mpg = rnd(d, 1, 11);
+    if (c % 4 == 3) { /* depthwise */
+        group = rnd(d, 2, 5);
+        cpg = 1;
+        mpg = 1;
+    }
+    bool pointwise = c % 4 == 1;
+    int64_t k[2], s[2], pb[2], pe[2], in[2];
+    for (int i = 0; i < 2; i++) {
+        k[i] = pointwise ? 1 : rnd(d, 1, 3);
+        s[i] = pointwise ? 1 : rnd(d, 1, 2);
+        pb[i] = pointwise ? 0 : rnd(d, 0, 2);
+        pe[i] = pointwise ? 0 : rnd(d, 0, 2);
+        in[i] = i == 0 ? rnd(d, k[i], 6) : rnd(d, 1, 3) == 1 ? rnd(d, 1, 9) : rnd(d, 17, 53);
+    }
+    int64_t xd[4] = {1, group * cpg, in[0], in[1]}, wd[4] = {group * mpg, cpg, k[0], k[1]};
+    int64_t bd[1] = {group * mpg};
+    bool bias = coin(d);
+    g_begin(d);
+    g_input(d, "x", 4, xd, TU_DATA_SIGNED);
+    g_operand(d, "w", 4, wd, TU_DATA_SIGNED);
+    if (bias)
+        g_operand(d, "b", 1, bd, TU_DATA_SIGNED);
+    TuStr a = {0};
+    if (group != 1)
+        tu_str_printf(&a, ", group = %lld", (long long)group);
+    if (s[0] != 1 || s[1] != 1)
+        attr_ints(&a, "strides", 2, s);
+    if (pb[0] || pe[0] || pb[1] || pe[1]) {
+        int64_t pads[4] = {pb[0], pb[1], pe[0], pe[1]};
+        attr_ints(&a, "pads", 4, pads);
+    }
+    fused_activation(d, &a);
+    g_line(d, "y = conv(x, w%s%s)", bias ? ", b" : "", a.s ? a.s : "");
+    free(a.s);
+    g_run(d);
+}
+
+Test(diff, conv_tiles, .timeout = 240)
+{
+    Diff d;
+    diff_begin(&d, "conv_tiles");
+    for (int c = 0; c < 12; c++)
+        conv_tile_case(&d, c);
+    diff_end(&d);
+}
+
 static void gemm_case(Diff *d, int c)
 {
     int64_t m = rnd(d, 1, 6), k = rnd(d, 1, 7), n = rnd(d, 1, 6);

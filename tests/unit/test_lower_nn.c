@@ -383,8 +383,10 @@ Test(lower_nn, conv_auto_pad)
                           .auto_pad = "VALID"}, "conv VALID");
 }
 
-/* A 1x1 conv without padding is a plain matrix product: no guard, no tap
- * loops, and the flags name the independent and reduction loops. */
+/* A 1x1 conv without padding is a plain matrix product: on the host, its
+ * 4 output channels x 25 pixels are register tiles of 4 x 16 (one at pixel
+ * 0, one ending at pixel 25), each one reduction loop over the input
+ * channels with the tile unrolled in its body: no guard, no tap loops. */
 Test(lower_nn, conv_loop_structure)
 {
     Case t;
@@ -395,9 +397,9 @@ Test(lower_nn, conv_loop_structure)
     run_case(&t, node, "conv 1x1");
     Shape sh = program_shape(t.prog);
     cr_expect_eq(sh.ifs, 0);
-    cr_expect_eq(sh.fors, 4, "m, h, w, ci loops; got %d", sh.fors);
-    cr_expect_eq(sh.parallel, 3);
-    cr_expect_eq(sh.reduction, 1);
+    cr_expect_eq(sh.fors, 2, "one ci loop per tile; got %d", sh.fors);
+    cr_expect_eq(sh.parallel, 0);
+    cr_expect_eq(sh.reduction, 2);
     case_end(&t);
 
     /* Padding is handled by the output loops' bounds: no guard, no select. */
