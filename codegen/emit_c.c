@@ -696,6 +696,14 @@ static void emit_kernel(Writer *w, const Program *p, const Names *nm, int ki)
         out_line(w, "__attribute__((optimize(\"no-tree-loop-vectorize\")))");
         out_line(w, "#endif");
     }
+    /* A kernel stays a function of its own: its restrict parameters are
+     * what tells the compiler its buffers do not overlap, and inlined into
+     * the entry point, where bare-metal I/O lives inside the workspace, GCC
+     * lost that (float KWS on Cortex-M4: 3.20 -> 3.41 instructions per MAC
+     * once a reshape became a view and the first conv read the input). */
+    out_line(w, "#if defined(__GNUC__)");
+    out_line(w, "__attribute__((noinline))");
+    out_line(w, "#endif");
     out_raw(w, "static void %s(", nm->kern[ki]);
     int nparams = 0;
     for (int b = 0; b < p->nbufs; b++) {

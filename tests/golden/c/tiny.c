@@ -8,6 +8,9 @@ static const float w1[3] = {
 };
 
 /* add 't' at tiny.etch:5:7: f32[2, 3], f32[3] -> f32[2, 3] */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
 static void k0_add(const float *restrict x, const float *restrict w1, float *restrict t2)
 {
     for (int i0 = 0; i0 < 2; i0++) {
@@ -18,6 +21,9 @@ static void k0_add(const float *restrict x, const float *restrict w1, float *res
 }
 
 /* relu 'y' at tiny.etch:6:7: f32[2, 3] -> f32[2, 3] */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
 static void k1_relu(float *restrict y, const float *restrict t2)
 {
     for (int i0 = 0; i0 < 2; i0++) {
