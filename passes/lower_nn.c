@@ -10,7 +10,7 @@
  * inference and the reference agree; a window tap that may fall outside
  * the input is guarded by an ST_IF, never by an EX_SELECT (a backend may
  * evaluate both sides of a select), and no load is ever out of bounds.
- * Only f32 tensors are lowered here; quantized kernels are a later pass's.
+ * Only f32 tensors are lowered here; the int8 ops are lower_q.c's.
  */
 #include "passes.h"
 

@@ -1,5 +1,5 @@
 /* lower_q.c: Loop IR lowerings of the int8 ops (qconv, qgemm,
- * qaverage_pool, qadd).
+ * qaverage_pool, qadd, qsoftmax).
  *
  * Integer-only kernels: operands are loaded as i32 with their zero point
  * subtracted, products accumulate in i32 locals, and each output is
@@ -9,10 +9,12 @@
  * target without an FPU (cortex-m0) run int8 models.
  * conv and gemm use the output-stationary dot forms of lower_nn.c on every
  * target: a block of output channels shares each loaded input element, and
- * conv's output plane is split into an interior (constant tap bounds) and
- * a border (tap bounds from the position; padding reads the zero point,
+ * conv's output plane is split into an interior (constant tap bounds; the
+ * input's zero point folded into the bias, so x is used as loaded) and a
+ * border (tap bounds from the position; padding reads the zero point,
  * which contributes nothing once subtracted, so out-of-bounds taps are
- * skipped).
+ * skipped). Depthwise conv has a form of its own; on scalar targets the
+ * interior pairs output pixels and 1x1 convs take two channels a step.
  */
 #include "passes.h"
 
