@@ -37,17 +37,12 @@ typedef struct {
 static void count_uses(Fold *f)
 {
     Graph *g = f->g;
-    size_t n = (size_t)(g->nvalues ? g->nvalues : 1);
-    f->uses = arena_alloc(g->arena, n * sizeof *f->uses);
-    f->user = arena_alloc(g->arena, n * sizeof *f->user);
+    f->uses = graph_use_counts_pinned(g);
+    f->user = arena_alloc(g->arena, (size_t)(g->nvalues ? g->nvalues : 1) * sizeof *f->user);
     for (int i = 0; i < g->nnodes; i++)
         for (int k = 0; !g->nodes[i].dead && k < g->nodes[i].nin; k++)
-            if (g->nodes[i].in[k] >= 0) {
-                f->uses[g->nodes[i].in[k]]++;
+            if (g->nodes[i].in[k] >= 0)
                 f->user[g->nodes[i].in[k]] = i;
-            }
-    for (int i = 0; i < g->noutputs; i++)
-        f->uses[g->outputs[i]] += 2; /* a graph output must stay a value of its own */
 }
 
 static bool is_q8(DType t) { return t == DT_I8 || t == DT_U8; }

@@ -43,13 +43,7 @@ static bool fusable_producer(const Graph *g, const Node *p)
 bool pass_fuse_activation(Ctx *c, Module *m)
 {
     Graph *g = m->graph;
-    int *uses = arena_alloc(g->arena, (size_t)(g->nvalues ? g->nvalues : 1) * sizeof *uses);
-    for (int i = 0; i < g->nnodes; i++)
-        for (int k = 0; !g->nodes[i].dead && k < g->nodes[i].nin; k++)
-            if (g->nodes[i].in[k] >= 0)
-                uses[g->nodes[i].in[k]]++;
-    for (int i = 0; i < g->noutputs; i++)
-        uses[g->outputs[i]] += 2; /* a graph output must stay a value of its own */
+    int *uses = graph_use_counts_pinned(g);
     bool changed = false;
     for (int i = 0; i < g->nnodes; i++) {
         Node *act = &g->nodes[i];

@@ -19,6 +19,14 @@ int *graph_use_counts(const Graph *g)
     return uses;
 }
 
+int *graph_use_counts_pinned(const Graph *g)
+{
+    int *uses = graph_use_counts(g);
+    for (int i = 0; i < g->noutputs; i++)
+        uses[g->outputs[i]] += 2;
+    return uses;
+}
+
 bool graph_is_output(const Graph *g, int v)
 {
     for (int i = 0; i < g->noutputs; i++)

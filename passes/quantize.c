@@ -115,19 +115,6 @@ static bool is_f32_const(const Graph *g, int v)
     return x->kind == VK_CONST && !x->dead && x->data && x->type.dtype == DT_F32 && !x->type.quant;
 }
 
-/* Use counts of live nodes, plus 2 for a graph output (it must stay a value). */
-static int *count_uses(const Graph *g)
-{
-    int *uses = arena_alloc(g->arena, (size_t)(g->nvalues ? g->nvalues : 1) * sizeof *uses);
-    for (int i = 0; i < g->nnodes; i++)
-        for (int k = 0; !g->nodes[i].dead && k < g->nodes[i].nin; k++)
-            if (g->nodes[i].in[k] >= 0)
-                uses[g->nodes[i].in[k]]++;
-    for (int i = 0; i < g->noutputs; i++)
-        uses[g->outputs[i]] += 2;
-    return uses;
-}
-
 static bool unfused(const Node *n)
 {
     return isinf(ir_attr_float(n, "act_min")) && isinf(ir_attr_float(n, "act_max"));
@@ -139,7 +126,7 @@ static bool unfused(const Node *n)
  * b'[m] = (b[m] - mean[m]) * f[m] + bias[m], f = scale / sqrt(var + eps). */
 static bool fold_batch_norms(Ctx *c, Graph *g)
 {
-    int *uses = count_uses(g);
+    int *uses = graph_use_counts_pinned(g);
     for (int i = 0; i < g->nnodes; i++) {
         Node *bn = &g->nodes[i];
         if (bn->dead || bn->op != OP_BATCH_NORM)
@@ -203,7 +190,7 @@ static void bias_adds_into_gemm(Graph *g, int gi)
     Node *n = &g->nodes[gi];
     if (n->nin > 2 && n->in[2] >= 0)
         return;
-    int y = n->out[0], *uses = count_uses(g), user = -1;
+    int y = n->out[0], *uses = graph_use_counts_pinned(g), user = -1;
     if (uses[y] != 1)
         return;
     for (int i = gi + 1; i < g->nnodes && user < 0; i++)
@@ -419,7 +406,7 @@ static bool quantizable_value(const Graph *g, int v)
 static void plan(Quantizer *q)
 {
     Graph *g = q->g;
-    int *uses = count_uses(g);
+    int *uses = graph_use_counts_pinned(g);
     bool *pre = arena_alloc(g->arena, (size_t)q->n0 + 1);
     for (int i = 0; i < g->nnodes; i++) {
         const Node *a = &g->nodes[i];
