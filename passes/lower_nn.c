@@ -19,8 +19,8 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Row-major linear index of idx[0..n) into dims[0..n). */
-static Expr *flat_index(Program *p, int n, Expr **idx, const int64_t *dims)
+/* Row-major linear index of idx[0..n) into dims[0..n) (passes.h). */
+Expr *lower_flat_index(Program *p, int n, Expr **idx, const int64_t *dims)
 {
     Expr *e = ex_int(p, 0);
     for (int d = 0; d < n; d++)
@@ -30,7 +30,7 @@ static Expr *flat_index(Program *p, int n, Expr **idx, const int64_t *dims)
 
 static Expr *type_index(Program *p, const Type *t, Expr **idx)
 {
-    return flat_index(p, t->rank, idx, t->dims);
+    return lower_flat_index(p, t->rank, idx, t->dims);
 }
 
 static bool has_input(const Node *n, int i) { return n->nin > i && n->in[i] >= 0; }
@@ -271,7 +271,7 @@ void lower_out_taps(Program *p, const Geom *geo, int d, Expr *o, bool inside, Ex
 }
 
 /* The outputs of dim d whose whole window lies inside the input: [*lo, *hi). */
-void lower_interior(const Geom *geo, int d, int64_t *lo, int64_t *hi)
+static void lower_interior(const Geom *geo, int d, int64_t *lo, int64_t *hi)
 {
     int64_t s = geo->stride[d], pad = geo->pad_begin[d], out = geo->out[d];
     int64_t span = geo->in[d] + pad - geo->kernel[d];
@@ -280,6 +280,15 @@ void lower_interior(const Geom *geo, int d, int64_t *lo, int64_t *hi)
     *hi = span >= 0 ? span / s + 1 : *lo;
     *hi = *hi < out ? *hi : out;
     *hi = *hi > *lo ? *hi : *lo;
+}
+
+void lower_plane_regions(const Geom *geo, int64_t rows[4], int64_t cols[4])
+{
+    int64_t lo, hi;
+    lower_interior(geo, 0, &lo, &hi);
+    rows[0] = 0, rows[1] = lo, rows[2] = hi, rows[3] = geo->out[0];
+    lower_interior(geo, 1, &lo, &hi);
+    cols[0] = 0, cols[1] = lo, cols[2] = hi, cols[3] = geo->out[1];
 }
 
 /* A loop over [a, b) (b > a) appended to `into`, or the constant a alone. */
@@ -383,10 +392,8 @@ static void conv_dot_channels(Program *p, Kernel *k, Stmt *into, const ConvDot *
         s = l->body;
         mgv = ex_var(p, v);
     }
-    int64_t lo[2], hi[2];
-    lower_interior(geo, 0, &lo[0], &hi[0]);
-    lower_interior(geo, 1, &lo[1], &hi[1]);
-    int64_t hr[4] = {0, lo[0], hi[0], geo->out[0]}, wr[4] = {0, lo[1], hi[1], geo->out[1]};
+    int64_t hr[4], wr[4];
+    lower_plane_regions(geo, hr, wr);
     for (int i = 0; i < 3; i++) {
         if (hr[i] >= hr[i + 1])
             continue;
@@ -756,6 +763,19 @@ bool lower_conv(LowerCtx *lc, const Node *n)
 
 /* ------------------------------------------------------------------ pools */
 
+Stmt *lower_pool_outputs(Program *p, Kernel *k, const Geom *geo, const Type *xt, PoolNest *pn)
+{
+    pn->xdims[0] = pn->ydims[0] = xt->dims[0] * xt->dims[1];
+    Stmt *s = lower_loop(p, k, k->body, pn->xdims[0], LOOP_PARALLEL, &pn->xi[0]);
+    pn->yi[0] = pn->xi[0];
+    for (int d = 0; d < geo->nspatial; d++) {
+        s = lower_loop(p, k, s, geo->out[d], LOOP_PARALLEL, &pn->yi[1 + d]);
+        pn->xdims[1 + d] = geo->in[d];
+        pn->ydims[1 + d] = geo->out[d];
+    }
+    return s;
+}
+
 /* Max and average pooling over [N*C, spatial...]: the batch and channel
  * dims are one parallel loop since a window never crosses them. */
 bool lower_pool(LowerCtx *lc, const Node *n)
@@ -771,29 +791,20 @@ bool lower_pool(LowerCtx *lc, const Node *n)
     Kernel *k = lower_kernel(lc, n);
     int ns = geo.nspatial;
 
-    Expr *xi[IR_MAX_RANK], *yi[IR_MAX_RANK], *tap[IR_MAX_RANK];
-    int64_t xdims[IR_MAX_RANK], ydims[IR_MAX_RANK];
-    xdims[0] = ydims[0] = xt->dims[0] * xt->dims[1];
-    Stmt *s = lower_loop(p, k, k->body, xdims[0], LOOP_PARALLEL, &xi[0]);
-    yi[0] = xi[0];
-    for (int d = 0; d < ns; d++) {
-        s = lower_loop(p, k, s, geo.out[d], LOOP_PARALLEL, &yi[1 + d]);
-        xdims[1 + d] = geo.in[d];
-        ydims[1 + d] = geo.out[d];
-    }
-
+    PoolNest pn;
+    Stmt *s = lower_pool_outputs(p, k, &geo, xt, &pn);
     int acc = loop_new_local(p, k, DT_F32, "acc");
     st_append(p, s, st_set(p, acc, ex_flt(p, is_max ? -INFINITY : 0.0)));
-    Stmt *r = lower_open_window(p, k, s, &geo, yi + 1, tap, xi + 1);
-    Expr *v = ex_load(p, x, flat_index(p, 1 + ns, xi, xdims));
+    Stmt *r = lower_open_window(p, k, s, &geo, pn.yi + 1, pn.tap, pn.xi + 1);
+    Expr *v = ex_load(p, x, lower_flat_index(p, 1 + ns, pn.xi, pn.xdims));
     st_append(p, r, lower_accumulate(p, k, acc, is_max ? BIN_MAX : BIN_ADD, v));
 
     Expr *out = ex_local(p, k, acc);
     if (!is_max) {
         bool include_pad = ir_attr_int(n, "count_include_pad") != 0;
-        out = lower_div(p, out, pool_divisor(p, &geo, include_pad, yi + 1));
+        out = lower_div(p, out, pool_divisor(p, &geo, include_pad, pn.yi + 1));
     }
-    st_append(p, s, st_store(p, y, flat_index(p, 1 + ns, yi, ydims), out));
+    st_append(p, s, st_store(p, y, lower_flat_index(p, 1 + ns, pn.yi, pn.ydims), out));
     return true;
 }
 

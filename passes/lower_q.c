@@ -402,10 +402,8 @@ static void qconv_channels(Program *p, Kernel *k, Stmt *into, const QConv *c, in
     const Geom *geo = c->geo;
     Expr *mgv;
     Stmt *s = step_loop(p, k, into, m0, m1, block, &mgv);
-    int64_t lo[2], hi[2];
-    lower_interior(geo, 0, &lo[0], &hi[0]);
-    lower_interior(geo, 1, &lo[1], &hi[1]);
-    int64_t hr[4] = {0, lo[0], hi[0], geo->out[0]}, wr[4] = {0, lo[1], hi[1], geo->out[1]};
+    int64_t hr[4], wr[4];
+    lower_plane_regions(geo, hr, wr);
     for (int i = 0; i < 3; i++) {
         if (hr[i] >= hr[i + 1])
             continue;
@@ -506,11 +504,9 @@ static void qconv_depthwise(LowerCtx *lc, Kernel *k, Stmt *s, const QConv *c, in
 {
     Program *p = lc->p;
     const Geom *geo = c->geo;
-    int64_t lo[2], hi[2];
-    lower_interior(geo, 0, &lo[0], &hi[0]);
-    lower_interior(geo, 1, &lo[1], &hi[1]);
-    int64_t hr[4] = {0, lo[0], hi[0], geo->out[0]}, wr[4] = {0, lo[1], hi[1], geo->out[1]};
-    int block = lower_dot_block(lc->target, hi[1] - lo[1]);
+    int64_t hr[4], wr[4];
+    lower_plane_regions(geo, hr, wr);
+    int block = lower_dot_block(lc->target, wr[2] - wr[1]);
     for (int i = 0; i < 3; i++) {
         if (hr[i] >= hr[i + 1])
             continue;
@@ -695,24 +691,12 @@ bool lower_qaverage_pool(LowerCtx *lc, const Node *n)
     quant_bounds(n, yt->dtype, &rq.lo, &rq.hi);
     int32_t zx = quant_zero_at(xt->quant, 0);
 
-    Expr *xi[IR_MAX_RANK], *yi[IR_MAX_RANK], *tap[IR_MAX_RANK];
-    int64_t xdims[IR_MAX_RANK], ydims[IR_MAX_RANK];
-    xdims[0] = ydims[0] = xt->dims[0] * xt->dims[1];
-    Stmt *s = lower_loop(p, k, k->body, xdims[0], LOOP_PARALLEL, &xi[0]);
-    yi[0] = xi[0];
-    for (int d = 0; d < ns; d++) {
-        s = lower_loop(p, k, s, geo.out[d], LOOP_PARALLEL, &yi[1 + d]);
-        xdims[1 + d] = geo.in[d];
-        ydims[1 + d] = geo.out[d];
-    }
+    PoolNest pn;
+    Stmt *s = lower_pool_outputs(p, k, &geo, xt, &pn);
     int acc = loop_new_local(p, k, DT_I32, "acc");
     st_append(p, s, st_set(p, acc, i32(p, 0)));
-    Stmt *r = lower_open_window(p, k, s, &geo, yi + 1, tap, xi + 1);
-    Expr *xe = ex_int(p, 0), *ye = ex_int(p, 0);
-    for (int d = 0; d <= ns; d++) {
-        xe = ex_add(p, ex_muli(p, xe, xdims[d]), xi[d]);
-        ye = ex_add(p, ex_muli(p, ye, ydims[d]), yi[d]);
-    }
+    Stmt *r = lower_open_window(p, k, s, &geo, pn.yi + 1, pn.tap, pn.xi + 1);
+    Expr *xe = lower_flat_index(p, 1 + ns, pn.xi, pn.xdims), *ye = lower_flat_index(p, 1 + ns, pn.yi, pn.ydims);
     /* Without padding every window reads `count` elements: zx comes off
      * once, as the constant count * zx; with padding (counted, reading zx)
      * each element read comes off by itself. */

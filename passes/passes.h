@@ -77,6 +77,9 @@ bool pass_quantize(Ctx *c, Module *m);
  * never replaced, so a node whose output is one keeps that node. */
 /* uses[v] = how many input slots of live nodes read v (arena array). */
 int *graph_use_counts(const Graph *g);
+/* The same plus 2 for each graph output: a rewrite that wants a value read
+ * once (uses[v] == 1) never takes one that must stay a value of its own. */
+int *graph_use_counts_pinned(const Graph *g);
 bool graph_is_output(const Graph *g, int v);
 int *graph_identity_map(const Graph *g);     /* rep[v] = v */
 void graph_apply_map(Node *n, const int *rep);
@@ -176,8 +179,23 @@ int lower_dot_block(const Target *t, int64_t cols);
  * when the window is `inside` the input. */
 void lower_out_taps(Program *p, const Geom *geo, int d, Expr *o, bool inside, Expr **lo,
                     Expr **hi);
-/* The outputs [lo, hi) of dim d whose window lies inside the input. */
-void lower_interior(const Geom *geo, int d, int64_t *lo, int64_t *hi);
+/* The output plane of a 2-D window op in 3 x 3 regions: rows[i..i+1) x
+ * cols[j..j+1), the interior (every window inside the input) at i = j = 1,
+ * the border around it; empty regions have equal bounds. */
+void lower_plane_regions(const Geom *geo, int64_t rows[4], int64_t cols[4]);
+/* Row-major linear index of idx[0..n) into dims[0..n). */
+Expr *lower_flat_index(Program *p, int n, Expr **idx, const int64_t *dims);
+/* The output loops of a pool over x [N, C, spatial...] (max/average pools,
+ * qaverage_pool): one parallel loop over the N*C planes (a window never
+ * crosses them), then one per output spatial dim. Returns the per-output
+ * body; yi gets [plane, output position...], xi[0] the plane (the window's
+ * loops, lower_open_window, give xi[1..] and tap), xdims/ydims the
+ * [N*C, spatial...] extents for lower_flat_index. */
+typedef struct {
+    Expr *xi[IR_MAX_RANK], *yi[IR_MAX_RANK], *tap[IR_MAX_RANK];
+    int64_t xdims[IR_MAX_RANK], ydims[IR_MAX_RANK];
+} PoolNest;
+Stmt *lower_pool_outputs(Program *p, Kernel *k, const Geom *geo, const Type *xt, PoolNest *pn);
 /* A parallel loop over [a, b), or the constant a when b - a == 1. */
 Stmt *lower_range_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b, Expr **var);
 
