@@ -379,7 +379,7 @@ static void conv_tile_case(Diff *d, int c)
         s[i] = pointwise ? 1 : rnd(d, 1, 2);
         pb[i] = pointwise ? 0 : rnd(d, 0, 2);
         pe[i] = pointwise ? 0 : rnd(d, 0, 2);
-        in[i] = i == 0 ? rnd(d, k[i], 6) : rnd(d, 1, 3) == 1 ? rnd(d, 1, 9) : rnd(d, 17, 53);
+        in[i] = i == 0 ? rnd(d, k[i], 6) : rnd(d, 1, 3) == 1 ? rnd(d, k[i], 9) : rnd(d, 17, 53);
     }
     int64_t xd[4] = {1, group * cpg, in[0], in[1]}, wd[4] = {group * mpg, cpg, k[0], k[1]};
     int64_t bd[1] = {group * mpg};
