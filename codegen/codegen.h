@@ -53,8 +53,10 @@ bool cg_emit_llvm_file(Ctx *c, const Program *p, const char *path, const LlvmOpt
 /* The file suffix of a kind: ".ll", ".bc", ".o", ".s". */
 const char *cg_llvm_suffix(LlvmEmitKind kind);
 /* emit_llvm.c: builds p's kernels and entry points into `mod`, an empty
- * module (emit_llvm_target.c sets its triple and layout and emits it). */
+ * module (emit_llvm_target.c sets its triple and layout and emits it).
+ * arm_dsp: the module is for a target whose dot4 is ARM's SMLAD (a target
+ * row with Target.dot4), so dot4 uses the llvm.arm intrinsics. */
 struct LLVMOpaqueModule;
-void cg_llvm_build_module(struct LLVMOpaqueModule *mod, const Program *p);
+void cg_llvm_build_module(struct LLVMOpaqueModule *mod, const Program *p, bool arm_dsp);
 
 #endif /* ETCH_CODEGEN_H */

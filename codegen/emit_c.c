@@ -370,7 +370,7 @@ static int expr_prec(const Expr *e)
         return e->i < 0 ? PREC_UNARY : PREC_PRIMARY;
     case EX_FLT:
         return signbit(e->f) && !isnan(e->f) ? PREC_UNARY : PREC_PRIMARY;
-    case EX_VAR: case EX_LOCAL: case EX_LOAD:
+    case EX_VAR: case EX_LOCAL: case EX_LOAD: case EX_DOT4:
         return PREC_PRIMARY;
     case EX_UN:
         return e->op == UN_NEG || e->op == UN_NOT ? PREC_UNARY : PREC_PRIMARY;
@@ -471,9 +471,13 @@ static void emit_unary(Emit *em, const Expr *e)
 static void emit_binary(Emit *em, const Expr *e)
 {
     bool fl = is_float(e->a);
+    /* int32 min/max where both sides fit: on a 32-bit MCU the int64
+     * helpers cost a compare-with-borrow chain each (requantization clamps
+     * every int8 output). */
+    bool narrow = !fl && dtype_size(e->a->dtype) <= 4 && dtype_size(e->b->dtype) <= 4;
     switch (e->op) {
-    case BIN_MIN: emit_call2(em, fl ? "etch_minf" : "etch_mini", e->a, e->b); return;
-    case BIN_MAX: emit_call2(em, fl ? "etch_maxf" : "etch_maxi", e->a, e->b); return;
+    case BIN_MIN: emit_call2(em, fl ? "etch_minf" : narrow ? "etch_mini32" : "etch_mini", e->a, e->b); return;
+    case BIN_MAX: emit_call2(em, fl ? "etch_maxf" : narrow ? "etch_maxi32" : "etch_maxi", e->a, e->b); return;
     case BIN_POW:
         if (fl) {
             emit_call2(em, "powf", e->a, e->b);
@@ -575,6 +579,17 @@ static void emit_expr(Emit *em, const Expr *e, int min_prec)
         break;
     case EX_CAST:
         emit_cast(em, e);
+        break;
+    case EX_DOT4:
+        out_raw(em->w, "etch_dot4_i8(");
+        emit_expr(em, e->c, 0);
+        for (int s = 0; s < 2; s++) {
+            const Expr *ld = s ? e->b : e->a;
+            out_raw(em->w, ", &%s[", em->nm->buf[ld->buf]);
+            emit_expr(em, ld->a, 0);
+            out_raw(em->w, "]");
+        }
+        out_raw(em->w, ")");
         break;
     }
     if (paren)

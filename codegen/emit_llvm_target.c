@@ -61,6 +61,7 @@ static char *take(Arena *a, char *s)
 typedef struct {
     const char *triple, *cpu, *features;
     bool pic;
+    bool arm_dsp;   /* a target row with dot4 (the ARM DSP extension) */
 } TargetSpec;
 
 static bool resolve_target(Ctx *c, const char *name, TargetSpec *ts, LLVMTargetRef *target)
@@ -80,12 +81,14 @@ static bool resolve_target(Ctx *c, const char *name, TargetSpec *ts, LLVMTargetR
             ts->features = t->features;
         }
         ts->pic = !t->bare_metal;
+        ts->arm_dsp = t->dot4;
     } else {
         ts->triple = take(a, LLVMNormalizeTargetTriple(name));
         ts->cpu = "";
         ts->features = "";
         /* An OS in the triple means a loader and shared objects. */
         ts->pic = strstr(ts->triple, "-none") == NULL;
+        ts->arm_dsp = false;
     }
     char *err = NULL;
     if (LLVMGetTargetFromTriple(ts->triple, target, &err)) {
@@ -174,7 +177,7 @@ bool cg_emit_llvm_file(Ctx *c, const Program *p, const char *path, const LlvmOpt
     LLVMSetModuleDataLayout(mod, td);
     LLVMDisposeTargetData(td);
 
-    cg_llvm_build_module(mod, p);
+    cg_llvm_build_module(mod, p, ts.arm_dsp);
     char *msg = NULL;
     bool ok = true;
     if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {

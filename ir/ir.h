@@ -479,6 +479,11 @@ typedef enum {
     EX_BIN,     /* a op b */
     EX_SELECT,  /* cond ? a : b; both sides are side-effect free and safe */
     EX_CAST,    /* (dtype)a */
+    EX_DOT4,    /* dot4(a, b, c): c + a[0] b[0] + a[1] b[1] + a[2] b[2] + a[3] b[3]
+                 * in i32, where a and b are EX_LOADs of i8 buffers naming
+                 * the first of four consecutive elements (no alignment
+                 * asked); c is i32. Targets with a 2 x 16-bit multiply-add
+                 * (ARM DSP SMLAD, Target.dot4) do it in a few instructions. */
 } ExprKind;
 
 /* Unary ops: math functions map to the runtime/libm float versions. */
@@ -625,6 +630,8 @@ Expr *ex_un(Program *p, UnOp op, Expr *a);
 Expr *ex_bin(Program *p, BinOp op, Expr *a, Expr *b); /* folds int constants */
 Expr *ex_select(Program *p, Expr *cond, Expr *a, Expr *b);
 Expr *ex_cast(Program *p, DType dt, Expr *a);
+/* EX_DOT4 of loads a and b (of i8 buffers) into the i32 acc. */
+Expr *ex_dot4(Program *p, Expr *a, Expr *b, Expr *acc);
 /* Shorthands for index arithmetic, folding constants: a + b, a * k. */
 Expr *ex_add(Program *p, Expr *a, Expr *b);
 Expr *ex_mul(Program *p, Expr *a, Expr *b);
@@ -678,7 +685,9 @@ typedef struct Target {
     bool has_fpu;               /* single-precision float in hardware */
     int vector_bytes;           /* widest SIMD register (0: scalar only) */
     int float_regs;             /* float registers available for register tiling */
+    int int_regs;               /* general registers free for values (not sp, pc) */
     int l1_bytes;               /* data cache per core (0: none; MCU SRAM is flat) */
+    bool dot4;                  /* EX_DOT4 is cheap: int8 pairs by 16-bit SIMD (SMLAD) */
     bool bare_metal;            /* no OS: no malloc, no stdio in generated code */
     const char *cc;             /* C compiler; ${CC} overrides it for host/generic */
     const char *cflags;         /* flags for generated code (machine + optimization) */

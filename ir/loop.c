@@ -9,6 +9,7 @@
  */
 #include "ir.h"
 
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -118,6 +119,17 @@ Expr *ex_load(Program *p, int buf, Expr *idx)
     Expr *e = new_expr(p, EX_LOAD, p->bufs[buf].dtype);
     e->buf = buf;
     e->a = idx;
+    return e;
+}
+
+Expr *ex_dot4(Program *p, Expr *a, Expr *b, Expr *acc)
+{
+    assert(a->kind == EX_LOAD && b->kind == EX_LOAD && a->dtype == DT_I8 && b->dtype == DT_I8);
+    assert(acc->dtype == DT_I32);
+    Expr *e = new_expr(p, EX_DOT4, DT_I32);
+    e->a = a;
+    e->b = b;
+    e->c = acc;
     return e;
 }
 
@@ -330,6 +342,15 @@ static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e
     case EX_CAST:
         fprintf(f, "%s(", dtype_name(e->dtype));
         print_expr(f, p, k, e->a, 0);
+        fputc(')', f);
+        return;
+    case EX_DOT4:
+        fputs("dot4(", f);
+        print_expr(f, p, k, e->a, 0);
+        fputs(", ", f);
+        print_expr(f, p, k, e->b, 0);
+        fputs(", ", f);
+        print_expr(f, p, k, e->c, 0);
         fputc(')', f);
         return;
     }

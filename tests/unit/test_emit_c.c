@@ -338,7 +338,7 @@ Test(emit_c, source_shape)
     cr_expect(strstr(s, "return ETCH_ERR_ALIGNMENT;"), "%s", s);
     cr_expect(strstr(s, "- (i0 - i0 % 4)"), "nested subtraction lost its parentheses:\n%s", s);
     cr_expect(strstr(s, "-(-t[i1])"), "%s", s);
-    cr_expect(strstr(s, "etch_maxi("), "%s", s);
+    cr_expect(strstr(s, "etch_maxi32("), "%s", s);
     cr_expect(strstr(s, "etch_minf("), "%s", s);
     free(s);
     arena_free(a);

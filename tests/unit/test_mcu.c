@@ -371,6 +371,12 @@ Test(mcu, ad01_int8_m4, .timeout = 300)
     check_case((McuCase){MODELS_DIR "/ad01_int8.onnx", NULL, "cortex-m4", "c", NULL});
 }
 
+/* The LLVM backend's dot4 is the llvm.arm SMLAD form on Cortex-M4. */
+Test(mcu, ad01_int8_m4_llvm, .timeout = 300)
+{
+    check_case((McuCase){MODELS_DIR "/ad01_int8.onnx", NULL, "cortex-m4", "c", "llvm"});
+}
+
 /* ------------------------------------------------- runs under QEMU */
 
 Test(mcu, digits_mlp_m4)

@@ -2,7 +2,8 @@
  * hand-computed cases for both roundings, and the int8 ops (qconv, qgemm,
  * qaverage_pool, qadd) on random shapes, attributes, zero points and data
  * through the integer reference, loop_eval, the emitted C, the LLVM
- * backend and the scalar-target lowering, which must all agree exactly.
+ * backend, the scalar-target lowering and Cortex-M4's (dot4, on the host),
+ * which must all agree exactly.
  * Replay a failure with ETCH_SEED=N etch_tests --filter 'quant/NAME'.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -126,13 +127,17 @@ static void ints(QDiff *d, int64_t n, int lo, int hi)
     tu_str_append(&d->text, "]");
 }
 
-/* Runs the case in d->text through every backend and the scalar target. */
+/* Runs the case in d->text through every backend, the scalar target and
+ * Cortex-M4's lowering (dot4). */
 static void run_case(QDiff *d)
 {
     d->ncases++;
     bool ok = tu_diff_graph(d->text.s, &d->rng, d->kinds, 0.0, d->workdir, &d->report);
     ok = ok && tu_diff_graph_llvm(d->text.s, &d->rng, d->kinds, 0.0, d->workdir, &d->report);
     ok = ok && tu_diff_graph_scalar(d->text.s, &d->rng, d->kinds, 0.0, d->workdir, &d->report);
+    for (int llvm = 0; llvm < 2; llvm++)
+        ok = ok && tu_diff_graph_target("cortex-m4", llvm, d->text.s, &d->rng, d->kinds, 0.0, d->workdir,
+                                        &d->report);
     if (!ok)
         d->nfail++;
 }

@@ -659,20 +659,25 @@ fail:
     return ok;
 }
 
+bool tu_diff_graph_target(const char *target, bool llvm, const char *text, TuRng *r, const TuData *kinds,
+                          double rel, const char *workdir, TuStr *report)
+{
+    diff_target = target;
+    diff_llvm = llvm;
+    bool ok = tu_diff_graph(text, r, kinds, rel, workdir, report);
+    diff_target = NULL;
+    diff_llvm = false;
+    return ok;
+}
+
 bool tu_diff_graph_llvm(const char *text, TuRng *r, const TuData *kinds, double rel,
                         const char *workdir, TuStr *report)
 {
-    diff_llvm = true;
-    bool ok = tu_diff_graph(text, r, kinds, rel, workdir, report);
-    diff_llvm = false;
-    return ok;
+    return tu_diff_graph_target(NULL, true, text, r, kinds, rel, workdir, report);
 }
 
 bool tu_diff_graph_scalar(const char *text, TuRng *r, const TuData *kinds, double rel,
                           const char *workdir, TuStr *report)
 {
-    diff_target = "generic";
-    bool ok = tu_diff_graph(text, r, kinds, rel, workdir, report);
-    diff_target = NULL;
-    return ok;
+    return tu_diff_graph_target("generic", false, text, r, kinds, rel, workdir, report);
 }

@@ -111,5 +111,11 @@ bool tu_diff_graph_llvm(const char *text, TuRng *r, const TuData *kinds, double 
  * through loop_eval and the emitted C. */
 bool tu_diff_graph_scalar(const char *text, TuRng *r, const TuData *kinds, double rel,
                           const char *workdir, TuStr *report);
+/* The same for any target's lowering (NULL: the host; "cortex-m4": its
+ * dot4 forms), with the emitted C or (llvm) the LLVM backend, still built
+ * for and run on the host: the runtime's portable helpers stand in for the
+ * target's instructions. */
+bool tu_diff_graph_target(const char *target, bool llvm, const char *text, TuRng *r, const TuData *kinds,
+                          double rel, const char *workdir, TuStr *report);
 
 #endif /* ETCH_TESTUTIL_H */
