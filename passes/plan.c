@@ -9,8 +9,9 @@
  * largest total size of buffers live at one kernel: no placement can use
  * less. Placement is greedy best-fit: buffers in some order, each put in the
  * smallest free gap among the already-placed buffers whose lifetimes
- * overlap its own; three orders are tried (decreasing size, first use,
- * decreasing size x lifetime) and the smallest arena kept. Sizes and
+ * overlap its own, at the gap's start or its end; three orders (decreasing
+ * size, first use, decreasing size x lifetime) times the two ends are
+ * tried and the smallest arena kept. Sizes and
  * offsets are rounded to PLAN_ALIGN bytes, and the bound is computed on the
  * rounded sizes, so the two are comparable.
  */
@@ -122,8 +123,9 @@ static int by_offset(const void *pa, const void *pb)
     return (a->offset > b->offset) - (a->offset < b->offset);
 }
 
-/* The best-fit offset for `t` among the placed, overlapping intervals. */
-static int64_t best_fit(Interval *t, Interval **placed, int nplaced, Interval **scratch)
+/* The best-fit offset for `t` among the placed, overlapping intervals: the
+ * start of the smallest gap it fits, or (high) the end of that gap. */
+static int64_t best_fit(Interval *t, Interval **placed, int nplaced, Interval **scratch, bool high)
 {
     int n = 0;
     for (int i = 0; i < nplaced; i++)
@@ -140,7 +142,9 @@ static int64_t best_fit(Interval *t, Interval **placed, int nplaced, Interval **
         if (scratch[i]->offset + scratch[i]->size > cursor)
             cursor = scratch[i]->offset + scratch[i]->size;
     }
-    return best >= 0 ? best : cursor;
+    if (best < 0)
+        return cursor;
+    return high ? best + best_gap - t->size : best;
 }
 
 bool pass_plan_memory(Ctx *c, Module *m)
@@ -190,16 +194,20 @@ bool pass_plan_memory(Ctx *c, Module *m)
     }
 
     /* Best-fit is a heuristic whose result depends on the order buffers are
-     * placed in; a few orders cost microseconds, so keep the best. */
+     * placed in, and on where in a larger gap a buffer goes; a few tries cost
+     * microseconds, so keep the best. A small buffer at the top of its gap
+     * leaves the bottom whole for a large one later (AD's 8-wide bottleneck
+     * between 128-wide layers: 1056 -> 1024 bytes, the bound). */
     static int (*const orders[])(const void *, const void *) = {by_size, by_first, by_area};
+    int norders = (int)(sizeof orders / sizeof orders[0]);
     int64_t total = -1;
     int64_t *best = arena_alloc(a, (size_t)(p->nbufs + 1) * sizeof *best);
-    for (size_t o = 0; o < sizeof orders / sizeof orders[0] && total != bound; o++) {
-        qsort(temps, (size_t)ntemps, sizeof *temps, orders[o]);
+    for (int o = 0; o < 2 * norders && total != bound; o++) {
+        qsort(temps, (size_t)ntemps, sizeof *temps, orders[o % norders]);
         int64_t end = 0;
         for (int i = 0; i < ntemps; i++) {
             Interval *t = temps[i];
-            t->offset = best_fit(t, placed, i, scratch);
+            t->offset = best_fit(t, placed, i, scratch, o >= norders);
             placed[i] = t;
             if (t->offset + t->size > end)
                 end = t->offset + t->size;

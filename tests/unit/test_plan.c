@@ -65,6 +65,29 @@ Test(plan, chain_reuses_memory)
     arena_free(a);
 }
 
+/* AD's shape: 128-wide layers around an 8-wide bottleneck. Best-fit at the
+ * start of gaps puts the small buffer at the bottom of the free half, so
+ * the next wide one no longer fits below the live one (1056 bytes);
+ * placed at the top of its gap it leaves the half whole: the bound. */
+Test(plan, bottleneck_meets_the_bound)
+{
+    Arena *a = arena_new();
+    Program *p = loop_new_program(a, "bottleneck");
+    int64_t widths[] = {128, 128, 128, 128, 8, 128, 128, 128, 128};
+    int n = (int)(sizeof widths / sizeof widths[0]);
+    int prev = loop_add_buffer(p, "x", BK_INPUT, DT_F32, 640);
+    for (int i = 0; i < n; i++) {
+        int t = loop_add_buffer(p, arena_printf(a, "t%d", i), BK_TEMP, DT_F32, widths[i]);
+        add_copy_kernel(p, prev, t);
+        prev = t;
+    }
+    add_copy_kernel(p, prev, loop_add_buffer(p, "y", BK_OUTPUT, DT_F32, 640));
+    plan(a, p);
+    cr_expect_eq(p->workspace_lower_bound, 1024);
+    cr_expect_eq(p->workspace_size, 1024);
+    arena_free(a);
+}
+
 Test(plan, sizes_are_aligned)
 {
     Arena *a = arena_new();
