@@ -172,11 +172,12 @@ Test(diff_nn2, instance_norm)
         g_input(&d, "x", r, dims, TU_DATA_SIGNED);
         g_operand(&d, "s", 1, cd, TU_DATA_SIGNED);
         g_operand(&d, "b", 1, cd, TU_DATA_SIGNED);
-        if (coin(&d))
-            g_line(&d, "y = instance_norm(x, s, b)");
-        else
-            g_line(&d, "y = instance_norm(x, s, b, epsilon = %.3g)",
-                   (double)tu_rng_float(&d.rng, 1e-4f, 0.1f));
+        /* epsilon >= 1e-3: with the default 1e-5, a plane of two nearly
+         * equal values (seed 165889183: 1.6689, 1.6772) has a std of 0.004,
+         * and the f32 rounding of x - mean, divided by it, exceeds any fixed
+         * tolerance. The default is checked by test_nn2's fixed cases and
+         * the ONNX conformance cases. */
+        g_line(&d, "y = instance_norm(x, s, b, epsilon = %.3g)", (double)tu_rng_float(&d.rng, 1e-3f, 0.1f));
         g_run(&d);
     }
     diff_end(&d);
