@@ -1107,6 +1107,10 @@ static bool import_row(FeOnnx *im, OnnxNode *on)
     }
     while (p.nin > 0 && p.in[p.nin - 1] < 0)
         p.nin--; /* trailing omitted optional inputs */
+    if (p.op == OP_CONV && p.nin > 3) { /* etch's conv has a 4th: the fused residual */
+        diag_error(im->c, on->loc, "%s: Conv takes at most 3 inputs (X, W, B), but has %d", on->desc, p.nin);
+        return false;
+    }
     if (is_legacy_binary(im, p.op) && !legacy_align(im, on, &p))
         return false;
     if (row->special == SP_FLAT_AXIS && p.nin == 1 && p.in[0] >= 0)

@@ -218,7 +218,7 @@ bool ir_window_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
     return true;
 }
 
-static const char *const conv_roles[] = {"x", "w", "b"};
+static const char *const conv_roles[] = {"x", "w", "b", "r"};
 static const char *const pool_roles[] = {"x"};
 
 /* conv, and the shape part of qconv (whose dtypes infer_q.c checks). */
@@ -250,6 +250,13 @@ bool infer_conv(Ctx *c, Graph *g, Node *n)
     for (int i = 0; i < geo.nspatial; i++)
         dims[2 + i] = geo.out[i];
     set_out(g, n, x->rank, dims);
+    if (has_input(n, 3)) {
+        const Type *r = ir_in_type(g, n, 3), *y = ir_out_type(g, n, 0);
+        char tr[TSZ], ty[TSZ];
+        if (!type_equal(r, y))
+            return infer_node_error(c, g, n, "residual r must have the output's type %s, but r is %s",
+                                    type_str(y, ty, sizeof ty), type_str(r, tr, sizeof tr));
+    }
     return true;
 }
 

@@ -595,6 +595,11 @@ typedef struct {
     Stmt *body;             /* an ST_BLOCK */
     Local *locals; int nlocals, caplocals;
     int nvars;              /* loop variables i0..i<nvars-1> */
+    /* An in-place pair, or -1: the kernel reads inplace_in at an index only
+     * in the statement that writes inplace_out at that same index, and
+     * never after, so plan-memory may give both one place when inplace_in
+     * dies here (a conv's fused residual, conv_out_value). */
+    int inplace_in, inplace_out;
 } Kernel;
 
 typedef struct {

@@ -57,6 +57,7 @@ Kernel *loop_new_kernel(Program *p, const char *name, const char *comment, int n
     k->comment = comment ? arena_strdup(p->arena, comment) : NULL;
     k->node = node;
     k->body = st_block(p);
+    k->inplace_in = k->inplace_out = -1;
     return k;
 }
 

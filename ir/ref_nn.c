@@ -79,7 +79,8 @@ void ref_conv(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
     Geom geo;
     window_geom(g, n, &geo);
     const float *x = in[0].data, *w = in[1].data;
-    const float *b = n->nin > 2 ? in[2].data : NULL;
+    const float *b = n->nin > 2 && n->in[2] >= 0 ? in[2].data : NULL;
+    const float *r = n->nin > 3 && n->in[3] >= 0 ? in[3].data : NULL; /* fused residual */
     float *y = out[0].data;
     int64_t N = in[0].type.dims[0], C = in[0].type.dims[1], M = in[1].type.dims[0];
     int64_t cg = C / geo.group, mg = M / geo.group;
@@ -99,7 +100,9 @@ void ref_conv(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
                             acc += (double)xp[off] * wp[kf];
                     }
                 }
-                y[(nb * M + m) * out_plane + of] = act_clamp(n, (float)acc);
+                int64_t at = (nb * M + m) * out_plane + of;
+                /* The conv's f32 value, then the add in f32: the unfused graph. */
+                y[at] = act_clamp(n, r ? (float)acc + r[at] : (float)acc);
             }
         }
 }

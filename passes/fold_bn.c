@@ -46,6 +46,8 @@ static int foldable_producer(const Graph *g, int v, const int *uses)
         return -1;
     if (!isinf(ir_attr_float(p, "act_min")) || !isinf(ir_attr_float(p, "act_max")))
         return -1;
+    if (p->nin > 3 && p->in[3] >= 0) /* a fused residual: the affine op follows the add */
+        return -1;
     const Type *y = ir_out_type(g, p, 0);
     if (y->dtype != DT_F32 || y->quant || y->rank < 2 || ir_in_type(g, p, 0)->quant)
         return -1;

@@ -285,6 +285,8 @@ static bool fold_conv(Fold *f, int ni, bool *changed)
     Node *n = ir_node(g, ni);
     QIn x, w;
     QOut o;
+    if (n->nin > 3) /* a fused residual (fuse-residual runs later; graph text may) */
+        return true;
     if (!dq_input(f, n->in[0], false, &x) || !dq_input(f, n->in[1], true, &w) ||
         !is_const(g, w.value) || (w.quant->axis != -1 && w.quant->axis != 0))
         return true;

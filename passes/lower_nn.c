@@ -52,15 +52,48 @@ static bool has_act(const Node *n)
     return !isinf(ir_attr_float(n, "act_min")) || !isinf(ir_attr_float(n, "act_max"));
 }
 
-/* Clamps y[base + i] for i in [0, n) in place: the fused activation of a
- * form whose sums accumulate in y itself. */
-static void clamp_range(Program *p, Kernel *k, Stmt *into, const Node *n, int y, Expr *base,
+/* A conv's fused residual (its 4th input, fuse-residual), or -1. */
+static int conv_residual(LowerCtx *lc, const Node *n)
+{
+    return n->op == OP_CONV && has_input(n, 3) ? lower_buf(lc, n->in[3]) : -1;
+}
+
+/* What a conv stores at y[yi] for its sum v: v plus the residual r[yi]
+ * (r >= 0), then the fused activation. */
+static Expr *conv_out_value(Program *p, const Node *n, int r, Expr *yi, Expr *v)
+{
+    if (r >= 0)
+        v = lower_add(p, v, ex_load(p, r, yi));
+    return act_clamp(p, n, v);
+}
+
+/* For forms that store each output once, reading r only there
+ * (conv_out_value): y may take r's place when r dies at k (Kernel.inplace_*)
+ * unless r is also the conv's input. */
+static void conv_inplace(Kernel *k, int r, int x, int y)
+{
+    if (r >= 0 && r != x) {
+        k->inplace_in = r;
+        k->inplace_out = y;
+    }
+}
+
+/* Whether a form whose sums accumulate in y needs a pass over it after. */
+static bool needs_epilogue(const Node *n, int r)
+{
+    return has_act(n) || r >= 0;
+}
+
+/* y[base + i] = conv_out_value(y[base + i]) for i in [0, n): the residual
+ * and activation of a form whose sums accumulate in y itself (never in
+ * place: y is written before r is read). */
+static void clamp_range(Program *p, Kernel *k, Stmt *into, const Node *n, int y, int r, Expr *base,
                         int64_t count)
 {
     Expr *i;
     Stmt *l = lower_loop(p, k, into, count, LOOP_PARALLEL | LOOP_VECTOR, &i);
     Expr *at = ex_add(p, base, i);
-    st_append(p, l, st_store(p, y, at, act_clamp(p, n, ex_load(p, y, at))));
+    st_append(p, l, st_store(p, y, at, conv_out_value(p, n, r, at, ex_load(p, y, at))));
 }
 
 /* ------------------------------------------------------- window geometry */
@@ -172,8 +205,9 @@ static bool lower_conv_nd(LowerCtx *lc, const Node *n, const Geom *gp)
     const Type *yt = ir_out_type(lc->g, n, 0);
     int x = lower_buf(lc, n->in[0]), w = lower_buf(lc, n->in[1]);
     int b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1;
-    int y = lower_buf(lc, n->out[0]);
+    int y = lower_buf(lc, n->out[0]), res = conv_residual(lc, n);
     Kernel *k = lower_kernel(lc, n);
+    conv_inplace(k, res, x, y);
     int ns = geo.nspatial;
     int64_t groups = geo.group, mg_n = wt->dims[0] / groups, cg_n = wt->dims[1];
 
@@ -203,7 +237,8 @@ static bool lower_conv_nd(LowerCtx *lc, const Node *n, const Geom *gp)
     }
     Expr *xw = lower_mul(p, ex_load(p, x, type_index(p, xt, xi)), ex_load(p, w, type_index(p, wt, wi)));
     st_append(p, r, lower_accumulate(p, k, acc, BIN_ADD, xw));
-    st_append(p, s, st_store(p, y, type_index(p, yt, yi), act_clamp(p, n, ex_local(p, k, acc))));
+    Expr *at = type_index(p, yt, yi);
+    st_append(p, s, st_store(p, y, at, conv_out_value(p, n, res, at, ex_local(p, k, acc))));
     return true;
 }
 
@@ -307,7 +342,7 @@ Stmt *lower_range_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b, 
 
 typedef struct {
     const Node *n;
-    int x, w, b, y;             /* buffers; b < 0 without a bias */
+    int x, w, b, y, r;          /* buffers; b < 0 without a bias, r without a residual */
     const Geom *geo;
     int64_t mg_n, cg_n, chans, mchans;
     Expr *nv, *gv;
@@ -368,7 +403,7 @@ static void conv_dot_pixel(Program *p, Kernel *k, Stmt *s, const ConvDot *c, Exp
         Expr *out = ex_local(p, k, acc[j]);
         if (c->b >= 0)
             out = lower_add(p, out, ex_load(p, c->b, m[j]));
-        st_append(p, s, st_store(p, c->y, yi, act_clamp(p, c->n, out)));
+        st_append(p, s, st_store(p, c->y, yi, conv_out_value(p, c->n, c->r, yi, out)));
     }
 }
 
@@ -422,10 +457,12 @@ static bool lower_conv_dot(LowerCtx *lc, const Node *n, const Geom *geo)
     ConvDot c = {
         .n = n, .x = lower_buf(lc, n->in[0]), .w = lower_buf(lc, n->in[1]),
         .b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, .y = lower_buf(lc, n->out[0]),
+        .r = conv_residual(lc, n),
         .geo = geo, .mg_n = wt->dims[0] / geo->group, .cg_n = wt->dims[1],
         .chans = ir_in_type(lc->g, n, 0)->dims[1], .mchans = yt->dims[1],
     };
     Kernel *k = lower_kernel(lc, n);
+    conv_inplace(k, c.r, c.x, c.y);
     Stmt *s = lower_loop(p, k, k->body, yt->dims[0], LOOP_PARALLEL, &c.nv);
     s = lower_loop(p, k, s, geo->group, LOOP_PARALLEL, &c.gv);
     int block = lower_dot_block(lc->target, c.mg_n);
@@ -623,6 +660,7 @@ static bool lower_conv_tile(LowerCtx *lc, const Node *n, const Geom *gp)
     ConvTile t = {.c = {
         .n = n, .x = lower_buf(lc, n->in[0]), .w = lower_buf(lc, n->in[1]),
         .b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, .y = lower_buf(lc, n->out[0]),
+        .r = -1, /* the residual is in the epilogue kernel below */
         .geo = &geo, .mg_n = wt->dims[0] / geo.group, .cg_n = wt->dims[1],
         .chans = xt->dims[1], .mchans = yt->dims[1],
     }};
@@ -633,13 +671,14 @@ static bool lower_conv_tile(LowerCtx *lc, const Node *n, const Geom *gp)
     int64_t full = t.c.mg_n / t.mb * t.mb;
     conv_tile_channels(p, k, s, &t, 0, full, t.mb);
     conv_tile_channels(p, k, s, &t, full, t.c.mg_n, (int)(t.c.mg_n - full));
-    /* The fused activation, as a kernel of its own over the output: a
-     * clamp in the tile's stores is a branch per sum in C (a > b ? a : b
-     * for floats), and GCC's SLP vectorizer, which packs the tile, works
-     * within one basic block. */
-    if (has_act(n)) {
+    /* The fused residual and activation, as a kernel of its own over the
+     * output: a clamp in the tile's stores is a branch per sum in C (a > b ?
+     * a : b for floats), and GCC's SLP vectorizer, which packs the tile,
+     * works within one basic block. */
+    int r = conv_residual(lc, n);
+    if (needs_epilogue(n, r)) {
         Kernel *ka = lower_kernel(lc, n);
-        clamp_range(p, ka, ka->body, n, t.c.y, ex_int(p, 0), type_numel(yt));
+        clamp_range(p, ka, ka->body, n, t.c.y, r, ex_int(p, 0), type_numel(yt));
     }
     return true;
 }
@@ -755,9 +794,10 @@ bool lower_conv(LowerCtx *lc, const Node *n)
         st_append(p, r, st_store(p, y, at, lower_add(p, ex_load(p, y, at),
                                                  lower_mul(p, ex_local(p, k, wl[j]), xv))));
     }
-    /* The sums are final once every tap is in: clamp the plane(s). */
-    for (int j = 0; j < mb && has_act(n); j++)
-        clamp_range(p, k, s, n, y, ybase[j], plane);
+    /* The sums are final once every tap is in: the residual and clamp. */
+    int res = conv_residual(lc, n);
+    for (int j = 0; j < mb && needs_epilogue(n, res); j++)
+        clamp_range(p, k, s, n, y, res, ybase[j], plane);
     return true;
 }
 
@@ -950,7 +990,7 @@ bool lower_gemm(LowerCtx *lc, const Node *n)
     Expr *upd = lower_mul(p, ex_local(p, k, av), ex_load(p, b, ex_add(p, ex_muli(p, kv, cols), jv)));
     st_append(p, r, st_store(p, y, yi, lower_add(p, ex_load(p, y, yi), upd)));
     if (has_act(n))
-        clamp_range(p, k, s, n, y, row, cols);
+        clamp_range(p, k, s, n, y, -1, row, cols);
     return true;
 }
 

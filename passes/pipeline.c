@@ -21,6 +21,7 @@ static const PassInfo passes[] = {
     {"quantize",       pass_quantize,      LEVEL_GRAPH},
     {"fold-qdq",       pass_fold_qdq,      LEVEL_GRAPH},
     {"layout",         pass_layout,        LEVEL_GRAPH},
+    {"fuse-residual",  pass_fuse_residual, LEVEL_GRAPH},
     {"fuse-activation", pass_fuse_activation, LEVEL_GRAPH},
     {"dce",            pass_dce,           LEVEL_GRAPH},
     {"lower",          pass_lower,         LEVEL_LOOP},

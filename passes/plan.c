@@ -11,7 +11,9 @@
  * smallest free gap among the already-placed buffers whose lifetimes
  * overlap its own, at the gap's start or its end; three orders (decreasing
  * size, first use, decreasing size x lifetime) times the two ends are
- * tried and the smallest arena kept. Sizes and
+ * tried and the smallest arena kept. An in-place pair a kernel declares
+ * (Kernel.inplace_*) shares one place when the input dies there; the bound
+ * counts the pair once, as it is one buffer. Sizes and
  * offsets are rounded to PLAN_ALIGN bytes, and the bound is computed on the
  * rounded sizes, so the two are comparable.
  */
@@ -28,6 +30,7 @@ typedef struct {
     int64_t size;
     int64_t offset;
     bool placed;
+    int root;           /* the buffer whose bytes this one takes (in place), or itself */
 } Interval;
 
 static void touch(Interval *iv, int buf, int kernel)
@@ -123,6 +126,30 @@ static int by_offset(const void *pa, const void *pb)
     return (a->offset > b->offset) - (a->offset < b->offset);
 }
 
+/* In-place pairs (Kernel.inplace_*): where the input's last use is the
+ * kernel that first writes the output, both workspace buffers of one size,
+ * the output takes the input's place: one interval from the input's first
+ * use to the output's last (chains follow the first buffer). Returns the
+ * number of intervals left to place. */
+static int merge_in_place(const Program *p, Interval *iv, Interval **temps, int ntemps)
+{
+    for (int k = 0; k < p->nkernels; k++) {
+        int in = p->kernels[k].inplace_in, out = p->kernels[k].inplace_out;
+        if (in < 0 || out < 0 || p->bufs[in].kind != BK_TEMP || p->bufs[out].kind != BK_TEMP)
+            continue;
+        Interval *root = &iv[iv[in].root], *o = &iv[out];
+        if (root->last != k || o->first != k || o->root != out || root->size != o->size)
+            continue;
+        root->last = o->last;
+        o->root = root->buf;
+    }
+    int n = 0;
+    for (int i = 0; i < ntemps; i++)
+        if (temps[i]->root == temps[i]->buf)
+            temps[n++] = temps[i];
+    return n;
+}
+
 /* The best-fit offset for `t` among the placed, overlapping intervals: the
  * start of the smallest gap it fits, or (high) the end of that gap. */
 static int64_t best_fit(Interval *t, Interval **placed, int nplaced, Interval **scratch, bool high)
@@ -157,6 +184,7 @@ bool pass_plan_memory(Ctx *c, Module *m)
     Interval *iv = arena_alloc(a, (size_t)(p->nbufs + 1) * sizeof *iv);
     for (int b = 0; b < p->nbufs; b++) {
         iv[b].buf = b;
+        iv[b].root = b;
         iv[b].first = -1;
         iv[b].size = align_up(p->bufs[b].numel * (int64_t)dtype_size(p->bufs[b].dtype));
     }
@@ -182,6 +210,7 @@ bool pass_plan_memory(Ctx *c, Module *m)
         }
         temps[ntemps++] = &iv[b];
     }
+    ntemps = merge_in_place(p, iv, temps, ntemps);
 
     int64_t bound = 0;
     for (int k = 0; k < p->nkernels; k++) {
@@ -220,6 +249,9 @@ bool pass_plan_memory(Ctx *c, Module *m)
     }
     for (int i = 0; i < ntemps; i++)
         p->bufs[temps[i]->buf].offset = best[temps[i]->buf];
+    for (int b = 0; b < p->nbufs; b++)
+        if (iv[b].root != b)
+            p->bufs[b].offset = p->bufs[iv[b].root].offset;
     total = total < 0 ? 0 : total;
     bool changed = p->workspace_size != total || p->workspace_lower_bound != bound;
     p->workspace_size = total;

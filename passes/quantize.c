@@ -115,9 +115,11 @@ static bool is_f32_const(const Graph *g, int v)
     return x->kind == VK_CONST && !x->dead && x->data && x->type.dtype == DT_F32 && !x->type.quant;
 }
 
+/* No fused activation or residual: the node is its float op alone. */
 static bool unfused(const Node *n)
 {
-    return isinf(ir_attr_float(n, "act_min")) && isinf(ir_attr_float(n, "act_max"));
+    return isinf(ir_attr_float(n, "act_min")) && isinf(ir_attr_float(n, "act_max")) &&
+           !(n->nin > 3 && n->in[3] >= 0);
 }
 
 /* ------------------------------------------------------------ preparation */

@@ -413,6 +413,64 @@ Test(diff, conv_tiles, .timeout = 240)
     diff_end(&d);
 }
 
+/* ResNet's block tail: a conv whose result is added to a tensor of its
+ * shape (the residual fuse-residual folds into the conv, in place where the
+ * form allows), sometimes with a relu after, the residual on either side.
+ * Every fourth case adds the conv's own input (same shape: 3x3, pads 1,
+ * stride 1), which must not be overwritten in place. The residual and the
+ * sum are intermediates, the buffers plan-memory may merge. */
+static void conv_residual_case(Diff *d, int c)
+{
+    bool self = c % 4 == 3;
+    int64_t group = !self && c % 3 == 2 ? 2 : 1, cpg = rnd(d, 1, 3);
+    int64_t mpg = self ? cpg : rnd(d, 1, 4);
+    int64_t k[2], s[2], pb[2], pe[2], in[2], out[2];
+    for (int i = 0; i < 2; i++) {
+        k[i] = self ? 3 : rnd(d, 1, 3);
+        s[i] = self ? 1 : rnd(d, 1, 2);
+        pb[i] = self ? 1 : rnd(d, 0, 1);
+        pe[i] = self ? 1 : rnd(d, 0, 1);
+        in[i] = rnd(d, k[i], i == 1 ? 19 : 6);
+        out[i] = (in[i] + pb[i] + pe[i] - k[i]) / s[i] + 1;
+    }
+    int64_t xd[4] = {1, group * cpg, in[0], in[1]}, wd[4] = {group * mpg, cpg, k[0], k[1]};
+    int64_t bd[1] = {group * mpg}, rd[4] = {1, group * mpg, out[0], out[1]};
+    bool bias = coin(d);
+    g_begin(d);
+    g_input(d, "x", 4, xd, TU_DATA_SIGNED);
+    g_operand(d, "w", 4, wd, TU_DATA_SIGNED);
+    if (bias)
+        g_operand(d, "b", 1, bd, TU_DATA_SIGNED);
+    if (!self)
+        g_input(d, "r0", 4, rd, TU_DATA_SIGNED);
+    /* Intermediates, not graph inputs or outputs: only workspace buffers
+     * share bytes in place. */
+    g_line(d, self ? "xt = neg(x)" : "r = neg(r0)");
+    int64_t pads[4] = {pb[0], pb[1], pe[0], pe[1]};
+    TuStr a = {0};
+    if (group != 1)
+        tu_str_printf(&a, ", group = %lld", (long long)group);
+    attr_ints(&a, "strides", 2, s);
+    attr_ints(&a, "pads", 4, pads);
+    g_line(d, "c = conv(%s, w%s%s)", self ? "xt" : "x", bias ? ", b" : "", a.s);
+    free(a.s);
+    const char *r = self ? "xt" : "r";
+    char sum[32];
+    snprintf(sum, sizeof sum, c % 2 ? "add(c, %s)" : "add(%s, c)", r);
+    g_line(d, c % 4 >= 2 ? "t = relu(%s)" : "t = %s", sum);
+    g_line(d, "y = neg(t)");
+    g_run(d);
+}
+
+Test(diff, conv_residual, .timeout = 240)
+{
+    Diff d;
+    diff_begin(&d, "conv_residual");
+    for (int c = 0; c < 8; c++)
+        conv_residual_case(&d, c);
+    diff_end(&d);
+}
+
 static void gemm_case(Diff *d, int c)
 {
     int64_t m = rnd(d, 1, 6), k = rnd(d, 1, 7), n = rnd(d, 1, 6);

@@ -386,6 +386,74 @@ Test(fold_batchnorm, leaves_shared_and_fused_producers)
     done(k);
 }
 
+/* ------------------------------------------------------- fuse-residual */
+
+/* ResNet's block: conv -> relu -> conv, + the block's input, relu. The add
+ * becomes the second conv's residual (on either side), the relus its and
+ * the first conv's activations; the values stay bit for bit. */
+Test(fuse_residual, resnet_block)
+{
+    char *w1 = ramp(4 * 4 * 3 * 3, 0.011, -0.8), *w2 = ramp(4 * 4 * 3 * 3, -0.017, 0.6);
+    TuStr t = {0};
+    tu_str_printf(&t,
+                  "graph g {\n"
+                  "  input x : f32[1, 4, 5, 5]\n"
+                  "  const w1 : f32[4, 4, 3, 3] = %s\n"
+                  "  const w2 : f32[4, 4, 3, 3] = %s\n"
+                  "  const b : f32[4] = [0.5, -0.5, 0.25, 0]\n"
+                  "  a = relu(conv(x, w1, b, pads = [1, 1, 1, 1]))\n"
+                  "  y = relu(add(a, conv(a, w2, pads = [1, 1, 1, 1])))\n"
+                  "  z = add(conv(y, w1, b, pads = [1, 1, 1, 1]), x)\n"
+                  "  output z\n"
+                  "}\n",
+                  w1, w2);
+    Case *k = load(t.s);
+    const char *passes[] = {"fuse-residual", "fuse-activation", "dce"};
+    cr_assert(run(k, passes, 3));
+    cr_expect_eq(live_ops(k->g, OP_ADD), 0, "both adds fused");
+    cr_expect_eq(live_ops(k->g, OP_RELU), 0);
+    int fused = 0;
+    for (int i = 0; i < k->g->nnodes; i++) {
+        const Node *n = &k->g->nodes[i];
+        if (n->dead || n->op != OP_CONV || n->nin < 4)
+            continue;
+        fused++;
+        const char *r = ir_value(k->g, n->in[3])->name;
+        cr_expect(strcmp(r, "a") == 0 || strcmp(r, "x") == 0, "residual %s", r);
+    }
+    cr_expect_eq(fused, 2);
+    same_results(k, 0.0);
+    done(k);
+    free(t.s);
+    free(w1);
+    free(w2);
+}
+
+/* Left alone: a conv output used twice, a conv with its activation before
+ * the add, a residual that broadcasts, one computed after the conv, and the
+ * conv's output added to itself. */
+Test(fuse_residual, leaves_what_it_cannot_fuse)
+{
+    Case *k = load("graph g {\n"
+                   "  input x : f32[1, 2, 3, 3]\n"
+                   "  input s : f32[1, 2, 1, 1]\n"
+                   "  const w : f32[2, 2, 1, 1] = [1, 0.5, -0.25, 2]\n"
+                   "  c = conv(x, w)\n"
+                   "  a = add(c, x)\n"
+                   "  d = add(conv(x, w, act_min = 0), x)\n"
+                   "  e = add(conv(x, w), s)\n"
+                   "  f0 = conv(x, w)\n"
+                   "  late = neg(x)\n"
+                   "  f = add(f0, late)\n"
+                   "  h0 = conv(x, w)\n"
+                   "  h = add(h0, h0)\n"
+                   "  output a, c, d, e, f, h\n"
+                   "}\n");
+    cr_expect(!run1(k, "fuse-residual"));
+    cr_expect_eq(live_ops(k->g, OP_ADD), 5);
+    done(k);
+}
+
 /* ------------------------------------------------------ fold-transposes */
 
 /* Every pair of rank-3 perms: the composed transpose (or the dropped one)

@@ -88,6 +88,39 @@ Test(plan, bottleneck_meets_the_bound)
     arena_free(a);
 }
 
+/* A kernel's in-place pair (Kernel.inplace_*) shares one place when the
+ * input dies there; not when the input is read again later. */
+Test(plan, in_place_pairs)
+{
+    for (int later = 0; later < 2; later++) {
+        Arena *a = arena_new();
+        Program *p = loop_new_program(a, "inplace");
+        int in = loop_add_buffer(p, "x", BK_INPUT, DT_F32, 64);
+        int t1 = loop_add_buffer(p, "t1", BK_TEMP, DT_F32, 100);
+        int t2 = loop_add_buffer(p, "t2", BK_TEMP, DT_F32, 100);
+        int t3 = loop_add_buffer(p, "t3", BK_TEMP, DT_F32, 100);
+        int out = loop_add_buffer(p, "y", BK_OUTPUT, DT_F32, 100);
+        add_copy_kernel(p, in, t1);
+        add_copy_kernel(p, t1, t2);
+        p->kernels[1].inplace_in = t1;
+        p->kernels[1].inplace_out = t2;
+        add_copy_kernel(p, later ? t1 : t2, t3);
+        add_copy_kernel(p, t3, out);
+        if (later) /* t2 must still be read: a kernel that reads it last */
+            add_copy_kernel(p, t2, out);
+        plan(a, p);
+        if (later) {
+            cr_expect_neq(p->bufs[t1].offset, p->bufs[t2].offset, "t1 is read after t2 is written");
+            cr_expect_eq(p->workspace_size, 1200);
+        } else {
+            cr_expect_eq(p->bufs[t1].offset, p->bufs[t2].offset);
+            cr_expect_eq(p->workspace_lower_bound, 800, "the pair counts once");
+            cr_expect_eq(p->workspace_size, 800);
+        }
+        arena_free(a);
+    }
+}
+
 Test(plan, sizes_are_aligned)
 {
     Arena *a = arena_new();
