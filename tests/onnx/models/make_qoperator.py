@@ -211,9 +211,9 @@ def nhwc():
     # What onnxruntime's NHWC transformer makes of a uint8 CNN: com.microsoft
     # QLinearConv and pools on channels_last tensors. The int8 weights are
     # 7-bit (onnxruntime's quantizer's reduce_range): with full-range int8
-    # weights and uint8 activations onnxruntime's x86 kernels saturate
-    # pairwise 16-bit sums (vpmaddubsw) and part from the exact result by
-    # tens of LSB, in the ai.onnx QLinearConv too.
+    # weights and uint8 activations onnxruntime parts from the exact result
+    # by tens of LSB on an AVX2 CPU without VNNI (8-bit dot products
+    # saturate there), in the ai.onnx QLinearConv too.
     nodes = [
         qnode("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "cs", "cz", "b"], "c", "conv",
               pads=[1, 1, 1, 1], strides=[2, 1], channels_last=1),
