@@ -53,7 +53,8 @@ typedef struct {
     int nconsts;
 } FeOptions;
 
-/* Imports an ONNX model (opsets 7-18); NULL after diagnostics. */
+/* Imports an ONNX model (opsets 7-18, and onnxruntime's com.microsoft
+ * QOperator ops); NULL after diagnostics. */
 Graph *fe_load_onnx(Ctx *c, const char *path, const FeOptions *opts);
 /* Reads a serialized TensorProto (.pb, as in ONNX's test data). */
 bool fe_read_tensor_pb(Ctx *c, const char *path, Type *t, void **data);
@@ -77,7 +78,8 @@ typedef struct {
     Graph *g;
     const char *path;
     const FeOptions *opts;
-    int64_t opset;
+    int64_t opset;          /* of the default domain (ai.onnx) */
+    int64_t ms_opset;       /* of com.microsoft; 0 when not imported */
     /* ONNX tensor name -> value id, open addressing. */
     const char **keys;
     int *ids;
@@ -101,7 +103,8 @@ bool fe_onnx_tensor(FeOnnx *im, const struct Onnx__TensorProto *t, Loc loc, Type
 const FeConst *fe_onnx_on_demand(const FeOnnx *im, int value);
 /* Imports node `index`: builds etch nodes or folds it to constants. */
 bool fe_onnx_node(FeOnnx *im, const struct Onnx__NodeProto *np, int index);
-bool fe_onnx_op_known(const char *op_type);
+/* Whether etch imports op_type of `domain` ("" or "ai.onnx", "com.microsoft"). */
+bool fe_onnx_op_known(const char *domain, const char *op_type);
 
 /* --------------------------------------------------------------- model.c */
 

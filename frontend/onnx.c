@@ -1,7 +1,9 @@
 /* onnx.c: the ONNX importer, model level.
  *
  * Decodes a ModelProto with protobuf-c bindings generated at build time from
- * the system's onnx.proto, then builds Graph IR through the IR builder only:
+ * the system's onnx.proto (default domain, opsets up to 18; and operator set 1
+ * of com.microsoft, for onnxruntime's QOperator ops), then builds Graph IR
+ * through the IR builder only:
  * initializers become constants, graph inputs become inputs (or constants,
  * when the caller freezes them), and each node goes to onnx_ops.c, which
  * maps it through its op table or folds it to constants.
@@ -503,10 +505,9 @@ const char *fe_onnx_unsupported_ops(Ctx *c, const char *path)
     for (size_t i = 0; i < mp->graph->n_node; i++) {
         const Onnx__NodeProto *np = mp->graph->node[i];
         const char *op = np->op_type ? np->op_type : "";
-        bool foreign = np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx") != 0;
         /* Listed once: look for ", Op," in ", list,". */
         const char *key = arena_printf(c->arena, ", %s,", op);
-        if ((foreign || !fe_onnx_op_known(op)) &&
+        if (!fe_onnx_op_known(np->domain, op) &&
             !strstr(arena_printf(c->arena, ", %s,", list), key))
             list = arena_printf(c->arena, "%s%s%s", list, list[0] ? ", " : "", op);
     }
@@ -545,6 +546,8 @@ Graph *fe_load_onnx(Ctx *c, const char *path, const FeOptions *opts)
         const Onnx__OperatorSetIdProto *os = mp->opset_import[i];
         if (!os->domain || !os->domain[0] || strcmp(os->domain, "ai.onnx") == 0)
             im.opset = os->has_version ? os->version : 1;
+        else if (strcmp(os->domain, "com.microsoft") == 0)
+            im.ms_opset = os->has_version ? os->version : 1;
     }
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     size_t stem = strcspn(base, ".");
@@ -560,6 +563,11 @@ Graph *fe_load_onnx(Ctx *c, const char *path, const FeOptions *opts)
     if (im.opset > 18) {
         diag_error(c, loc, "opset %lld is not supported; etch imports opsets up to 18",
                    (long long)im.opset);
+        ok = false;
+    }
+    if (im.ms_opset > 1) {
+        diag_error(c, loc, "com.microsoft opset %lld is not supported; etch imports its operator set 1",
+                   (long long)im.ms_opset);
         ok = false;
     }
     ok = ok && import_graph(&im, mp->graph);

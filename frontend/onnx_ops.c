@@ -10,9 +10,12 @@
  * A few ops have a special form: those whose result is always a constant
  * (Constant, Shape, Size, ConstantOfShape, Range), Quantize/DequantizeLinear
  * (a per-axis scale is reshaped to broadcast along its axis; a
- * dequantize of constants is not folded, see build()), and
- * Softmax-like ops before opset 13, which work on the input flattened to
- * 2-D at `axis`.
+ * dequantize of constants is not folded, see build()), the QOperator ops
+ * (QLinearConv, ...: built as the dequantize -> float op -> quantize they
+ * mean), and Softmax-like ops before opset 13, which work on the input
+ * flattened to 2-D at `axis`.
+ * Besides the default domain, `ms_ops` maps onnxruntime's com.microsoft
+ * QOperator ops (its operator set 1); other domains are errors.
  * Invariant: a node whose inputs are all constants is folded at import by
  * running its op's reference implementation on a scratch graph, so the
  * imported graph holds the constant and no dead node; shape-computing
@@ -203,11 +206,50 @@ static const OnnxOp onnx_ops[] = {
 
 #define NROWS (sizeof onnx_ops / sizeof onnx_ops[0])
 
+/* The com.microsoft domain (onnxruntime's contrib ops, operator set 1):
+ * the quantized QOperator ops onnxruntime's quantizer writes, imported as
+ * their QDQ meaning like QLinearConv above. Attributes the importer reads
+ * itself (channels_last, QLinearSoftmax's opset and axis) are AR_IGNORE
+ * here so that the float op does not see them. */
+#define MS_DOMAIN "com.microsoft"
+#define MS_QOP(onnx, id, a0, a1)                                                          \
+    {onnx, 1, 1, OP_##id, 1, SP_QOPERATOR, {{0}}, {{a0, AR_IGNORE, NULL}, {a1, AR_IGNORE, NULL}}, \
+     NULL}
+
+static const OnnxOp ms_ops[] = {
+    MS_QOP("QLinearAdd", ADD, NULL, NULL),
+    MS_QOP("QLinearMul", MUL, NULL, NULL),
+    MS_QOP("QLinearAveragePool", AVERAGE_POOL, "channels_last", NULL),
+    MS_QOP("QLinearGlobalAveragePool", GLOBAL_AVERAGE_POOL, "channels_last", NULL),
+    MS_QOP("QLinearSigmoid", SIGMOID, NULL, NULL),
+    MS_QOP("QLinearLeakyRelu", LEAKY_RELU, NULL, NULL),
+    MS_QOP("QLinearConcat", CONCAT, NULL, NULL),
+    MS_QOP("QLinearSoftmax", SOFTMAX, "opset", "axis"),
+    MS_QOP("QLinearConv", CONV, "channels_last", NULL),
+    MS_QOP("QGemm", GEMM, NULL, NULL),
+    {"QuantizeLinear", 1, 1, OP_QUANTIZE_LINEAR, 1, SP_QDQ, {{0}}, {{0}}, NULL},
+    {"DequantizeLinear", 1, 1, OP_DEQUANTIZE_LINEAR, 1, SP_QDQ, {{0}}, {{0}}, NULL},
+};
+
+#define MS_NROWS (sizeof ms_ops / sizeof ms_ops[0])
+
+static bool is_ms_domain(const char *domain)
+{
+    return domain && strcmp(domain, MS_DOMAIN) == 0;
+}
+
+static bool is_onnx_domain(const char *domain)
+{
+    return !domain || !domain[0] || strcmp(domain, "ai.onnx") == 0;
+}
+
 typedef struct {
     const Onnx__NodeProto *np;
     const OnnxOp *row;
     Loc loc;
     const char *desc;   /* "node 'conv1' (Conv)" */
+    const char *opset;  /* "opset 13", "com.microsoft opset 1": for messages */
+    bool ms;            /* of the com.microsoft domain */
 } OnnxNode;
 
 /* A node about to be built: op, inputs, attributes by etch name. */
@@ -221,20 +263,37 @@ typedef struct {
     int64_t legacy_axis;    /* opset < 7 binary ops: where b aligns; -1 trailing */
 } Pending;
 
-bool fe_onnx_op_known(const char *op_type)
+/* The op table of a domain (NULL for a domain etch does not import). */
+static const OnnxOp *domain_rows(const char *domain, size_t *n)
 {
-    for (size_t i = 0; i < NROWS; i++)
-        if (strcmp(onnx_ops[i].onnx, op_type) == 0)
+    if (is_onnx_domain(domain)) {
+        *n = NROWS;
+        return onnx_ops;
+    }
+    if (is_ms_domain(domain)) {
+        *n = MS_NROWS;
+        return ms_ops;
+    }
+    *n = 0;
+    return NULL;
+}
+
+bool fe_onnx_op_known(const char *domain, const char *op_type)
+{
+    size_t n;
+    const OnnxOp *rows = domain_rows(domain, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].onnx, op_type) == 0)
             return true;
     return false;
 }
 
-static const char *supported_list(Arena *a)
+static const char *supported_list(Arena *a, const OnnxOp *rows, size_t n)
 {
     const char *s = "";
-    for (size_t i = 0; i < NROWS; i++)
-        if (i == 0 || strcmp(onnx_ops[i].onnx, onnx_ops[i - 1].onnx) != 0)
-            s = arena_printf(a, "%s%s%s", s, i ? ", " : "", onnx_ops[i].onnx);
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(rows[i].onnx, rows[i - 1].onnx) != 0)
+            s = arena_printf(a, "%s%s%s", s, i ? ", " : "", rows[i].onnx);
     return s;
 }
 
@@ -415,8 +474,8 @@ static bool apply_in_rule(FeOnnx *im, const OnnxNode *on, const InRule *r, Pendi
         }
         return true;
     case IN_REFUSED:
-        diag_error(im->c, on->loc, "input %zu (%s) of %s is not supported (opset %lld)", i,
-                   r->attr, on->row->onnx, (long long)im->opset);
+        diag_error(im->c, on->loc, "input %zu (%s) of %s is not supported (%s)", i, r->attr,
+                   on->row->onnx, on->opset);
         return false;
     case IN_DATA:
         break;
@@ -521,8 +580,8 @@ static bool convert_attr(FeOnnx *im, const OnnxNode *on, const Onnx__AttributePr
     if (rule && (rule->kind == AR_ZERO || rule->kind == AR_ONE)) {
         int64_t want = rule->kind == AR_ONE;
         if (a.type != AT_INT || a.i != want) {
-            diag_error(im->c, on->loc, "attribute %s other than %lld is not supported (opset %lld)",
-                       name, (long long)want, (long long)im->opset);
+            diag_error(im->c, on->loc, "attribute %s other than %lld is not supported (%s)", name,
+                       (long long)want, on->opset);
             return false;
         }
         return true;
@@ -541,8 +600,8 @@ static bool convert_attr(FeOnnx *im, const OnnxNode *on, const Onnx__AttributePr
     }
     const char *ename = rule ? rule->etch : snake(im->g->arena, name);
     if (op_attr_index(p->op, ename) < 0) {
-        diag_error(im->c, on->loc, "attribute '%s' of %s is not supported (opset %lld); etch's %s takes: %s",
-                   name, on->row->onnx, (long long)im->opset, op_info(p->op)->name,
+        diag_error(im->c, on->loc, "attribute '%s' of %s is not supported (%s); etch's %s takes: %s",
+                   name, on->row->onnx, on->opset, op_info(p->op)->name,
                    etch_attr_list(im->g->arena, p->op));
         return false;
     }
@@ -935,13 +994,16 @@ static bool build_with_attrs(FeOnnx *im, const OnnxNode *on, int op, const int *
  *   QLinearConv(x, xs, xz, w, ws, wz, ys, yz[, B]) =
  *     quantize(conv(dq(x), dq(w, axis 0), dq(B, xs * ws)), ys, yz)
  *   QLinearMatMul(a, as, az, b, bs, bz, ys, yz) =
- *     quantize(matmul(dq(a), dq(b, per column)), ys, yz)
+ *     quantize(matmul(dq(a), dq(b, per column)), ys, yz), a gemm for 2-D
+ *     by 2-D
  *   MatMulInteger(A, B[, az, bz]) / ConvInteger(x, w[, xz, wz]):
  *     the int32 sums, computed as the float op over (v - zero) and cast:
  *     exact while every sum stays below 2^24 in magnitude.
  *   DynamicQuantizeLinear(x) = its ONNX function: scale = (max(x, 0) -
  *     min(x, 0)) / 255, zero = saturate(round(-min(x, 0) / scale)), y =
- *     quantize(x, scale, zero) as uint8 (computed per inference). */
+ *     quantize(x, scale, zero) as uint8 (computed per inference).
+ * onnxruntime's com.microsoft ops (QLinearAdd, QLinearSoftmax, QGemm, ...)
+ * follow below, the same way. */
 static bool import_dynamic_quantize(FeOnnx *im, const OnnxNode *on)
 {
     int x = input_value(im, on, 0);
@@ -992,14 +1054,375 @@ static bool import_dynamic_quantize(FeOnnx *im, const OnnxNode *on)
     return bind_output(im, on, 0, v[11]) && bind_output(im, on, 1, v[5]) && bind_output(im, on, 2, v[10]);
 }
 
+/* ------------------------------------------------ per-tensor QLinear ops */
+
+/* onnxruntime's per-tensor QLinear ops (com.microsoft): each quantized
+ * operand is an (x, scale, zero point) triple of inputs, then come the
+ * output's scale and zero point. Their inputs by name, '?' marking the
+ * optional ones (onnxruntime's contrib op schemas). */
+static const struct {
+    const char *onnx;
+    const char *inputs;
+} qlinear_inputs[] = {
+    {"QLinearAdd", "A A_scale A_zero_point? B B_scale B_zero_point? C_scale C_zero_point?"},
+    {"QLinearMul", "A A_scale A_zero_point? B B_scale B_zero_point? C_scale C_zero_point?"},
+    {"QLinearAveragePool", "X x_scale x_zero_point? y_scale y_zero_point?"},
+    {"QLinearGlobalAveragePool", "X x_scale x_zero_point y_scale y_zero_point"},
+    {"QLinearSigmoid", "X X_scale X_zero_point? Y_scale Y_zero_point?"},
+    {"QLinearLeakyRelu", "X X_scale X_zero_point? Y_scale Y_zero_point?"},
+    {"QLinearSoftmax", "X X_scale x_zero_point? y_scale y_zero_point"},
+};
+
+#define QSPEC_MAX 8
+
+typedef struct {
+    const char *names[QSPEC_MAX];
+    bool optional[QSPEC_MAX];
+    int n, min;     /* inputs; the required ones end at min */
+} QSpec;
+
+static void qspec_parse(Arena *a, const char *spec, QSpec *q)
+{
+    memset(q, 0, sizeof *q);
+    char *s = arena_strdup(a, spec);
+    for (char *tok = strtok(s, " "); tok && q->n < QSPEC_MAX; tok = strtok(NULL, " ")) {
+        size_t len = strlen(tok);
+        q->optional[q->n] = tok[len - 1] == '?';
+        if (q->optional[q->n])
+            tok[len - 1] = '\0';
+        q->names[q->n++] = tok;
+        if (!q->optional[q->n - 1])
+            q->min = q->n;
+    }
+}
+
+/* One quantized operand: the int8 tensor, its scale, its zero point (-1: 0). */
+typedef struct {
+    int x, s, z;
+} QArg;
+
+/* Input i (named `name` in messages): its value, -1 when absent; false
+ * after a diagnostic (absent but required, or undefined). */
+static bool q_input(FeOnnx *im, const OnnxNode *on, size_t i, const char *name, bool required,
+                    int *v)
+{
+    *v = input_value(im, on, i);
+    if (*v == -2)
+        return false;
+    if (*v < 0 && required) {
+        diag_error(im->c, on->loc, "input %zu (%s) of %s is required", i, name, on->np->op_type);
+        return false;
+    }
+    return true;
+}
+
+/* A scale (one f32) or zero point (one value of dtype dt), when given. */
+static bool q_param(FeOnnx *im, const OnnxNode *on, size_t i, const char *name, int v, DType dt)
+{
+    if (v < 0)
+        return true;
+    const Type *t = &ir_value(im->g, v)->type;
+    char ts[128];
+    if (type_numel(t) != 1) {
+        diag_error(im->c, on->loc, "input %zu (%s) of %s is %s; it must be a single value (%s quantizes per tensor)",
+                   i, name, on->np->op_type, type_str(t, ts, sizeof ts), on->np->op_type);
+        return false;
+    }
+    if (t->dtype != dt) {
+        diag_error(im->c, on->loc, "input %zu (%s) of %s is %s; it must be %s%s", i, name,
+                   on->np->op_type, type_str(t, ts, sizeof ts), dtype_name(dt),
+                   dt == DT_F32 ? "" : ", the type of the tensor it quantizes");
+        return false;
+    }
+    return true;
+}
+
+/* The operand whose (x, scale, zero) are inputs i, i+1, i+2. x must be
+ * int8 or uint8 (of dtype *dt when that is set; else it sets *dt). */
+static bool q_operand(FeOnnx *im, const OnnxNode *on, size_t i, const char *const names[3],
+                      const bool optional[3], DType *dt, QArg *a)
+{
+    if (!q_input(im, on, i, names[0], true, &a->x) ||
+        !q_input(im, on, i + 1, names[1], !optional[1], &a->s) ||
+        !q_input(im, on, i + 2, names[2], !optional[2], &a->z))
+        return false;
+    const Type *xt = &ir_value(im->g, a->x)->type;
+    char ts[128];
+    if (xt->dtype != DT_I8 && xt->dtype != DT_U8) {
+        diag_error(im->c, on->loc, "input %zu (%s) of %s is %s; it must be int8 or uint8", i,
+                   names[0], on->np->op_type, type_str(xt, ts, sizeof ts));
+        return false;
+    }
+    if (*dt != DT_NONE && xt->dtype != *dt) {
+        diag_error(im->c, on->loc, "input %zu (%s) of %s is %s, but the op's other quantized tensors are %s",
+                   i, names[0], on->np->op_type, type_str(xt, ts, sizeof ts), dtype_name(*dt));
+        return false;
+    }
+    *dt = xt->dtype;
+    return q_param(im, on, i + 1, names[1], a->s, DT_F32) &&
+           q_param(im, on, i + 2, names[2], a->z, *dt);
+}
+
+/* The output's scale and zero point, inputs i and i+1; an absent zero point
+ * is a 0 of the op's type dt (the QLinear ops' output type is their input
+ * type, where QuantizeLinear without a zero point would give uint8). */
+static bool q_result(FeOnnx *im, const OnnxNode *on, size_t i, const char *const names[2],
+                     const bool optional[2], DType dt, int *s, int *z)
+{
+    if (!q_input(im, on, i, names[0], !optional[0], s) ||
+        !q_input(im, on, i + 1, names[1], !optional[1], z) ||
+        !q_param(im, on, i, names[0], *s, DT_F32) || !q_param(im, on, i + 1, names[1], *z, dt))
+        return false;
+    if (*z < 0) {
+        void *zero = arena_alloc(im->g->arena, 1);
+        *z = ir_add_const(im->c, im->g, NULL, type_make(dt, 0, NULL), zero, on->loc);
+    }
+    return *z >= 0;
+}
+
+/* An int8 value moved by transpose (perm), flatten (axis) or reshape
+ * (shape): the QLinear ops' layouts are mapped onto etch's float ops by
+ * moving the int8 tensors around the dequantize -> op -> quantize, which
+ * is exact (the parameters are per tensor) and leaves fold-qdq its pattern. */
+typedef struct {
+    int op;             /* 0: none */
+    int64_t ints[IR_MAX_RANK];
+    int n;
+} QMove;
+
+static bool q_move(FeOnnx *im, const OnnxNode *on, const QMove *m, int *v)
+{
+    if (!m->op)
+        return true;
+    Pending p = {.op = m->op, .in = {*v}, .nin = 1, .nout = 1, .legacy_axis = -1};
+    if (m->op == OP_FLATTEN)
+        pend_attr(&p, "axis", (Attr){.type = AT_INT, .i = m->ints[0]});
+    else
+        pend_attr(&p, m->op == OP_TRANSPOSE ? "perm" : "shape",
+                  (Attr){.type = AT_INTS, .n = m->n,
+                         .ints = arena_memdup(im->g->arena, m->ints, sizeof m->ints)});
+    return build(im, on, &p, v);
+}
+
+/* channels_last (N, spatial..., C): the transposes to etch's N, C,
+ * spatial... layout and back. */
+static bool channels_last_moves(FeOnnx *im, const OnnxNode *on, int x, QMove *pre, QMove *post)
+{
+    if (!attr_int(on, "channels_last", 0))
+        return true;
+    const Type *xt = &ir_value(im->g, x)->type;
+    char ts[128];
+    if (xt->rank < 3) {
+        diag_error(im->c, on->loc, "channels_last input %s: it must be [N, spatial..., C] (rank >= 3)",
+                   type_str(xt, ts, sizeof ts));
+        return false;
+    }
+    int r = xt->rank;
+    *pre = (QMove){.op = OP_TRANSPOSE, .n = r};
+    *post = (QMove){.op = OP_TRANSPOSE, .n = r};
+    pre->ints[1] = r - 1;
+    for (int d = 2; d < r; d++)
+        pre->ints[d] = d - 1;
+    for (int d = 1; d < r - 1; d++)
+        post->ints[d] = d + 1;
+    post->ints[r - 1] = 1;
+    return true;
+}
+
+/* QLinearSoftmax: softmax at `axis` with the semantics of Softmax at the
+ * `opset` attribute (required): before 13 over x flattened to 2-D at axis
+ * (default 1), from 13 along axis (default -1). Either way the float op is
+ * a softmax over the last axis of a moved int8 tensor (what onnxruntime
+ * does too), which fold-qdq makes a qsoftmax. */
+static bool softmax_moves(FeOnnx *im, const OnnxNode *on, int x, QMove *pre, QMove *post)
+{
+    int64_t opset = attr_int(on, "opset", -1);
+    if (opset < 1) {
+        diag_error(im->c, on->loc, "QLinearSoftmax needs its opset attribute (the Softmax opset whose axis semantics apply)");
+        return false;
+    }
+    const Type *xt = &ir_value(im->g, x)->type;
+    int r = xt->rank;
+    int64_t axis = attr_int(on, "axis", opset < 13 ? 1 : -1), lo = -r, hi = opset < 13 ? r : r - 1;
+    if (axis < lo || axis > hi || r == 0) {
+        diag_error(im->c, on->loc, "axis %lld is out of range for rank %d", (long long)axis, r);
+        return false;
+    }
+    if (axis < 0)
+        axis += r;
+    if (axis == r - 1)
+        return true;
+    if (opset < 13) {
+        *pre = (QMove){.op = OP_FLATTEN, .n = 1, .ints = {axis}};
+        *post = (QMove){.op = OP_RESHAPE, .n = r};
+        memcpy(post->ints, xt->dims, sizeof post->ints);
+        return true;
+    }
+    *pre = (QMove){.op = OP_TRANSPOSE, .n = r};
+    for (int d = 0; d < r; d++)
+        pre->ints[d] = d;
+    pre->ints[axis] = r - 1;
+    pre->ints[r - 1] = axis;
+    *post = *pre;
+    return true;
+}
+
+/* QLinearAdd, QLinearMul, QLinearAveragePool, QLinearGlobalAveragePool,
+ * QLinearSigmoid, QLinearLeakyRelu, QLinearSoftmax:
+ *   y = quantize(op(dequantize(x_k, s_k, z_k)...), sy, zy)
+ * with the float op of the row, and its attributes. */
+static bool import_qlinear(FeOnnx *im, const OnnxNode *on)
+{
+    const char *t = on->np->op_type;
+    QSpec q = {0};
+    for (size_t i = 0; i < sizeof qlinear_inputs / sizeof qlinear_inputs[0]; i++)
+        if (strcmp(qlinear_inputs[i].onnx, t) == 0)
+            qspec_parse(im->g->arena, qlinear_inputs[i].inputs, &q);
+    assert(q.n > 0);
+    int nin = (int)on->np->n_input;
+    if (nin < q.min || nin > q.n) {
+        const char *want = q.min < q.n ? arena_printf(im->g->arena, "%d to %d", q.min, q.n)
+                                       : arena_printf(im->g->arena, "%d", q.n);
+        diag_error(im->c, on->loc, "%s takes %s inputs, not %d", t, want, nin);
+        return false;
+    }
+    int nq = (q.n - 2) / 3, ys, yz, y, d[2];
+    QArg a[2];
+    DType dt = DT_NONE;
+    for (int k = 0; k < nq; k++)
+        if (!q_operand(im, on, (size_t)(3 * k), q.names + 3 * k, q.optional + 3 * k, &dt, &a[k]))
+            return false;
+    if (!q_result(im, on, (size_t)(3 * nq), q.names + 3 * nq, q.optional + 3 * nq, dt, &ys, &yz))
+        return false;
+    QMove pre = {0}, post = {0};
+    int op = on->row->op;
+    if ((op == OP_AVERAGE_POOL || op == OP_GLOBAL_AVERAGE_POOL) &&
+        !channels_last_moves(im, on, a[0].x, &pre, &post))
+        return false;
+    if (op == OP_SOFTMAX && !softmax_moves(im, on, a[0].x, &pre, &post))
+        return false;
+    if (!q_move(im, on, &pre, &a[0].x))
+        return false;
+    for (int k = 0; k < nq; k++)
+        if (!build_qdq(im, on, OP_DEQUANTIZE_LINEAR, a[k].x, a[k].s, a[k].z, 1, &d[k]))
+            return false;
+    return build_with_attrs(im, on, op, d, nq, &y) &&
+           build_qdq(im, on, OP_QUANTIZE_LINEAR, y, ys, yz, 1, &y) && q_move(im, on, &post, &y) &&
+           bind_output(im, on, 0, y);
+}
+
+/* QLinearConcat(y_scale, y_zero_point, (x, scale, zero point)...) =
+ * quantize(concat(dequantize(x_k, s_k, z_k)...), y_scale, y_zero_point). */
+static bool import_qlinear_concat(FeOnnx *im, const OnnxNode *on)
+{
+    int nin = (int)on->np->n_input;
+    if (nin < 5 || (nin - 2) % 3 != 0 || (nin - 2) / 3 > MAX_IN) {
+        diag_error(im->c, on->loc, "QLinearConcat takes Y_scale, Y_zero_point and a (tensor, scale, zero point) triple per input: 2 + 3k inputs with 1 <= k <= %d, not %d",
+                   MAX_IN, nin);
+        return false;
+    }
+    static const bool none_optional[3] = {false, false, false};
+    static const char *const out_names[2] = {"Y_scale", "Y_zero_point"};
+    int ys, yz;
+    if (!q_input(im, on, 1, out_names[1], true, &yz))
+        return false;
+    DType dt = ir_value(im->g, yz)->type.dtype;
+    if (dt != DT_I8 && dt != DT_U8) {
+        char ts[128];
+        diag_error(im->c, on->loc, "input 1 (Y_zero_point) of QLinearConcat is %s; it must be int8 or uint8",
+                   type_str(&ir_value(im->g, yz)->type, ts, sizeof ts));
+        return false;
+    }
+    if (!q_result(im, on, 0, out_names, none_optional, dt, &ys, &yz))
+        return false;
+    int n = (nin - 2) / 3, d[MAX_IN], y;
+    for (int k = 0; k < n; k++) {
+        const char *names[3] = {
+            arena_printf(im->g->arena, "tensor %d", k),
+            arena_printf(im->g->arena, "scale of tensor %d", k),
+            arena_printf(im->g->arena, "zero point of tensor %d", k),
+        };
+        QArg a;
+        if (!q_operand(im, on, (size_t)(2 + 3 * k), names, none_optional, &dt, &a) ||
+            !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, a.x, a.s, a.z, 1, &d[k]))
+            return false;
+    }
+    return build_with_attrs(im, on, OP_CONCAT, d, n, &y) &&
+           build_qdq(im, on, OP_QUANTIZE_LINEAR, y, ys, yz, 1, &y) && bind_output(im, on, 0, y);
+}
+
+/* QGemm(A, a_scale, a_zero, B, b_scale[, b_zero][, C][, y_scale, y_zero])
+ * (com.microsoft) = gemm(dq(A), dq(B, per column), dq(C, alpha * a_scale *
+ * b_scale), alpha, transA, transB), quantized when y_scale is given and
+ * float otherwise. */
+static bool import_qgemm(FeOnnx *im, const OnnxNode *on)
+{
+    int in[9], a, b, y;
+    if (on->np->n_input < 5 || on->np->n_input > 9) {
+        diag_error(im->c, on->loc, "QGemm takes 5 to 9 inputs, not %zu", on->np->n_input);
+        return false;
+    }
+    if (!q_inputs(im, on, 9, 0x1e0, in))
+        return false;
+    if ((in[7] >= 0) != (in[8] >= 0)) {
+        diag_error(im->c, on->loc, "QGemm has %s but not %s: give both for a quantized output, neither for float",
+                   in[7] >= 0 ? "y_scale" : "y_zero_point", in[7] >= 0 ? "y_zero_point" : "y_scale");
+        return false;
+    }
+    bool tb = attr_int(on, "transB", 0) != 0;
+    if (!build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[0], in[1], in[2], 1, &a) ||
+        !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[3], in[4], in[5], tb ? 0 : 1, &b))
+        return false;
+    int gin[3] = {a, b, -1};
+    if (in[6] >= 0) {
+        /* C's scale: alpha / beta * a_scale * b_scale (per column with
+         * b's); the schema has no beta, which is 1. */
+        float alpha = 1.0f, beta = 1.0f;
+        for (size_t i = 0; i < on->np->n_attribute; i++) {
+            const char *name = on->np->attribute[i]->name ? on->np->attribute[i]->name : "";
+            if (strcmp(name, "alpha") == 0)
+                alpha = on->np->attribute[i]->f;
+            else if (strcmp(name, "beta") == 0)
+                beta = on->np->attribute[i]->f;
+        }
+        alpha = beta != 0 ? alpha / beta : alpha;
+        Pending m = {.op = OP_MUL, .in = {in[1], in[4]}, .nin = 2, .nout = 1, .legacy_axis = -1};
+        int cs;
+        if (!build(im, on, &m, &cs))
+            return false;
+        if (alpha != 1.0f) {
+            int k = ir_add_const(im->c, im->g, NULL, type_make(DT_F32, 0, NULL),
+                                 arena_memdup(im->g->arena, &alpha, sizeof alpha), on->loc);
+            Pending ma = {.op = OP_MUL, .in = {cs, k}, .nin = 2, .nout = 1, .legacy_axis = -1};
+            if (k < 0 || !build(im, on, &ma, &cs))
+                return false;
+        }
+        if (!build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[6], cs, -1, -1, &gin[2]))
+            return false;
+    }
+    if (!build_with_attrs(im, on, OP_GEMM, gin, in[6] >= 0 ? 3 : 2, &y))
+        return false;
+    if (in[7] >= 0 && !build_qdq(im, on, OP_QUANTIZE_LINEAR, y, in[7], in[8], 1, &y))
+        return false;
+    return bind_output(im, on, 0, y);
+}
+
 static bool import_qoperator(FeOnnx *im, const OnnxNode *on)
 {
     const char *t = on->np->op_type;
     int in[9], out, a, b;
     if (strcmp(t, "DynamicQuantizeLinear") == 0)
         return import_dynamic_quantize(im, on);
+    if (strcmp(t, "QLinearConcat") == 0)
+        return import_qlinear_concat(im, on);
+    if (strncmp(t, "QLinear", 7) == 0 && strcmp(t, "QLinearConv") != 0 && strcmp(t, "QLinearMatMul") != 0)
+        return import_qlinear(im, on);
     if (strcmp(t, "QLinearConv") == 0) {
-        if (!q_inputs(im, on, 9, 1u << 8, in) || !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[0], in[1], in[2], 1, &a) ||
+        /* com.microsoft's QLinearConv may work on channels_last tensors. */
+        QMove pre = {0}, post = {0};
+        if (!q_inputs(im, on, 9, 1u << 8, in) ||
+            (on->ms && !channels_last_moves(im, on, in[0], &pre, &post)) || !q_move(im, on, &pre, &in[0]) ||
+            !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[0], in[1], in[2], 1, &a) ||
             !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[3], in[4], in[5], 0, &b))
             return false;
         int cin[3] = {a, b, -1};
@@ -1011,16 +1434,22 @@ static bool import_qoperator(FeOnnx *im, const OnnxNode *on)
         }
         int y;
         return build_with_attrs(im, on, OP_CONV, cin, in[8] >= 0 ? 3 : 2, &y) &&
-               build_qdq(im, on, OP_QUANTIZE_LINEAR, y, in[6], in[7], 1, &out) && bind_output(im, on, 0, out);
+               build_qdq(im, on, OP_QUANTIZE_LINEAR, y, in[6], in[7], 1, &out) &&
+               q_move(im, on, &post, &out) && bind_output(im, on, 0, out);
     }
     if (strcmp(t, "QLinearMatMul") == 0) {
         if (!q_inputs(im, on, 8, 0, in) || !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[0], in[1], in[2], -2, &a) ||
             !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[3], in[4], in[5], -1, &b))
             return false;
+        /* 2-D by 2-D as a gemm, which fold-qdq makes a qgemm (it is the
+         * same product; matmul stays for batches and vectors). */
         int mm[2] = {a, b}, y;
-        return build_with_attrs(im, on, OP_MATMUL, mm, 2, &y) &&
+        bool flat = ir_value(im->g, a)->type.rank == 2 && ir_value(im->g, b)->type.rank == 2;
+        return build_with_attrs(im, on, flat ? OP_GEMM : OP_MATMUL, mm, 2, &y) &&
                build_qdq(im, on, OP_QUANTIZE_LINEAR, y, in[6], in[7], 1, &out) && bind_output(im, on, 0, out);
     }
+    if (strcmp(t, "QGemm") == 0)
+        return import_qgemm(im, on);
     /* MatMulInteger / ConvInteger */
     bool conv = strcmp(t, "ConvInteger") == 0;
     if (!q_inputs(im, on, 4, 0xc, in))
@@ -1056,8 +1485,8 @@ static bool import_row(FeOnnx *im, OnnxNode *on)
             VEC_PUSH(im->g->arena, im->absent, n, im->capabsent) = oname;
             n = im->nabsent;
             VEC_PUSH(im->g->arena, im->absent_why, n, im->capabsent_why) =
-                arena_printf(im->g->arena, "output %d of %s; etch supports only its first %d output%s (opset %lld)",
-                             k, on->desc, row->nout, row->nout == 1 ? "" : "s", (long long)im->opset);
+                arena_printf(im->g->arena, "output %d of %s; etch supports only its first %d output%s (%s)",
+                             k, on->desc, row->nout, row->nout == 1 ? "" : "s", on->opset);
             im->nabsent = n;
         }
         nout = row->nout;
@@ -1137,27 +1566,42 @@ bool fe_onnx_node(FeOnnx *im, const Onnx__NodeProto *np, int index)
     on.desc = arena_printf(im->g->arena, "node '%s' (%s)", name, op);
     on.loc = (Loc){.file = arena_printf(im->g->arena, "%s: %s", im->path, on.desc)};
     Loc at = {.file = im->path};
-    if (np->domain && np->domain[0] && strcmp(np->domain, "ai.onnx") != 0) {
+    size_t nrows;
+    const OnnxOp *rows = domain_rows(np->domain, &nrows);
+    if (!rows) {
         diag_error(im->c, at, "%s: operators of domain '%s' are not supported", on.desc,
                    np->domain);
         return false;
     }
+    on.ms = rows == ms_ops;
+    /* A com.microsoft node without an opset import for the domain is taken
+     * as its operator set 1, the only one there is. */
+    int64_t opset = on.ms ? (im->ms_opset ? im->ms_opset : 1) : im->opset;
+    on.opset = on.ms ? arena_printf(im->g->arena, MS_DOMAIN " opset %lld", (long long)opset)
+                     : arena_printf(im->g->arena, "opset %lld", (long long)opset);
     int lo = 0, hi = 0;
-    for (size_t i = 0; i < NROWS; i++) {
-        if (strcmp(onnx_ops[i].onnx, op) != 0)
+    for (size_t i = 0; i < nrows; i++) {
+        if (strcmp(rows[i].onnx, op) != 0)
             continue;
-        if (im->opset >= onnx_ops[i].since && im->opset <= onnx_ops[i].until) {
-            on.row = &onnx_ops[i];
+        if (opset >= rows[i].since && opset <= rows[i].until) {
+            on.row = &rows[i];
             return import_row(im, &on);
         }
-        lo = lo && lo < onnx_ops[i].since ? lo : onnx_ops[i].since;
-        hi = hi > onnx_ops[i].until ? hi : onnx_ops[i].until;
+        lo = lo && lo < rows[i].since ? lo : rows[i].since;
+        hi = hi > rows[i].until ? hi : rows[i].until;
     }
     if (lo)
-        diag_error(im->c, at, "%s: %s is not supported at opset %lld; etch supports it in opsets %d-%d",
-                   on.desc, op, (long long)im->opset, lo, hi);
+        diag_error(im->c, at, "%s: %s is not supported at %s; etch supports it in %s %d-%d",
+                   on.desc, op, on.opset, on.ms ? MS_DOMAIN " opsets" : "opsets", lo, hi);
+    else if (on.ms)
+        diag_error(im->c, at, "%s: unsupported " MS_DOMAIN " op '%s' (onnxruntime's contrib op); "
+                   "etch supports these " MS_DOMAIN " ops: %s",
+                   on.desc, op, supported_list(im->g->arena, ms_ops, MS_NROWS));
+    else if (fe_onnx_op_known(MS_DOMAIN, op))
+        diag_error(im->c, at, "%s: '%s' is an op of onnxruntime's " MS_DOMAIN " domain, but the node has the default domain; give it domain '" MS_DOMAIN "'",
+                   on.desc, op);
     else
         diag_error(im->c, at, "%s: unsupported ONNX op '%s' (opset %lld); etch supports: %s",
-                   on.desc, op, (long long)im->opset, supported_list(im->g->arena));
+                   on.desc, op, (long long)im->opset, supported_list(im->g->arena, onnx_ops, NROWS));
     return false;
 }

@@ -1,9 +1,11 @@
 /* test_onnx_import.c: the ONNX importer on small generated models.
  *
  * The models come from tests/onnx/import/make_models.py (committed with
- * it). Each test imports one, checks the graph's structure (which etch ops,
- * which attributes the constant inputs became, that folded shape chains
- * left no node behind) and runs it through the reference interpreter on
+ * it); the QOperator tests also read tests/onnx/models/qop_*.onnx
+ * (make_qoperator.py there). Each test imports one, checks the graph's
+ * structure (which etch ops, which attributes the constant inputs became,
+ * that folded shape chains left no node behind) and runs it through the
+ * reference interpreter on
  * seeded random data against expectations computed here. Error tests check
  * that the diagnostic names the op, the node, the opset and what etch
  * supports; the corruption test feeds truncated and byte-flipped copies of
@@ -323,13 +325,14 @@ Test(onnx_import, unsupported_attribute_value_and_dynamic_input)
                  (const char *[]){"node 'rs' (Reshape)", "'s'", "must be a constant", NULL});
 }
 
-Test(onnx_import, truncated_and_corrupted_models_give_diagnostics, .timeout = 120)
+/* 100 truncations and 300 random byte flips of `file`. */
+static void fuzz_model(const char *file)
 {
     uint64_t seed = tu_seed();
     TuRng r;
     tu_rng_init(&r, seed);
     size_t len;
-    char *model = tu_read_file(MODELS "small_cnn.onnx", &len);
+    char *model = tu_read_file(file, &len);
     cr_assert(model && len > 100);
     char *dir = tu_mkdtemp("onnx-fuzz");
     char *path = tu_path(dir, "m.onnx");
@@ -363,11 +366,25 @@ Test(onnx_import, truncated_and_corrupted_models_give_diagnostics, .timeout = 12
         cap_close(&k);
         free(buf);
     }
-    cr_expect_geq(rejected, 100, "only %d of %d corrupt models rejected", rejected, trials);
+    cr_expect_geq(rejected, 100, "%s: only %d of %d corrupt models rejected", file, rejected, trials);
     tu_rmtree(dir);
     free(path);
     free(dir);
     free(model);
+}
+
+Test(onnx_import, truncated_and_corrupted_models_give_diagnostics, .timeout = 120)
+{
+    fuzz_model(MODELS "small_cnn.onnx");
+}
+
+/* The same for a QOperator model: flips land in com.microsoft domains,
+ * attributes (channels_last, opset, axis) and quantization parameters. */
+Test(onnx_import, truncated_and_corrupted_qoperator_models_give_diagnostics, .timeout = 120)
+{
+    fuzz_model(ETCH_SOURCE_DIR "/tests/onnx/models/qop_net.onnx");
+    fuzz_model(ETCH_SOURCE_DIR "/tests/onnx/models/qop_pool.onnx");
+    fuzz_model(ETCH_SOURCE_DIR "/tests/onnx/models/qop_softmax.onnx");
 }
 
 /* ---------------------------------------------------------- QOperator */
@@ -404,4 +421,198 @@ Test(onnx_import, qlinearconv_imports_as_qdq_and_folds_to_qconv)
     }
     cr_expect(off * 100 <= n, "%lld of %lld elements differ", (long long)off, (long long)n);
     cap_close(&k);
+}
+
+/* ------------------------------------------- com.microsoft QOperator ops */
+
+#define QOP_MODELS ETCH_SOURCE_DIR "/tests/onnx/models/"
+
+/* Seeded random int8/uint8 data (and scales in [0.01, 0.1) for f32) for
+ * every graph input. */
+static Tensor *random_q_inputs(Capture *k, const Graph *g, TuRng *r)
+{
+    Tensor *in = arena_alloc(k->c->arena, (size_t)(g->ninputs + 1) * sizeof *in);
+    for (int i = 0; i < g->ninputs; i++) {
+        const Type *t = &ir_value(g, g->inputs[i])->type;
+        in[i] = (Tensor){*t, arena_alloc(k->c->arena, type_bytes(t) + 1)};
+        for (int64_t e = 0; e < type_numel(t); e++) {
+            if (t->dtype == DT_I8)
+                ((int8_t *)in[i].data)[e] = (int8_t)tu_rng_int(r, -128, 127);
+            else if (t->dtype == DT_U8)
+                ((uint8_t *)in[i].data)[e] = (uint8_t)tu_rng_int(r, 0, 255);
+            else if (t->dtype == DT_F32)
+                ((float *)in[i].data)[e] = 0.01f + 0.0009f * (float)tu_rng_int(r, 0, 99);
+            else
+                cr_assert_fail("input dtype %s", dtype_name(t->dtype));
+        }
+    }
+    return in;
+}
+
+/* Output-by-output: the int8 kernels against the QDQ graph within 1, on
+ * >= 99% of the elements (they round ties differently). */
+static void expect_within_one(const Graph *g, const Tensor *qdq, const Tensor *folded, const char *what)
+{
+    for (int o = 0; o < g->noutputs; o++) {
+        int64_t n = type_numel(&qdq[o].type), over = 0;
+        cr_expect(type_equal(&qdq[o].type, &folded[o].type), "%s: output %d changed type", what, o);
+        for (int64_t i = 0; i < n; i++)
+            over += fabs(tensor_getf(&qdq[o], i) - tensor_getf(&folded[o], i)) > 1;
+        cr_expect(over * 100 <= n, "%s: output %d: %lld of %lld elements differ by more than 1 (seed %llu)",
+                  what, o, (long long)over, (long long)n, (unsigned long long)tu_seed());
+    }
+}
+
+/* The per-tensor QLinear ops import as dequantize -> float op -> quantize
+ * (int8 tensors moved by transposes, flattens and reshapes for
+ * channels_last and softmax axes), and fold-qdq turns the ones etch has
+ * kernels for into qadd, qaverage_pool (global too) and qsoftmax, which
+ * agree with the QDQ graph. Their numbers against ONNX Runtime are
+ * test_models.c's (models/qop_*). */
+Test(onnx_import, qlinear_ops_import_as_qdq_and_fold_to_int8_kernels)
+{
+    static const struct {
+        const char *file;
+        int qadd, qpool, qsoftmax, qconv, qgemm;
+    } cases[] = {
+        {"qop_binary.onnx", 2, 0, 0, 0, 0},  /* QLinearMul stays float: no qmul yet */
+        {"qop_pool.onnx", 0, 4, 0, 0, 0},    /* the two padded pools stay float */
+        {"qop_softmax.onnx", 0, 0, 3, 0, 0},
+        {"qop_nhwc.onnx", 0, 2, 0, 1, 0},    /* channels_last: transposes of the int8 tensors */
+        {"qop_net.onnx", 1, 1, 1, 2, 1},     /* QLinearMatMul 2-D: a gemm, so a qgemm */
+        {"qop_gemm.onnx", 0, 0, 0, 0, 1},    /* the float-output QGemm stays float */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        Capture k;
+        cap_open(&k);
+        char path[1024];
+        snprintf(path, sizeof path, QOP_MODELS "%s", cases[c].file);
+        Graph *g = load(&k, path);
+        cr_expect_gt(count_nodes(g, OP_QUANTIZE_LINEAR), 0, "%s: no quantize", cases[c].file);
+        cr_expect_gt(count_nodes(g, OP_DEQUANTIZE_LINEAR), 0, "%s: no dequantize", cases[c].file);
+        TuRng r;
+        tu_rng_init(&r, tu_seed());
+        Tensor *in = random_q_inputs(&k, g, &r);
+        Tensor *qdq = run(&k, g, in);
+        Module m = {.graph = g};
+        cr_assert(pipeline_run(k.c, &m, NULL), "%s: pipeline failed:\n%s", cases[c].file, cap_text(&k));
+        cr_expect_eq(count_nodes(g, OP_QADD), cases[c].qadd, "%s: %d qadd", cases[c].file, count_nodes(g, OP_QADD));
+        cr_expect_eq(count_nodes(g, OP_QAVERAGE_POOL), cases[c].qpool, "%s: %d qaverage_pool",
+                     cases[c].file, count_nodes(g, OP_QAVERAGE_POOL));
+        cr_expect_eq(count_nodes(g, OP_QSOFTMAX), cases[c].qsoftmax, "%s: %d qsoftmax",
+                     cases[c].file, count_nodes(g, OP_QSOFTMAX));
+        cr_expect_eq(count_nodes(g, OP_QCONV), cases[c].qconv, "%s: %d qconv", cases[c].file,
+                     count_nodes(g, OP_QCONV));
+        cr_expect_eq(count_nodes(g, OP_QGEMM), cases[c].qgemm, "%s: %d qgemm", cases[c].file,
+                     count_nodes(g, OP_QGEMM));
+        expect_within_one(g, qdq, run(&k, g, in), cases[c].file);
+        cap_close(&k);
+    }
+}
+
+static int8_t sat_i8(float v)
+{
+    float q = rintf(v);
+    return (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
+}
+
+/* Absent zero points are 0, and an absent output zero point keeps the
+ * op's int8 (QuantizeLinear without one would make uint8):
+ * y = QLinearMul(a, 0.05, b, 0.05, 0.1), r = QLinearLeakyRelu(y, 0.1, 0.05, alpha 0.5). */
+Test(onnx_import, qlinear_absent_zero_points_are_zero_and_keep_the_type)
+{
+    Capture k;
+    cap_open(&k);
+    Graph *g = load(&k, MODELS "qlinear_no_zero_points.onnx");
+    cr_assert_eq(ir_value(g, g->outputs[0])->type.dtype, DT_I8, "the output is %s, not i8",
+                 dtype_name(ir_value(g, g->outputs[0])->type.dtype));
+    TuRng r;
+    tu_rng_init(&r, tu_seed());
+    Tensor *in = random_q_inputs(&k, g, &r);
+    Tensor *out = run(&k, g, in);
+    const int8_t *a = in[0].data, *b = in[1].data, *got = out[0].data;
+    for (int i = 0; i < 6; i++) {
+        int8_t y = sat_i8((a[i] * 0.05f) * (b[i] * 0.05f) / 0.1f);
+        float dy = y * 0.1f;
+        int8_t want = sat_i8((dy < 0 ? dy * 0.5f : dy) / 0.05f);
+        cr_expect(abs(got[i] - want) <= 1, "element %d: a %d, b %d: %d, expected %d (seed %llu)", i,
+                  a[i], b[i], got[i], want, (unsigned long long)tu_seed());
+    }
+    cap_close(&k);
+}
+
+/* A scale that is a graph input (not a constant): the QDQ form imports
+ * and runs in float; fold-qdq leaves it (it needs constant parameters). */
+Test(onnx_import, qlinear_non_constant_scale_runs_in_float)
+{
+    Capture k;
+    cap_open(&k);
+    Graph *g = load(&k, MODELS "qlinear_input_scale.onnx");
+    TuRng r;
+    tu_rng_init(&r, tu_seed());
+    Tensor *in = random_q_inputs(&k, g, &r);
+    Tensor *qdq = run(&k, g, in);
+    const int8_t *a = in[0].data, *b = in[1].data, *got = qdq[0].data;
+    float sa = *(const float *)in[2].data;
+    for (int i = 0; i < 6; i++) {
+        int8_t want = sat_i8(((float)(a[i] - 3) * sa + (float)(b[i] - 3) * 0.05f) / 0.1f - 4);
+        cr_expect(abs(got[i] - want) <= 1, "element %d: %d, expected %d (seed %llu)", i, got[i],
+                  want, (unsigned long long)tu_seed());
+    }
+    Module m = {.graph = g};
+    cr_assert(pipeline_run(k.c, &m, NULL), "pipeline failed:\n%s", cap_text(&k));
+    cr_expect_eq(count_nodes(g, OP_QADD), 0, "a qadd from a non-constant scale");
+    Tensor *after = run(&k, g, in);
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(((int8_t *)after[0].data)[i], got[i], "element %d changed by the pipeline", i);
+    cap_close(&k);
+}
+
+Test(onnx_import, qlinear_without_ms_opset_import_is_operator_set_1)
+{
+    Capture k;
+    cap_open(&k);
+    Graph *g = load(&k, MODELS "qlinear_no_ms_opset.onnx");
+    cr_expect_eq(count_nodes(g, OP_SIGMOID), 1);
+    cap_close(&k);
+}
+
+Test(onnx_import, qlinear_malformed_nodes_name_input_and_op)
+{
+    expect_error(MODELS "err_qlinear_count.onnx",
+                 (const char *[]){"node 'add' (QLinearAdd)", "takes 7 to 8 inputs, not 5", NULL});
+    expect_error(MODELS "err_qlinear_scale_shape.onnx",
+                 (const char *[]){"node 'sig' (QLinearSigmoid)", "input 1 (X_scale)", "f32[2]",
+                                  "single value", NULL});
+    expect_error(MODELS "err_qlinear_zero_dtype.onnx",
+                 (const char *[]){"input 2 (X_zero_point)", "u8[]", "must be i8", NULL});
+    expect_error(MODELS "err_qlinear_float_input.onnx",
+                 (const char *[]){"input 0 (X)", "f32[4]", "int8 or uint8", NULL});
+    expect_error(MODELS "err_qlinear_gap_zero.onnx",
+                 (const char *[]){"input 2 (x_zero_point) of QLinearGlobalAveragePool is required", NULL});
+    expect_error(MODELS "err_qlinear_softmax_opset.onnx",
+                 (const char *[]){"node 'sm' (QLinearSoftmax)", "opset attribute", NULL});
+    expect_error(MODELS "err_qlinear_concat_count.onnx",
+                 (const char *[]){"node 'cat' (QLinearConcat)", "2 + 3k inputs", "not 7", NULL});
+}
+
+Test(onnx_import, unsupported_domains_and_com_microsoft_ops_are_named)
+{
+    expect_error(MODELS "err_ms_unknown_op.onnx",
+                 (const char *[]){"node 'fg' (FusedGemm)", "com.microsoft op 'FusedGemm'",
+                                  "QLinearAdd", "QLinearSoftmax", NULL});
+    expect_error(MODELS "err_ms_opset.onnx", (const char *[]){"com.microsoft opset 2", NULL});
+    expect_error(MODELS "err_qlinear_default_domain.onnx",
+                 (const char *[]){"node 'sig' (QLinearSigmoid)", "give it domain 'com.microsoft'", NULL});
+    expect_error(MODELS "err_unknown_domain.onnx",
+                 (const char *[]){"node 'sc' (Scaler)", "domain 'ai.onnx.ml' are not supported", NULL});
+    /* The conformance runner's question: which ops can etch not import. */
+    Ctx *c = ctx_new();
+    const char *s = fe_onnx_unsupported_ops(c, QOP_MODELS "qop_net.onnx");
+    cr_expect(s && strcmp(s, "") == 0, "qop_net: unsupported '%s'", s ? s : "(null)");
+    s = fe_onnx_unsupported_ops(c, MODELS "err_ms_unknown_op.onnx");
+    cr_expect(s && strcmp(s, "FusedGemm") == 0, "unsupported '%s'", s ? s : "(null)");
+    s = fe_onnx_unsupported_ops(c, MODELS "err_unknown_domain.onnx");
+    cr_expect(s && strcmp(s, "Scaler") == 0, "unsupported '%s'", s ? s : "(null)");
+    ctx_free(c);
 }

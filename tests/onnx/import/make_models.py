@@ -19,10 +19,13 @@ from onnx import TensorProto, helper, numpy_helper
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def save(name, nodes, inputs, outputs, inits=(), opset=13):
+def save(name, nodes, inputs, outputs, inits=(), opset=13, ms=None):
+    """ms: the com.microsoft opset to import (None: none)."""
     graph = helper.make_graph(nodes, name, inputs, outputs, initializer=list(inits))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
-                              producer_name="etch-tests")
+    opsets = [helper.make_opsetid("", opset)]
+    if ms is not None:
+        opsets.append(helper.make_opsetid("com.microsoft", ms))
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="etch-tests")
     model.ir_version = 7
     onnx.save(model, os.path.join(HERE, name + ".onnx"))
 
@@ -152,6 +155,71 @@ def main():
          arr(np.array([0.01, 0.02, 0.015, 0.03], np.float32), "ws"), arr(np.zeros(4, np.int8), "wz"),
          arr(np.array(0.1, np.float32), "ys"), arr(np.array(2, np.int8), "yz"),
          arr(q.integers(-2000, 2000, 4).astype(np.int32), "b")])
+
+    qoperator_ms(arr)
+
+
+def qoperator_ms(arr):
+    """onnxruntime's com.microsoft QOperator ops: the forms ONNX Runtime
+    cannot run (every zero point absent) and the error paths. Their numbers
+    against ONNX Runtime are tests/onnx/models/make_qoperator.py's."""
+    ms = "com.microsoft"
+
+    def q(op, inputs, name="q", **attrs):
+        return helper.make_node(op, inputs, ["y"], name=name, domain=ms, **attrs)
+
+    def t(name, elem, shape):
+        return helper.make_tensor_value_info(name, elem, shape)
+
+    i8 = TensorProto.INT8
+    s = [arr(np.array(0.05, np.float32), "s"), arr(np.array(0.1, np.float32), "t")]
+    zi = [arr(np.array(3, np.int8), "z"), arr(np.array(-4, np.int8), "w")]
+
+    # Every zero point absent: dequantize with 0, and the output keeps int8.
+    save("qlinear_no_zero_points", [
+        q("QLinearMul", ["a", "s", "", "b", "s", "", "t"], "mul"),
+        helper.make_node("QLinearLeakyRelu", ["y", "t", "", "s"], ["r"], name="lrelu",
+                         domain=ms, alpha=0.5),
+    ], [t("a", i8, [2, 3]), t("b", i8, [2, 3])], [t("r", i8, None)], s, ms=1)
+
+    # The scale a graph input: no constant, so the QDQ form runs in float.
+    save("qlinear_input_scale", [q("QLinearAdd", ["a", "sa", "z", "b", "s", "z", "t", "w"], "add")],
+         [t("a", i8, [2, 3]), t("b", i8, [2, 3]), t("sa", TensorProto.FLOAT, [])],
+         [t("y", i8, None)], s + zi, ms=1)
+
+    # No opset import for com.microsoft: taken as its operator set 1.
+    save("qlinear_no_ms_opset", [q("QLinearSigmoid", ["a", "s", "z", "t", "w"], "sig")],
+         [t("a", i8, [4])], [t("y", i8, None)], s + zi)
+
+    # Error paths.
+    a = [t("a", i8, [1, 2, 3, 3])]
+    y = [t("y", i8, None)]
+    save("err_qlinear_count", [q("QLinearAdd", ["a", "s", "z", "a", "s"], "add")], a, y, s + zi,
+         ms=1)
+    save("err_qlinear_scale_shape", [q("QLinearSigmoid", ["a", "s2", "z", "t", "w"], "sig")], a, y,
+         s + zi + [arr(np.array([0.1, 0.2], np.float32), "s2")], ms=1)
+    save("err_qlinear_zero_dtype", [q("QLinearLeakyRelu", ["a", "s", "zu", "t", "w"], "lrelu")],
+         a, y, s + zi + [arr(np.array(3, np.uint8), "zu")], ms=1)
+    save("err_qlinear_float_input", [q("QLinearSigmoid", ["x", "s", "z", "t", "w"], "sig")],
+         [f32("x", [4])], y, s + zi, ms=1)
+    save("err_qlinear_gap_zero", [q("QLinearGlobalAveragePool", ["a", "s", "", "t", "w"], "gap")],
+         a, y, s + zi, ms=1)
+    save("err_qlinear_softmax_opset", [q("QLinearSoftmax", ["a", "s", "z", "t", "w"], "sm")],
+         a, y, s + zi, ms=1)
+    save("err_qlinear_concat_count",
+         [q("QLinearConcat", ["t", "w", "a", "s", "z", "a", "s"], "cat", axis=1)], a, y, s + zi,
+         ms=1)
+    save("err_ms_unknown_op", [helper.make_node("FusedGemm", ["x", "x"], ["y"], name="fg",
+                                                domain=ms)],
+         [f32("x", [2, 2])], [f32("y", None)], ms=1)
+    save("err_ms_opset", [q("QLinearSigmoid", ["a", "s", "z", "t", "w"], "sig")], a, y, s + zi,
+         ms=2)
+    save("err_qlinear_default_domain",
+         [helper.make_node("QLinearSigmoid", ["a", "s", "z", "t", "w"], ["y"], name="sig")],
+         a, y, s + zi, ms=1)
+    save("err_unknown_domain", [helper.make_node("Scaler", ["x"], ["y"], name="sc",
+                                                 domain="ai.onnx.ml")],
+         [f32("x", [2])], [f32("y", None)])
 
 
 if __name__ == "__main__":
