@@ -413,14 +413,15 @@ static bool fold_pool(Fold *f, int ni, bool *changed)
     return ir_set_attr(f->c, g, ni, "kernel_shape", &ks, n->loc) && rewrite(f, ni, op, in, 1, &o);
 }
 
-/* add(dq(a), dq(b)) -> [act] -> q => qadd; mul => qmul. */
+/* add(dq(a), dq(b)) -> [act] -> q => qadd; mul => qmul. Of one
+ * dequantized value (x * x), a qlut: exact, and a load per element. */
 static bool fold_binary(Fold *f, int ni, bool *changed)
 {
     Graph *g = f->g;
     Node *n = ir_node(g, ni);
     QIn a, b;
     QOut o;
-    if (!dq_input(f, n->in[0], false, &a) || !dq_input(f, n->in[1], false, &b))
+    if (n->in[0] == n->in[1] || !dq_input(f, n->in[0], false, &a) || !dq_input(f, n->in[1], false, &b))
         return true;
     DType dt = ir_value(g, a.value)->type.dtype;
     if (ir_value(g, b.value)->type.dtype != dt || (a.value == b.value && !quant_same(a.quant, b.quant)))
