@@ -66,6 +66,24 @@ static Node *producer(const Graph *g, int v, int op)
     return !n->dead && n->op == op ? n : NULL;
 }
 
+static bool scalar_const(const Graph *g, int v)
+{
+    return is_const(g, v) && type_numel(&ir_value(g, v)->type) == 1;
+}
+
+/* A dequantize of scalar constants (an int8 constant operand, e.g. of a
+ * QLinearMul by a scalar): a constant to a qlut region (below). */
+static bool scalar_dq(const Graph *g, int v)
+{
+    const Node *dq = producer(g, v, OP_DEQUANTIZE_LINEAR);
+    if (!dq || type_numel(&ir_value(g, v)->type) != 1)
+        return false;
+    for (int k = 0; k < dq->nin; k++)
+        if (dq->in[k] >= 0 && !scalar_const(g, dq->in[k]))
+            return false;
+    return true;
+}
+
 /* The single consumer of v, or NULL. */
 static Node *sole_user(const Fold *f, int v)
 {
@@ -414,7 +432,8 @@ static bool fold_pool(Fold *f, int ni, bool *changed)
 }
 
 /* add(dq(a), dq(b)) -> [act] -> q => qadd; mul => qmul. Of one
- * dequantized value (x * x), a qlut: exact, and a load per element. */
+ * dequantized value (x * x), or by a scalar constant (x * dq(c)), a qlut:
+ * exact, and a load per element. */
 static bool fold_binary(Fold *f, int ni, bool *changed)
 {
     Graph *g = f->g;
@@ -425,6 +444,8 @@ static bool fold_binary(Fold *f, int ni, bool *changed)
         return true;
     DType dt = ir_value(g, a.value)->type.dtype;
     if (ir_value(g, b.value)->type.dtype != dt || (a.value == b.value && !quant_same(a.quant, b.quant)))
+        return true;
+    if (scalar_dq(g, n->in[0]) || scalar_dq(g, n->in[1])) /* by a constant: qlut */
         return true;
     if (!q_output(f, n->out[0], dt, &o))
         return true;
@@ -530,6 +551,7 @@ typedef struct {
     int node[LUT_MAX_NODES], n;
     QIn src;
     int src_dq;         /* the dequantized value the region reads */
+    int cdq[LUT_MAX_NODES], ncdq; /* dequantized scalar constants it reads */
 } Region;
 
 static bool in_region(const Region *r, int ni)
@@ -540,16 +562,11 @@ static bool in_region(const Region *r, int ni)
     return false;
 }
 
-static bool scalar_const(const Graph *g, int v)
-{
-    return is_const(g, v) && type_numel(&ir_value(g, v)->type) == 1;
-}
-
 /* The region ending at node `end`, collected backwards from it. */
 static bool lut_region(const Fold *f, int end, Region *r)
 {
     const Graph *g = f->g;
-    r->n = 0;
+    r->n = r->ncdq = 0;
     r->src_dq = -1;
     r->node[r->n++] = end;
     for (int i = 0; i < r->n; i++) {
@@ -560,6 +577,16 @@ static bool lut_region(const Fold *f, int end, Region *r)
             int v = m->in[k];
             if (v < 0 || v == r->src_dq || scalar_const(g, v))
                 continue;
+            if (scalar_dq(g, v)) {
+                bool seen = false;
+                for (int j = 0; j < r->ncdq; j++)
+                    seen = seen || r->cdq[j] == v;
+                if (!seen && r->ncdq == LUT_MAX_NODES)
+                    return false;
+                if (!seen)
+                    r->cdq[r->ncdq++] = v;
+                continue;
+            }
             if (producer(g, v, OP_DEQUANTIZE_LINEAR)) {
                 if (r->src_dq >= 0 || !dq_input(f, v, false, &r->src))
                     return false; /* a second source, or not an int8 one */
@@ -656,9 +683,18 @@ static bool fold_lut(Fold *f, int ni, bool *changed)
     Tensor codes = lut_tensor(g, xdt);
     for (int i = 0; i < 256; i++)
         ref_set_i(&codes, i, (xdt == DT_U8 ? 0 : -128) + i);
-    int vals[LUT_MAX_NODES + 1] = {r.src_dq};
-    Tensor from[LUT_MAX_NODES + 1] = {lut_eval(g, dq, &dq->in[0], &codes, 1)};
+    int vals[2 * LUT_MAX_NODES + 1] = {r.src_dq};
+    Tensor from[2 * LUT_MAX_NODES + 1] = {lut_eval(g, dq, &dq->in[0], &codes, 1)};
     int nfrom = 1;
+    for (int i = 0; i < r.ncdq; i++) { /* the dequantized constants, as scalars */
+        const Node *c = ir_node(g, ir_value(g, r.cdq[i])->producer);
+        Tensor in[3], out = {type_make(DT_F32, 0, NULL), arena_alloc(g->arena, sizeof(float))};
+        for (int k = 0; k < c->nin; k++)
+            in[k] = c->in[k] >= 0 ? scalar_tensor(g, c->in[k]) : (Tensor){{0}, NULL};
+        op_info(c->op)->ref(g, c, in, &out);
+        vals[nfrom] = r.cdq[i];
+        from[nfrom++] = out;
+    }
     for (int i = 0; i < r.n; i++) {
         const Node *m = ir_node(g, r.node[i]);
         from[nfrom] = lut_eval(g, m, vals, from, nfrom);

@@ -777,6 +777,12 @@ Test(quant, fold_mul)
         qdq_vs_folded(&r, t.s, OP_QMUL, 1, 1);
         free(t.s);
     }
+    /* By an int8 constant of more than one element: still qmul. */
+    const char *by_const = "graph m {\n  input a : i8[2, 3]\n  const k : i8[1, 3] = [-5, 90, 17]\n"
+                           "  const s : f32[] = [0.04]\n  const ks : f32[] = [0.02]\n  const z : i8[] = [3]\n"
+                           "  y = quantize_linear(mul(dequantize_linear(a, s, z), dequantize_linear(k, ks)), s, z)\n"
+                           "  output y\n}\n";
+    qdq_vs_folded(&r, by_const, OP_QMUL, 1, 1);
 }
 
 Test(quant, fold_concat)
@@ -821,8 +827,10 @@ Test(quant, fold_lut)
         /* chains and one-source regions: scalar constants and shared uses */
         "sigmoid(relu(d))", "div(mul(d, clip(add(d, three), min = 0, max = 6)), six)",
         "mul(d, sigmoid(d))", "where(greater(d, zero), d, mul(d, tenth))", "add(three, d)",
-        /* add and mul of one value: a table, not qadd/qmul */
-        "mul(d, d)", "add(d, d)",
+        /* add and mul of one value, or by a dequantized int8 scalar: a
+         * table, not qadd/qmul */
+        "mul(d, d)", "add(d, d)", "mul(d, dequantize_linear(c8, tenth, c8z))",
+        "sigmoid(add(dequantize_linear(c8, tenth), d))",
     };
     TuRng r;
     tu_rng_init(&r, tu_seed());
@@ -830,7 +838,8 @@ Test(quant, fold_lut)
         bool u8 = e % 5 == 4;
         TuStr t = {0};
         tu_str_printf(&t, "graph l {\n  input x : %s[3, 7]\n  const three : f32[] = [3]\n"
-                      "  const six : f32[] = [6]\n  const zero : f32[] = [0]\n  const tenth : f32[] = [0.1]\n",
+                      "  const six : f32[] = [6]\n  const zero : f32[] = [0]\n  const tenth : f32[] = [0.1]\n"
+                      "  const c8 : i8[] = [-37]\n  const c8z : i8[] = [5]\n",
                       dt_of(u8));
         qparams(&t, "x", tu_rng_float(&r, 0.01f, 0.1f), tu_rng_int(&r, u8 ? 0 : -128, u8 ? 255 : 127), u8);
         qparams(&t, "y", tu_rng_float(&r, 0.005f, 0.05f), tu_rng_int(&r, -128, 127), false);
