@@ -101,7 +101,8 @@ static bool spatial_list(Ctx *c, const Graph *g, const Node *n, const char *name
 bool ir_window_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo)
 {
     bool is_conv = n->op == OP_CONV || n->op == OP_QCONV;
-    bool is_pool = n->op == OP_MAX_POOL || n->op == OP_AVERAGE_POOL || n->op == OP_QAVERAGE_POOL;
+    bool is_pool = n->op == OP_MAX_POOL || n->op == OP_AVERAGE_POOL || n->op == OP_QAVERAGE_POOL ||
+                   n->op == OP_QMAX_POOL;
     if (!is_conv && !is_pool)
         unreachable("ir_window_geom on an op without a window");
     memset(geo, 0, sizeof *geo);
@@ -260,12 +261,12 @@ bool infer_conv(Ctx *c, Graph *g, Node *n)
     return true;
 }
 
-/* Pools, and the shape part of qaverage_pool. */
+/* Pools, and the shape part of qaverage_pool and qmax_pool. */
 bool infer_pool(Ctx *c, Graph *g, Node *n)
 {
     Geom geo;
-    if ((n->op != OP_QAVERAGE_POOL && !infer_check_f32(c, g, n, pool_roles)) ||
-        !ir_window_geom(c, g, n, &geo))
+    bool int8 = n->op == OP_QAVERAGE_POOL || n->op == OP_QMAX_POOL; /* infer_q.c checks those */
+    if ((!int8 && !infer_check_f32(c, g, n, pool_roles)) || !ir_window_geom(c, g, n, &geo))
         return false;
     const Type *x = ir_in_type(g, n, 0);
     int64_t dims[IR_MAX_RANK] = {x->dims[0], x->dims[1]};

@@ -1,4 +1,5 @@
-/* infer_q.c: inference of the int8 ops (qconv, qgemm, qaverage_pool, qadd).
+/* infer_q.c: inference of the int8 ops (qconv, qgemm, qaverage_pool, qadd,
+ * qsoftmax, qmax_pool, qmul, qconcat, qlut).
  *
  * Shapes follow the float op of the same meaning (conv's and the pools'
  * inference run for the shape part). On top, every operand's dtype and
@@ -6,6 +7,7 @@
  *   activations (x, a, y): i8 or u8 with per-tensor parameters;
  *   weights (w): i8 or u8, per-tensor or per-axis along dim 0;
  *   bias (b): i32 [channels], its scale implied (sx * sw[m]);
+ *   qlut's table: i8[256] or u8[256], the output's dtype;
  *   the output: the dtype of x, and the parameters it already carries (an
  *   annotation or the fold-qdq pass), which nothing can infer.
  * Each requantization multiplier must be representable (quant.c).
@@ -219,4 +221,92 @@ bool infer_qsoftmax(Ctx *c, Graph *g, Node *n)
         return infer_node_error(c, g, n, "output scale %g is too small for the integer softmax",
                                 (double)quant_scale_at(q, 0));
     return true;
+}
+
+/* x's codes requantized to y's parameters (qmax_pool, qconcat): sx / sy
+ * is representable, or the scales are equal. */
+static bool check_rescale(Ctx *c, const Graph *g, const Node *n, const Type *x, const char *role)
+{
+    QRescale r;
+    const Type *y = ir_out_type(g, n, 0);
+    if (!quant_rescale_init(x, y, &r))
+        return infer_node_error(c, g, n, "requantization multiplier s%s / sy = %g / %g is not a "
+                                "positive value below 2^30", role, (double)quant_scale_at(x->quant, 0),
+                                (double)quant_scale_at(y->quant, 0));
+    return true;
+}
+
+bool infer_qmax_pool(Ctx *c, Graph *g, Node *n)
+{
+    Quant *q = ir_out_type(g, n, 0)->quant;
+    if (!check_act(c, g, n, 0, "x"))
+        return false;
+    DType dt = ir_in_type(g, n, 0)->dtype;
+    Geom geo;
+    if (!check_attrs(c, g, n, dt) || !infer_pool(c, g, n) || !ir_window_geom(c, g, n, &geo))
+        return false;
+    if (!quant_windows_read(&geo))
+        return infer_node_error(c, g, n, "a window lies in the padding alone: its max has no int8 value");
+    return set_quant_out(c, g, n, dt, q) && check_rescale(c, g, n, ir_in_type(g, n, 0), "x");
+}
+
+bool infer_qmul(Ctx *c, Graph *g, Node *n)
+{
+    Quant *q = ir_out_type(g, n, 0)->quant;
+    if (!check_act(c, g, n, 0, "a") || !check_act(c, g, n, 1, "b"))
+        return false;
+    const Type *a = ir_in_type(g, n, 0), *b = ir_in_type(g, n, 1);
+    char ta[TSZ], tb[TSZ];
+    if (a->dtype != b->dtype)
+        return infer_node_error(c, g, n, "a and b must have one dtype, but a is %s and b is %s",
+                                tstr(a, ta), tstr(b, tb));
+    Type t;
+    if (!check_attrs(c, g, n, a->dtype) || !infer_broadcast_shape(c, n, a, b, &t))
+        return false;
+    t.dtype = a->dtype;
+    t.quant = NULL;
+    *ir_out_type(g, n, 0) = t;
+    if (!set_quant_out(c, g, n, a->dtype, q))
+        return false;
+    QMult m;
+    if (!quant_out_mult(a, b, 0, ir_out_type(g, n, 0), &m))
+        return infer_node_error(c, g, n, "requantization multiplier sa * sb / sy = %g * %g / %g is not "
+                                "a positive value below 2^30", (double)quant_scale_at(a->quant, 0),
+                                (double)quant_scale_at(b->quant, 0), (double)quant_scale_at(q, 0));
+    return true;
+}
+
+bool infer_qconcat(Ctx *c, Graph *g, Node *n)
+{
+    Quant *q = ir_out_type(g, n, 0)->quant;
+    for (int i = 0; i < n->nin; i++) {
+        char role[32];
+        snprintf(role, sizeof role, "input %d", i);
+        if (n->in[i] >= 0 && !check_act(c, g, n, i, role))
+            return false;
+    }
+    DType dt = ir_in_type(g, n, 0)->dtype;
+    if (!check_attrs(c, g, n, dt) || !infer_concat(c, g, n) || !set_quant_out(c, g, n, dt, q))
+        return false;
+    for (int i = 0; i < n->nin; i++) {
+        char role[32];
+        snprintf(role, sizeof role, "%d", i);
+        if (!check_rescale(c, g, n, ir_in_type(g, n, i), role))
+            return false;
+    }
+    return true;
+}
+
+bool infer_qlut(Ctx *c, Graph *g, Node *n)
+{
+    Quant *q = ir_out_type(g, n, 0)->quant;
+    if (!check_act(c, g, n, 0, "x"))
+        return false;
+    const Type *x = ir_in_type(g, n, 0), *t = ir_in_type(g, n, 1);
+    char ts[TSZ];
+    if (!is_q8(t->dtype) || t->rank != 1 || t->dims[0] != 256)
+        return infer_node_error(c, g, n, "table must be i8[256] or u8[256] (an output per input code), "
+                                "but table is %s", tstr(t, ts));
+    *ir_out_type(g, n, 0) = type_make(t->dtype, x->rank, x->dims);
+    return set_quant_out(c, g, n, t->dtype, q);
 }

@@ -263,6 +263,16 @@ void quant_softmax_table(float sx, int32_t table[256]);
 int64_t quant_softmax_r(float sy);
 int32_t quant_softmax_out(int32_t t, int64_t sum, int64_t r, int32_t zero, int32_t lo, int32_t hi);
 bool quant_add_mults(const Type *a, const Type *b, const Type *y, QMult *ma, QMult *mb, QMult *my);
+/* A code of per-tensor x as a code of per-tensor y (qmax_pool, qconcat):
+ * requantized by sx / sy, or, when the scales are equal (`same`), only
+ * shifted by zy - zx; clamped to [lo, hi]. */
+typedef struct {
+    bool same;
+    QMult m;            /* sx / sy when !same */
+    int32_t zx, zy;
+} QRescale;
+bool quant_rescale_init(const Type *x, const Type *y, QRescale *r); /* false: sx / sy unrepresentable */
+int32_t quant_rescale(int32_t v, const QRescale *r, Rounding rd, int32_t lo, int32_t hi);
 
 static inline Value *ir_value(const Graph *g, int id) { return &g->values[id]; }
 static inline Node *ir_node(const Graph *g, int id) { return &g->nodes[id]; }
@@ -371,6 +381,9 @@ typedef struct {
 } Geom;
 /* c may be NULL once the node has passed inference (no diagnostics then). */
 bool ir_window_geom(Ctx *c, const Graph *g, const Node *n, Geom *geo);
+/* Every window of geo reads at least one input element, i.e. none lies in
+ * the padding alone (quant.c: an int8 max over no element has no value). */
+bool quant_windows_read(const Geom *geo);
 /* reduce_*: which input axes are reduced (infer_tensor.c). */
 void ir_reduce_axes(const Graph *g, const Node *n, bool reduced[IR_MAX_RANK]);
 /* slice: output dim d reads input index first[d] + i * step[d] for i below

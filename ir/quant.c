@@ -166,3 +166,36 @@ int32_t quant_softmax_out(int32_t t, int64_t sum, int64_t r, int32_t zero, int32
     int64_t v = (num + den / 2) / den + zero;
     return v < lo ? lo : v > hi ? hi : (int32_t)v;
 }
+
+bool quant_rescale_init(const Type *x, const Type *y, QRescale *r)
+{
+    float sx = quant_scale_at(x->quant, 0), sy = quant_scale_at(y->quant, 0);
+    r->zx = quant_zero_at(x->quant, 0);
+    r->zy = quant_zero_at(y->quant, 0);
+    r->same = sx == sy;
+    r->m = (QMult){0, 0};
+    return r->same || quant_multiplier((double)sx / (double)sy, &r->m);
+}
+
+int32_t quant_rescale(int32_t v, const QRescale *r, Rounding rd, int32_t lo, int32_t hi)
+{
+    if (!r->same)
+        return quant_requant(v - r->zx, r->m, rd, r->zy, lo, hi);
+    int32_t s = v - r->zx + r->zy;
+    return s < lo ? lo : s > hi ? hi : s;
+}
+
+bool quant_windows_read(const Geom *geo)
+{
+    for (int d = 0; d < geo->nspatial; d++)
+        for (int64_t o = 0; o < geo->out[d]; o++) {
+            bool read = false;
+            for (int64_t k = 0; k < geo->kernel[d] && !read; k++) {
+                int64_t p = o * geo->stride[d] - geo->pad_begin[d] + k * geo->dilation[d];
+                read = p >= 0 && p < geo->in[d];
+            }
+            if (!read)
+                return false;
+        }
+    return true;
+}

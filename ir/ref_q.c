@@ -153,3 +153,83 @@ void ref_qsoftmax(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
                       quant_softmax_out(table[mx - ref_get_i(&in[0], row * len + i)], sum, r, zy, lo, hi));
     }
 }
+
+void ref_qmax_pool(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
+{
+    Geom geo;
+    if (!ir_window_geom(NULL, g, n, &geo))
+        unreachable("qmax_pool reached the reference without passing inference");
+    const Type *xt = &in[0].type, *yt = &out[0].type;
+    int64_t planes = xt->dims[0] * xt->dims[1];
+    int64_t in_plane = prod(geo.in, geo.nspatial), out_plane = prod(geo.out, geo.nspatial);
+    int64_t ktaps = prod(geo.kernel, geo.nspatial);
+    QRescale rs;
+    quant_rescale_init(xt, yt, &rs);
+    int32_t lo, hi;
+    quant_bounds(n, yt->dtype, &lo, &hi);
+    Rounding r = quant_node_rounding(n);
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t of = 0; of < out_plane; of++) {
+            int64_t mx = INT64_MIN; /* every window reads an element (inference) */
+            for (int64_t kf = 0; kf < ktaps; kf++) {
+                int64_t off = ref_window_tap(&geo, of, kf, NULL);
+                if (off >= 0 && ref_get_i(&in[0], pl * in_plane + off) > mx)
+                    mx = ref_get_i(&in[0], pl * in_plane + off);
+            }
+            ref_set_i(out, pl * out_plane + of, quant_rescale((int32_t)mx, &rs, r, lo, hi));
+        }
+}
+
+/* TFLite's reference int8 mul: the centered product, requantized once. */
+void ref_qmul(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
+{
+    (void)g;
+    const Type *at = &in[0].type, *bt = &in[1].type, *yt = &out[0].type;
+    QMult m;
+    quant_out_mult(at, bt, 0, yt, &m);
+    int32_t za = zero_of(at), zb = zero_of(bt), zy = zero_of(yt), lo, hi;
+    quant_bounds(n, yt->dtype, &lo, &hi);
+    Rounding r = quant_node_rounding(n);
+    int64_t count = type_numel(yt);
+    for (int64_t o = 0; o < count; o++) {
+        int32_t a = (int32_t)(ref_get_i(&in[0], ref_bcast_index(at, yt, o)) - za);
+        int32_t b = (int32_t)(ref_get_i(&in[1], ref_bcast_index(bt, yt, o)) - zb);
+        ref_set_i(out, o, quant_requant(a * b, m, r, zy, lo, hi));
+    }
+}
+
+void ref_qconcat(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
+{
+    (void)g;
+    const Type *yt = &out[0].type;
+    int ax = (int)ir_attr_int(n, "axis");
+    if (ax < 0)
+        ax += yt->rank;
+    int32_t lo, hi;
+    quant_bounds(n, yt->dtype, &lo, &hi);
+    Rounding r = quant_node_rounding(n);
+    /* Output element (outer, offset + j, inner) reads input k's (outer, j, inner). */
+    int64_t outer = prod(yt->dims, ax), inner = prod(yt->dims + ax + 1, yt->rank - ax - 1);
+    int64_t offset = 0;
+    for (int k = 0; k < n->nin; k++) {
+        const Type *xt = &in[k].type;
+        QRescale rs;
+        quant_rescale_init(xt, yt, &rs);
+        int64_t len = xt->dims[ax];
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t j = 0; j < len * inner; j++) {
+                int64_t v = ref_get_i(&in[k], o * len * inner + j);
+                ref_set_i(out, (o * yt->dims[ax] + offset) * inner + j, quant_rescale((int32_t)v, &rs, r, lo, hi));
+            }
+        offset += len;
+    }
+}
+
+void ref_qlut(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
+{
+    (void)g;
+    (void)n;
+    int64_t base = in[0].type.dtype == DT_U8 ? 0 : -128, count = type_numel(&out[0].type);
+    for (int64_t i = 0; i < count; i++)
+        ref_set_i(out, i, ref_get_i(&in[1], ref_get_i(&in[0], i) - base));
+}

@@ -5,17 +5,23 @@
  * DequantizeLinear and QuantizeLinear. This pass recognizes
  *   q = quantize(act(op(dequantize(x_q), dequantize(w_q), dequantize(b_q))))
  * with op one of conv, gemm (a weight of constant int8), average_pool,
- * global_average_pool, add and softmax (last axis), act an optional relu or
- * clip, and replaces it by the integer op (qconv, qgemm, qaverage_pool,
- * qadd, qsoftmax) reading x_q and
- * producing q directly: scales and zero points move onto the types of x_q,
- * w_q and q; the bias becomes int32 at sx * sw[m]; the activation becomes
- * the output clamp [qmin, qmax] (exact: quantization is monotonic).
+ * global_average_pool, max_pool, global_max_pool, add, mul, concat and
+ * softmax (last axis), act an optional relu or clip, and replaces it by the
+ * integer op (qconv, qgemm, qaverage_pool, qmax_pool, qadd, qmul, qconcat,
+ * qsoftmax) reading x_q and producing q directly: scales and zero points
+ * move onto the types of x_q, w_q and q; the bias becomes int32 at
+ * sx * sw[m]; the activation becomes the output clamp [qmin, qmax] (exact:
+ * quantization is monotonic).
+ * Any other elementwise op, or a region of them computing one value from
+ * one dequantized int8 value and scalar constants (sigmoid, hard_swish
+ * written out, ...), becomes qlut: each of the 256 input codes run through
+ * the dequantize, the ops and the quantize by their own references, the
+ * outputs a constant table.
  * The op node is rewritten in place, so the schedule and the output's name
  * are kept. Ops that only move values (transpose, reshape...) between a
  * dequantize and a quantize of one set of parameters move the int8 values
  * instead. What does not match stays float between its Q/DQ nodes (a
- * float island, e.g. softmax), and a dequantize of a constant left over is
+ * float island, e.g. layer_norm), and a dequantize of a constant left over is
  * folded into a float constant.
  * Numerics: the integer kernels round once per layer (--rounding), as ONNX
  * Runtime's and TFLite's fused kernels do, where the QDQ graph read
@@ -24,6 +30,7 @@
 #include "passes.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -57,6 +64,24 @@ static Node *producer(const Graph *g, int v, int op)
         return NULL;
     Node *n = ir_node(g, val->producer);
     return !n->dead && n->op == op ? n : NULL;
+}
+
+static bool scalar_const(const Graph *g, int v)
+{
+    return is_const(g, v) && type_numel(&ir_value(g, v)->type) == 1;
+}
+
+/* A dequantize of scalar constants (an int8 constant operand, e.g. of a
+ * QLinearMul by a scalar): a constant to a qlut region (below). */
+static bool scalar_dq(const Graph *g, int v)
+{
+    const Node *dq = producer(g, v, OP_DEQUANTIZE_LINEAR);
+    if (!dq || type_numel(&ir_value(g, v)->type) != 1)
+        return false;
+    for (int k = 0; k < dq->nin; k++)
+        if (dq->in[k] >= 0 && !scalar_const(g, dq->in[k]))
+            return false;
+    return true;
 }
 
 /* The single consumer of v, or NULL. */
@@ -181,7 +206,8 @@ static bool q_output(const Fold *f, int y, DType dt, QOut *out)
         return false;
     out->q = u;
     out->quant = node_quant(f, u, false);
-    if (!out->quant || ir_value(f->g, u->out[0])->type.quant)
+    /* q may carry these parameters already: an int8 graph output (--io int8). */
+    if (!out->quant || !can_attach(f->g, u->out[0], out->quant))
         return false;
     /* quantize(clamp(v)) = clamp(quantize(v)) with the bounds quantized the
      * same way (x / scale rounded half to even, plus the zero point). */
@@ -356,8 +382,18 @@ static bool fold_gemm(Fold *f, int ni, bool *changed)
     return rewrite(f, ni, OP_QGEMM, in, b >= 0 ? 3 : 2, &o);
 }
 
+/* x's codes can be requantized to y's parameters (qmax_pool, qconcat). */
+static bool rescalable(const Quant *x, const Quant *y)
+{
+    Type tx = {.quant = (Quant *)x}, ty = {.quant = (Quant *)y};
+    QRescale r;
+    return quant_rescale_init(&tx, &ty, &r);
+}
+
 /* average_pool / global_average_pool of dq(x) -> q => qaverage_pool, when
- * every window counts the same taps (no padding, no ceil_mode tail). */
+ * every window counts the same taps (no padding, no ceil_mode tail);
+ * max_pool / global_max_pool of dq(x) -> [act] -> q => qmax_pool, when
+ * every window reads an element of x (max_pool skips the padding). */
 static bool fold_pool(Fold *f, int ni, bool *changed)
 {
     Graph *g = f->g;
@@ -367,50 +403,93 @@ static bool fold_pool(Fold *f, int ni, bool *changed)
     if (!dq_input(f, n->in[0], false, &x))
         return true;
     const Type *xt = &ir_value(g, x.value)->type;
-    if (!q_output(f, n->out[0], xt->dtype, &o) || o.act)
+    bool is_max = n->op == OP_MAX_POOL || n->op == OP_GLOBAL_MAX_POOL;
+    if (!q_output(f, n->out[0], xt->dtype, &o) || (o.act && !is_max))
         return true;
-    if (n->op == OP_AVERAGE_POOL) {
+    if (is_max && !rescalable(x.quant, o.quant))
+        return true;
+    if (n->op == OP_AVERAGE_POOL || n->op == OP_MAX_POOL) {
         Geom geo;
         if (!ir_window_geom(NULL, g, n, &geo))
             return true;
-        for (int d = 0; d < geo.nspatial; d++) {
+        for (int d = 0; d < geo.nspatial && !is_max; d++) {
             int64_t last = (geo.out[d] - 1) * geo.stride[d] + (geo.kernel[d] - 1) * geo.dilation[d];
             if (geo.pad_begin[d] > 0 || last - geo.pad_begin[d] >= geo.in[d])
                 return true;
         }
+        if (is_max && !quant_windows_read(&geo))
+            return true;
     }
     attach(g, &x);
     int in[1] = {x.value};
-    bool global = n->op == OP_GLOBAL_AVERAGE_POOL;
+    int op = is_max ? OP_QMAX_POOL : OP_QAVERAGE_POOL;
     *changed = true;
-    if (!global)
-        return rewrite(f, ni, OP_QAVERAGE_POOL, in, 1, &o);
+    if (n->op == OP_AVERAGE_POOL || n->op == OP_MAX_POOL)
+        return rewrite(f, ni, op, in, 1, &o);
+    /* A global pool is the pool whose window is the whole plane. */
     Attr ks = {.type = AT_INTS, .set = true, .n = xt->rank - 2,
                .ints = arena_memdup(g->arena, xt->dims + 2, (size_t)(xt->rank - 2) * sizeof(int64_t))};
-    ir_change_op(g, ni, OP_QAVERAGE_POOL);
-    return ir_set_attr(f->c, g, ni, "kernel_shape", &ks, n->loc) &&
-           rewrite(f, ni, OP_QAVERAGE_POOL, in, 1, &o);
+    ir_change_op(g, ni, op);
+    return ir_set_attr(f->c, g, ni, "kernel_shape", &ks, n->loc) && rewrite(f, ni, op, in, 1, &o);
 }
 
-/* add(dq(a), dq(b)) -> [act] -> q => qadd. */
-static bool fold_add(Fold *f, int ni, bool *changed)
+/* add(dq(a), dq(b)) -> [act] -> q => qadd; mul => qmul. Of one
+ * dequantized value (x * x), or by a scalar constant (x * dq(c)), a qlut:
+ * exact, and a load per element. */
+static bool fold_binary(Fold *f, int ni, bool *changed)
 {
     Graph *g = f->g;
     Node *n = ir_node(g, ni);
     QIn a, b;
     QOut o;
-    if (!dq_input(f, n->in[0], false, &a) || !dq_input(f, n->in[1], false, &b))
+    if (n->in[0] == n->in[1] || !dq_input(f, n->in[0], false, &a) || !dq_input(f, n->in[1], false, &b))
         return true;
     DType dt = ir_value(g, a.value)->type.dtype;
     if (ir_value(g, b.value)->type.dtype != dt || (a.value == b.value && !quant_same(a.quant, b.quant)))
         return true;
+    if (scalar_dq(g, n->in[0]) || scalar_dq(g, n->in[1])) /* by a constant: qlut */
+        return true;
     if (!q_output(f, n->out[0], dt, &o))
+        return true;
+    bool mul = n->op == OP_MUL;
+    Type ta = {.quant = a.quant}, tb = {.quant = b.quant}, ty = {.quant = o.quant};
+    QMult m;
+    if (mul && !quant_out_mult(&ta, &tb, 0, &ty, &m)) /* sa sb / sy, as qmul's */
         return true;
     attach(g, &a);
     attach(g, &b);
     int in[2] = {a.value, b.value};
     *changed = true;
-    return rewrite(f, ni, OP_QADD, in, 2, &o);
+    return rewrite(f, ni, mul ? OP_QMUL : OP_QADD, in, 2, &o);
+}
+
+/* concat(dq(x0), dq(x1), ...) -> [act] -> q => qconcat. */
+static bool fold_concat(Fold *f, int ni, bool *changed)
+{
+    Graph *g = f->g;
+    Node *n = ir_node(g, ni);
+    QIn *x = arena_alloc(g->arena, (size_t)n->nin * sizeof *x);
+    QOut o;
+    for (int k = 0; k < n->nin; k++) {
+        if (!dq_input(f, n->in[k], false, &x[k]) ||
+            ir_value(g, x[k].value)->type.dtype != ir_value(g, x[0].value)->type.dtype)
+            return true;
+        for (int j = 0; j < k; j++)
+            if (x[j].value == x[k].value && !quant_same(x[j].quant, x[k].quant))
+                return true;
+    }
+    if (!q_output(f, n->out[0], ir_value(g, x[0].value)->type.dtype, &o))
+        return true;
+    int *in = arena_alloc(g->arena, (size_t)n->nin * sizeof *in);
+    for (int k = 0; k < n->nin; k++) {
+        if (!rescalable(x[k].quant, o.quant))
+            return true;
+        in[k] = x[k].value;
+    }
+    for (int k = 0; k < n->nin; k++)
+        attach(g, &x[k]);
+    *changed = true;
+    return rewrite(f, ni, OP_QCONCAT, in, n->nin, &o);
 }
 
 /* softmax over the last axis of dq(x) -> q => qsoftmax. */
@@ -462,6 +541,183 @@ static bool fold_move(Fold *f, int ni, bool *changed)
     return op_info(n->op)->infer(f->c, g, n);
 }
 
+/* ------------------------------------------------------------- qlut */
+
+/* An elementwise region: elementwise nodes computing one value from one
+ * dequantized int8 value (the source) and scalar constants, every value
+ * made inside it read by region nodes only (inside, any dtype: a compare
+ * feeding a where is fine). Then each output code is a function of the
+ * source's code alone: 256 entries. */
+enum { LUT_MAX_NODES = 16, LUT_MAX_IN = 8 };
+typedef struct {
+    int node[LUT_MAX_NODES], n;
+    QIn src;
+    int src_dq;         /* the dequantized value the region reads */
+    int cdq[LUT_MAX_NODES], ncdq; /* dequantized scalar constants it reads */
+} Region;
+
+static bool in_region(const Region *r, int ni)
+{
+    for (int i = 0; i < r->n; i++)
+        if (r->node[i] == ni)
+            return true;
+    return false;
+}
+
+/* The region ending at node `end`, collected backwards from it. */
+static bool lut_region(const Fold *f, int end, Region *r)
+{
+    const Graph *g = f->g;
+    r->n = r->ncdq = 0;
+    r->src_dq = -1;
+    r->node[r->n++] = end;
+    for (int i = 0; i < r->n; i++) {
+        const Node *m = ir_node(g, r->node[i]);
+        if (m->nin > LUT_MAX_IN)
+            return false;
+        for (int k = 0; k < m->nin; k++) {
+            int v = m->in[k];
+            if (v < 0 || v == r->src_dq || scalar_const(g, v))
+                continue;
+            if (scalar_dq(g, v)) {
+                bool seen = false;
+                for (int j = 0; j < r->ncdq; j++)
+                    seen = seen || r->cdq[j] == v;
+                if (!seen && r->ncdq == LUT_MAX_NODES)
+                    return false;
+                if (!seen)
+                    r->cdq[r->ncdq++] = v;
+                continue;
+            }
+            if (producer(g, v, OP_DEQUANTIZE_LINEAR)) {
+                if (r->src_dq >= 0 || !dq_input(f, v, false, &r->src))
+                    return false; /* a second source, or not an int8 one */
+                r->src_dq = v;
+                continue;
+            }
+            const Value *val = ir_value(g, v);
+            if (val->kind != VK_NODE)
+                return false;
+            const Node *p = ir_node(g, val->producer);
+            if (p->dead || !op_info(p->op)->expr || p->op == OP_QUANTIZE_LINEAR || p->nout != 1)
+                return false;
+            if (!in_region(r, val->producer)) {
+                if (r->n == LUT_MAX_NODES)
+                    return false;
+                r->node[r->n++] = val->producer;
+            }
+        }
+    }
+    if (r->src_dq < 0)
+        return false;
+    /* Values made inside are read inside only (a graph output never is). */
+    for (int i = 1; i < r->n; i++) {
+        int v = ir_node(g, r->node[i])->out[0], reads = 0;
+        for (int j = 0; j < r->n; j++) {
+            const Node *m = ir_node(g, r->node[j]);
+            for (int k = 0; k < m->nin; k++)
+                reads += m->in[k] == v;
+        }
+        if (reads != f->uses[v])
+            return false;
+    }
+    return true;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+    return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
+/* A [256] tensor of dtype dt. */
+static Tensor lut_tensor(Graph *g, DType dt)
+{
+    int64_t dims[1] = {256};
+    Type t = type_make(dt, 1, dims);
+    return (Tensor){t, arena_alloc(g->arena, type_bytes(&t))};
+}
+
+/* A scalar constant as a rank-0 tensor (it broadcasts against [256]). */
+static Tensor scalar_tensor(const Graph *g, int v)
+{
+    const Value *val = ir_value(g, v);
+    return (Tensor){type_make(val->type.dtype, 0, NULL), val->data};
+}
+
+/* Runs node n's reference on [256] tensors: inputs `from` (made by region
+ * nodes, or the source) or scalar constants. */
+static Tensor lut_eval(Graph *g, const Node *n, const int *vals, const Tensor *from, int nfrom)
+{
+    Tensor in[LUT_MAX_IN];
+    for (int k = 0; k < n->nin; k++) {
+        in[k] = (Tensor){{0}, NULL};
+        for (int j = 0; j < nfrom; j++)
+            if (n->in[k] >= 0 && n->in[k] == vals[j])
+                in[k] = from[j];
+        if (!in[k].data && n->in[k] >= 0)
+            in[k] = scalar_tensor(g, n->in[k]);
+    }
+    Tensor out = lut_tensor(g, ir_value(g, n->out[0])->type.dtype);
+    op_info(n->op)->ref(g, n, in, &out);
+    return out;
+}
+
+/* An elementwise region from dq(x) -> q => qlut(x, table): the table runs
+ * every code of x through the dequantize, the region's ops and the quantize
+ * with their own references, so qlut gives what the QDQ graph gives (the
+ * interpreter's float arithmetic), for any elementwise op. */
+static bool fold_lut(Fold *f, int ni, bool *changed)
+{
+    Graph *g = f->g;
+    Region r;
+    QOut o;
+    const Node *end = ir_node(g, ni);
+    /* Only a quantize right after: a relu or clip in between is a region
+     * node, and the region is folded from it when the pass gets there. */
+    const Node *u = sole_user(f, end->out[0]);
+    if (!u || u->op != OP_QUANTIZE_LINEAR || !q_output(f, end->out[0], ir_out_type(g, u, 0)->dtype, &o) ||
+        o.act || !lut_region(f, ni, &r))
+        return true;
+    qsort(r.node, (size_t)r.n, sizeof r.node[0], cmp_int); /* node order is a schedule */
+    /* Every code of x, dequantized as the graph does. */
+    const Node *dq = ir_node(g, ir_value(g, r.src_dq)->producer);
+    DType xdt = ir_value(g, r.src.value)->type.dtype;
+    Tensor codes = lut_tensor(g, xdt);
+    for (int i = 0; i < 256; i++)
+        ref_set_i(&codes, i, (xdt == DT_U8 ? 0 : -128) + i);
+    int vals[2 * LUT_MAX_NODES + 1] = {r.src_dq};
+    Tensor from[2 * LUT_MAX_NODES + 1] = {lut_eval(g, dq, &dq->in[0], &codes, 1)};
+    int nfrom = 1;
+    for (int i = 0; i < r.ncdq; i++) { /* the dequantized constants, as scalars */
+        const Node *c = ir_node(g, ir_value(g, r.cdq[i])->producer);
+        Tensor in[3], out = {type_make(DT_F32, 0, NULL), arena_alloc(g->arena, sizeof(float))};
+        for (int k = 0; k < c->nin; k++)
+            in[k] = c->in[k] >= 0 ? scalar_tensor(g, c->in[k]) : (Tensor){{0}, NULL};
+        op_info(c->op)->ref(g, c, in, &out);
+        vals[nfrom] = r.cdq[i];
+        from[nfrom++] = out;
+    }
+    for (int i = 0; i < r.n; i++) {
+        const Node *m = ir_node(g, r.node[i]);
+        from[nfrom] = lut_eval(g, m, vals, from, nfrom);
+        vals[nfrom++] = m->out[0];
+    }
+    Tensor table = lut_eval(g, o.q, vals, from, nfrom);
+    Value *qv = ir_value(g, o.q->out[0]);
+    int t = new_const(f, arena_printf(g->arena, "%s_lut", qv->name), table.type, table.data, end->loc);
+    if (t < 0)
+        return false;
+    for (int i = 0; i < r.n; i++)
+        if (r.node[i] != ni) {
+            ir_node(g, r.node[i])->dead = true;
+            g->values[ir_node(g, r.node[i])->out[0]].dead = true;
+        }
+    attach(g, &r.src);
+    int in[2] = {r.src.value, t};
+    *changed = true;
+    return rewrite(f, ni, OP_QLUT, in, 2, &o);
+}
+
 /* A dequantize whose inputs are all constants becomes a float constant
  * (its output value turns into the constant, keeping name and uses). */
 static void fold_const_dq(Graph *g, int ni, bool *changed)
@@ -499,8 +755,12 @@ bool pass_fold_qdq(Ctx *c, Module *m)
         case OP_CONV: ok = fold_conv(&f, i, &changed); break;
         case OP_GEMM: ok = fold_gemm(&f, i, &changed); break;
         case OP_AVERAGE_POOL:
-        case OP_GLOBAL_AVERAGE_POOL: ok = fold_pool(&f, i, &changed); break;
-        case OP_ADD: ok = fold_add(&f, i, &changed); break;
+        case OP_GLOBAL_AVERAGE_POOL:
+        case OP_MAX_POOL:
+        case OP_GLOBAL_MAX_POOL: ok = fold_pool(&f, i, &changed); break;
+        case OP_ADD:
+        case OP_MUL: ok = fold_binary(&f, i, &changed); break;
+        case OP_CONCAT: ok = fold_concat(&f, i, &changed); break;
         case OP_SOFTMAX: ok = fold_softmax(&f, i, &changed); break;
         case OP_TRANSPOSE:
         case OP_RESHAPE:
@@ -509,6 +769,12 @@ bool pass_fold_qdq(Ctx *c, Module *m)
         case OP_UNSQUEEZE: ok = fold_move(&f, i, &changed); break;
         default: break;
         }
+        /* Any elementwise op a kernel above did not take, e.g. sigmoid, or
+         * add(dq(x), 3): a lookup table. */
+        n = ir_node(g, i);
+        if (ok && !n->dead && op_info(n->op)->expr && n->op != OP_QUANTIZE_LINEAR &&
+            n->op != OP_DEQUANTIZE_LINEAR)
+            ok = fold_lut(&f, i, &changed);
         if (!ok)
             return changed;
     }

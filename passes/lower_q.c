@@ -1,5 +1,5 @@
 /* lower_q.c: Loop IR lowerings of the int8 ops (qconv, qgemm,
- * qaverage_pool, qadd, qsoftmax).
+ * qaverage_pool, qadd, qsoftmax, qmax_pool, qconcat, qmul, qlut).
  *
  * Integer-only kernels: operands are loaded as i32 with their zero point
  * subtracted, products accumulate in i32 locals, and each output is
@@ -15,6 +15,8 @@
  * which contributes nothing once subtracted, so out-of-bounds taps are
  * skipped). Depthwise conv has a form of its own; on scalar targets the
  * interior pairs output pixels and 1x1 convs take two channels a step.
+ * qmax_pool and qconcat requantize only where the scales differ (else a
+ * zero-point shift, or a plain max or copy); qlut is a table load.
  */
 #include "passes.h"
 
@@ -176,6 +178,15 @@ static Requant node_requant(LowerCtx *lc, const Node *n, int64_t channels, const
         quant_out_mult(x, w, m, y, &rq.q[m]);
     quant_bounds(n, y->dtype, &rq.lo, &rq.hi);
     requant_tables(lc, &rq, tag);
+    return rq;
+}
+
+/* One requantization by q shared by every output of node n. */
+static Requant shared_requant(const Node *n, QMult *q, int32_t zero, DType out)
+{
+    Requant rq = {.rounding = quant_node_rounding(n), .n = 1, .q = q, .mult_buf = -1, .shift_buf = -1,
+                  .round_buf = -1, .zero = zero};
+    quant_bounds(n, out, &rq.lo, &rq.hi);
     return rq;
 }
 
@@ -727,9 +738,7 @@ bool lower_qaverage_pool(LowerCtx *lc, const Node *n)
     QMult q;
     quant_multiplier((double)quant_scale_at(xt->quant, 0) /
                      ((double)quant_scale_at(yt->quant, 0) * (double)count), &q);
-    Requant rq = {.rounding = quant_node_rounding(n), .n = 1, .q = &q, .mult_buf = -1, .shift_buf = -1, .round_buf = -1,
-                  .zero = quant_zero_at(yt->quant, 0)};
-    quant_bounds(n, yt->dtype, &rq.lo, &rq.hi);
+    Requant rq = shared_requant(n, &q, quant_zero_at(yt->quant, 0), yt->dtype);
     int32_t zx = quant_zero_at(xt->quant, 0);
 
     PoolNest pn;
@@ -766,13 +775,10 @@ bool lower_qadd(LowerCtx *lc, const Node *n)
     Kernel *k = lower_kernel(lc, n);
     QMult qa, qb, qy;
     quant_add_mults(at, bt, yt, &qa, &qb, &qy);
-    Rounding r = quant_node_rounding(n);
-    Requant ra = {.rounding = r, .n = 1, .q = &qa, .mult_buf = -1, .shift_buf = -1, .round_buf = -1};
-    Requant rb = ra, ry = ra;
-    rb.q = &qb;
-    ry.q = &qy;
-    ry.zero = quant_zero_at(yt->quant, 0);
-    quant_bounds(n, yt->dtype, &ry.lo, &ry.hi);
+    /* The input scalings have no zero point or clamp of their own (sum
+     * clamps only in ry); scale_expr reads neither. */
+    Requant ra = shared_requant(n, &qa, 0, yt->dtype), rb = shared_requant(n, &qb, 0, yt->dtype);
+    Requant ry = shared_requant(n, &qy, quant_zero_at(yt->quant, 0), yt->dtype);
 
     int vars[IR_MAX_RANK];
     Stmt *s = lower_nest(p, k, k->body, yt, vars);
@@ -830,5 +836,130 @@ bool lower_qsoftmax(LowerCtx *lc, const Node *n)
     v = ex_bin(p, BIN_MIN, ex_bin(p, BIN_MAX, v, i64(p, lo)), i64(p, hi));
     #undef TAB
     st_append(p, l, st_store(p, y, ex_add(p, ex_muli(p, row, len), i), ex_cast(p, yt->dtype, v)));
+    return true;
+}
+
+/* ------------------------------------------------------ qmax_pool, qconcat */
+
+/* The code v (i32, of dtype `in`) as a code of y: quant_rescale. With equal
+ * scales only the zero-point shift remains, and only the clamps that shift
+ * and [lo, hi] make needed: with equal parameters and no clamp, v itself. */
+static Expr *rescale_expr(Program *p, Kernel *k, Stmt *into, const QRescale *rs, const Requant *rq,
+                          Expr *v, DType in, DType out)
+{
+    if (!rs->same)
+        return requant_expr(p, k, into, rq, rs->zx ? ex_bin(p, BIN_SUB, v, i32(p, rs->zx)) : v, NULL, out);
+    int32_t shift = rs->zy - rs->zx, dlo = in == DT_U8 ? 0 : -128, dhi = in == DT_U8 ? 255 : 127;
+    if (shift)
+        v = ex_bin(p, BIN_ADD, v, i32(p, shift));
+    if (dlo + shift < rq->lo)
+        v = ex_bin(p, BIN_MAX, v, i32(p, rq->lo));
+    if (dhi + shift > rq->hi)
+        v = ex_bin(p, BIN_MIN, v, i32(p, rq->hi));
+    return ex_cast(p, out, v);
+}
+
+/* The max of the codes over the in-bounds taps (every window has one:
+ * inference), then rescaled once. */
+bool lower_qmax_pool(LowerCtx *lc, const Node *n)
+{
+    Geom geo;
+    if (!ir_window_geom(lc->ctx, lc->g, n, &geo))
+        return false;
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0), *yt = ir_out_type(lc->g, n, 0);
+    int x = lower_buf(lc, n->in[0]), y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+    int ns = geo.nspatial;
+    QRescale rs;
+    quant_rescale_init(xt, yt, &rs);
+    Requant rq = shared_requant(n, &rs.m, rs.zy, yt->dtype);
+
+    PoolNest pn;
+    Stmt *s = lower_pool_outputs(p, k, &geo, xt, &pn);
+    int acc = loop_new_local(p, k, DT_I32, "mx");
+    st_append(p, s, st_set(p, acc, i32(p, xt->dtype == DT_U8 ? 0 : -128)));
+    Stmt *r = lower_open_window(p, k, s, &geo, pn.yi + 1, pn.tap, pn.xi + 1);
+    Expr *xe = lower_flat_index(p, 1 + ns, pn.xi, pn.xdims), *ye = lower_flat_index(p, 1 + ns, pn.yi, pn.ydims);
+    st_append(p, r, lower_accumulate(p, k, acc, BIN_MAX, ex_cast(p, DT_I32, ex_load(p, x, xe))));
+    st_append(p, s, st_store(p, y, ye, rescale_expr(p, k, s, &rs, &rq, ex_local(p, k, acc), xt->dtype,
+                                                    yt->dtype)));
+    return true;
+}
+
+/* Each input's elements stored at their place in y, rescaled to y's
+ * parameters (a copy when they are y's, as concat's). */
+bool lower_qconcat(LowerCtx *lc, const Node *n)
+{
+    Program *p = lc->p;
+    const Type *yt = ir_out_type(lc->g, n, 0);
+    int64_t axis = ir_attr_int(n, "axis");
+    if (axis < 0)
+        axis += yt->rank;
+    Kernel *k = lower_kernel(lc, n);
+    int y = lower_buf(lc, n->out[0]);
+    int64_t offset = 0;
+    for (int i = 0; i < n->nin; i++) {
+        const Type *xt = ir_in_type(lc->g, n, i);
+        QRescale rs;
+        quant_rescale_init(xt, yt, &rs);
+        Requant rq = shared_requant(n, &rs.m, rs.zy, yt->dtype);
+        int vars[IR_MAX_RANK];
+        Stmt *s = lower_nest(p, k, k->body, xt, vars);
+        Expr *xi[IR_MAX_RANK], *yi[IR_MAX_RANK];
+        for (int d = 0; d < xt->rank; d++)
+            xi[d] = yi[d] = ex_var(p, vars[d]);
+        yi[axis] = ex_add(p, xi[axis], ex_int(p, offset));
+        Expr *v = ex_cast(p, DT_I32, ex_load(p, lower_buf(lc, n->in[i]), lower_index(p, xt, xi)));
+        st_append(p, s, st_store(p, y, lower_index(p, yt, yi), rescale_expr(p, k, s, &rs, &rq, v, xt->dtype,
+                                                                             yt->dtype)));
+        offset += xt->dims[axis];
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------- qmul */
+
+/* TFLite's reference mul: (a - za) (b - zb), at most 255^2 in magnitude,
+ * requantized by sa sb / sy. */
+bool lower_qmul(LowerCtx *lc, const Node *n)
+{
+    Program *p = lc->p;
+    const Type *at = ir_in_type(lc->g, n, 0), *bt = ir_in_type(lc->g, n, 1);
+    const Type *yt = ir_out_type(lc->g, n, 0);
+    int a = lower_buf(lc, n->in[0]), b = lower_buf(lc, n->in[1]), y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+    QMult m;
+    quant_out_mult(at, bt, 0, yt, &m);
+    Requant rq = shared_requant(n, &m, quant_zero_at(yt->quant, 0), yt->dtype);
+
+    int vars[IR_MAX_RANK];
+    Stmt *s = lower_nest(p, k, k->body, yt, vars);
+    Expr *idx[IR_MAX_RANK];
+    for (int d = 0; d < yt->rank; d++)
+        idx[d] = ex_var(p, vars[d]);
+    Expr *av = load_centered(p, a, lower_bcast_index(p, at, yt, idx), quant_zero_at(at->quant, 0));
+    Expr *bv = load_centered(p, b, lower_bcast_index(p, bt, yt, idx), quant_zero_at(bt->quant, 0));
+    st_append(p, s, st_store(p, y, lower_index(p, yt, idx),
+                             requant_expr(p, k, s, &rq, ex_bin(p, BIN_MUL, av, bv), NULL, yt->dtype)));
+    return true;
+}
+
+/* ------------------------------------------------------------------- qlut */
+
+/* y[i] = table[x[i] - min]: one load of x and one of the table (a constant
+ * array, in flash on a microcontroller) per element. */
+bool lower_qlut(LowerCtx *lc, const Node *n)
+{
+    Program *p = lc->p;
+    const Type *xt = ir_in_type(lc->g, n, 0), *yt = ir_out_type(lc->g, n, 0);
+    int x = lower_buf(lc, n->in[0]), t = lower_buf(lc, n->in[1]), y = lower_buf(lc, n->out[0]);
+    Kernel *k = lower_kernel(lc, n);
+    Expr *i;
+    Stmt *s = lower_loop(p, k, k->body, type_numel(yt), LOOP_PARALLEL, &i);
+    Expr *code = ex_cast(p, DT_I32, ex_load(p, x, i));
+    if (xt->dtype != DT_U8)
+        code = ex_bin(p, BIN_ADD, code, i32(p, 128));
+    st_append(p, s, st_store(p, y, i, ex_load(p, t, ex_cast(p, DT_INDEX, code))));
     return true;
 }

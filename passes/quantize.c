@@ -22,8 +22,8 @@
  *     its producer, and every consumer reads `v_dq = dequantize_linear(v_q,
  *     v_scale, v_zero)` (one per tensor, shared by its consumers); scale is
  *     an f32[] const and zero an i8[] const. Exception: a relu or clip that is
- *     the only consumer of a conv/gemm output is quantized after (the conv's
- *     output gets no Q/DQ), so fuse-activation can still fold it.
+ *     the only consumer of a conv/gemm/add/mul output is quantized after (the
+ *     op's output gets no Q/DQ): fold-qdq makes it the int8 kernel's clamp.
  *     A conv's or gemm's constant weight becomes `w_dq = dequantize_linear(
  *     w_q, w_scale, w_zero)`: w_q an i8 const quantized symmetrically per
  *     output channel (values in [-127, 127], scale = max|w[m]| / 127, 1 for
@@ -33,7 +33,8 @@
  *     becomes `b_dq = dequantize_linear(b_q, b_scale, b_zero)`: b_q i32 =
  *     round(b / b_scale), b_scale = f32(x_scale) * f32(w_scale[m]), b_zero
  *     i32 zeros, all shaped like b (a gemm's only when alpha = beta = 1).
- *     Ops without integer kernels stay float between DQs and a Q.
+ *     Every other op reads DQs and gets a Q the same way; fold-qdq decides
+ *     which become int8 kernels.
  *  5. Graph inputs and outputs: with QUANT_IO_FLOAT they stay f32 (a Q after
  *     each input, a DQ named as the output before it; the float value is
  *     renamed NAME_f); with QUANT_IO_INT8 they become i8 values carrying
@@ -419,9 +420,10 @@ static void plan(Quantizer *q)
         if (x->kind != VK_NODE || uses[v] != 1)
             continue;
         const Node *p = &g->nodes[x->producer];
-        /* The activation after a conv, gemm or add is the int8 kernel's
-         * output clamp (fold-qdq): one Q, after it. */
-        if (((p->op == OP_CONV || p->op == OP_GEMM) && unfused(p) && p->out[0] == v) || p->op == OP_ADD)
+        /* The activation after a conv, gemm, add or mul is the int8
+         * kernel's output clamp (fold-qdq): one Q, after it. */
+        if (((p->op == OP_CONV || p->op == OP_GEMM) && unfused(p) && p->out[0] == v) || p->op == OP_ADD ||
+            p->op == OP_MUL)
             pre[v] = true;
     }
     for (int v = 0; v < q->n0; v++) {

@@ -361,6 +361,41 @@ Test(mcu, int8_models_have_no_float_m0)
     check_undefined_symbols_of(MODELS_DIR "/ad01_int8.onnx", "cortex-m0", true);
 }
 
+/* A QDQ graph of the int8 kernels beyond conv and gemm (qmax_pool, qmul,
+ * qconcat, qlut from sigmoid and from hard_swish written out, a global
+ * qmax_pool): no float on cortex-m0, and the QEMU run matches the host's
+ * integer reference exactly. */
+static const char *const INT8_OPS =
+    "graph q8ops {\n"
+    "  input x : i8[1, 2, 6, 6]\n"
+    "  const sx : f32[] = [0.05]\n  const zx : i8[] = [-3]\n"
+    "  const w : i8[4, 2, 1, 1] = [10, -20, 30, 40, -50, 60, 70, -80]\n  const sw : f32[] = [0.01]\n"
+    "  const sy : f32[] = [0.02]\n  const zy : i8[] = [-10]\n"
+    "  const s2 : f32[] = [0.01]\n  const z2 : i8[] = [5]\n"
+    "  const three : f32[] = [3]\n  const six : f32[] = [6]\n"
+    "  c = quantize_linear(conv(dequantize_linear(x, sx, zx), dequantize_linear(w, sw)), sy, zy)\n"
+    "  m = quantize_linear(max_pool(dequantize_linear(c, sy, zy), kernel_shape = [2, 2], strides = [2, 2]), sy, zy)\n"
+    "  mf = dequantize_linear(m, sy, zy)\n"
+    "  h = quantize_linear(div(mul(mf, clip(add(mf, three), min = 0, max = 6)), six), s2, z2)\n"
+    "  s = quantize_linear(sigmoid(mf), s2, z2)\n"
+    "  p = quantize_linear(mul(dequantize_linear(h, s2, z2), dequantize_linear(s, s2, z2)), sy, zy)\n"
+    "  k = quantize_linear(concat(mf, dequantize_linear(p, sy, zy), dequantize_linear(h, s2, z2), axis = 1), s2, z2)\n"
+    "  g = quantize_linear(global_max_pool(dequantize_linear(k, s2, z2)), sy, zy)\n"
+    "  output k, g\n"
+    "}\n";
+
+Test(mcu, int8_ops_m0, .timeout = 300)
+{
+    char *tmp = tu_mkdtemp("mcu-q8");
+    char *path = tu_path(tmp, "q8ops.etch");
+    cr_assert(tu_write_file(path, INT8_OPS, strlen(INT8_OPS)));
+    check_undefined_symbols_of(path, "cortex-m0", true);
+    check_case((McuCase){path, NULL, "cortex-m0", "interp", NULL});
+    tu_rmtree(tmp);
+    free(path);
+    free(tmp);
+}
+
 Test(mcu, kws_int8_m0, .timeout = 300)
 {
     check_case((McuCase){MODELS_DIR "/kws_ref_model.onnx", NULL, "cortex-m0", "interp", NULL});

@@ -12,6 +12,8 @@
  *                 float graph (interpreter), and the C backend runs it as the
  *                 interpreter does (the differential check)
  *   io_int8       --io int8: i8 graph input and output with their parameters
+ *   int8_kernels  max_pool, mul + relu, concat, sigmoid, tanh quantized and
+ *                 folded: all int8 kernels, near the float graph
  *   onnx_*        real ONNX models (depthwise CNN, dense autoencoder): the
  *                 weight form on every conv/gemm, int8 output near float
  *   digits        the example classifiers: int8 accuracy on the held-out
@@ -385,6 +387,72 @@ Test(quantize, io_int8)
         double back = y->type.quant->scale[0] * (tensor_getf(&out, i) - y->type.quant->zero[0]);
         cr_expect_float_eq(back, tensor_getf(&fout, i), 1e-6, "y[%d]", i);
     }
+}
+
+/* max_pool, mul (with its relu), concat and the unary ops: after quantize
+ * and fold-qdq every one is an int8 kernel (qmax_pool, qmul, qconcat,
+ * qlut), nothing float is left between the input's Q and the output's DQ,
+ * and the output stays within a few steps of the float graph's. */
+static const char *const KERNELS =
+    "graph k {\n"
+    "  input x : f32[1, 2, 4, 4]\n"
+    "  m = max_pool(x, kernel_shape = [2, 2], strides = [2, 2])\n"
+    "  s = sigmoid(m)\n"
+    "  p = relu(mul(m, s))\n"
+    "  c = concat(p, m, axis = 1)\n"
+    "  g = global_max_pool(c)\n"
+    "  y = tanh(g)\n"
+    "  output y\n"
+    "}\n";
+
+Test(quantize, int8_kernels, .timeout = 120)
+{
+    TuRng r;
+    tu_rng_init(&r, 20261130);
+    enum { NCAL = 16, NTEST = 16, N = 32 };
+    static float cal[NCAL * N], tst[NTEST * N];
+    int64_t dims[4] = {1, 2, 4, 4};
+    Tensor s[NCAL];
+    for (int k = 0; k < NCAL; k++) {
+        for (int i = 0; i < N; i++)
+            cal[k * N + i] = tu_rng_float(&r, -3, 3);
+        s[k] = (Tensor){type_make(DT_F32, 4, dims), cal + k * N};
+    }
+    Graph *f = parse(KERNELS), *g = parse(KERNELS);
+    cr_assert(quantize(g, s, NCAL, 0, QUANT_IO_FLOAT));
+    Module m = {.graph = g};
+    cr_assert(pass_fold_qdq(C, &m) && !C->nerrors);
+    pass_dce(C, &m);
+    cr_expect_eq(count_op(g, OP_QMAX_POOL), 2);
+    cr_expect_eq(count_op(g, OP_QLUT), 2);
+    cr_expect_eq(count_op(g, OP_QMUL), 1);
+    cr_expect_eq(count_op(g, OP_QCONCAT), 1);
+    cr_expect_eq(count_op(g, OP_RELU), 0, "the relu is qmul's clamp");
+    int floats = 0;
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        floats += !n->dead && n->op != OP_QUANTIZE_LINEAR && n->op != OP_DEQUANTIZE_LINEAR &&
+                  ir_value(g, n->out[0])->type.dtype == DT_F32;
+    }
+    cr_expect_eq(floats, 0, "float ops left between the input's Q and the output's DQ");
+    /* The max_pools keep their input's parameters: no requantization. */
+    for (int i = 0; i < g->nnodes; i++) {
+        const Node *n = &g->nodes[i];
+        if (!n->dead && n->op == OP_QMAX_POOL) {
+            const Quant *qx = ir_value(g, n->in[0])->type.quant, *qy = ir_value(g, n->out[0])->type.quant;
+            cr_expect(qx->scale[0] == qy->scale[0] && qx->zero[0] == qy->zero[0]);
+        }
+    }
+    double step = f32_at(g, "y_scale", 0), worst = 0;
+    for (int k = 0; k < NTEST; k++) {
+        for (int i = 0; i < N; i++)
+            tst[k * N + i] = tu_rng_float(&r, -3, 3);
+        Tensor in = {type_make(DT_F32, 4, dims), tst + k * N}, yf, yq;
+        cr_assert(interp_run(C, f, &in, &yf) && interp_run(C, g, &in, &yq));
+        worst = fmax(worst, max_abs_diff(&yf, &yq));
+    }
+    cr_log_info("quantize/int8_kernels: worst |int8 - float| = %.2f output steps", worst / step);
+    cr_expect(worst <= 3 * step, "int8 differs from float by %g, %.2f steps of %g", worst, worst / step, step);
 }
 
 /* ---------------------------------------------------------------- digits */
