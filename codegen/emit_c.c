@@ -377,6 +377,26 @@ static const char *comment_text(Arena *a, const char *s)
 
 /* ------------------------------------------------------------- expressions */
 
+/* The hot paths of kernel text (megabytes for a model of unrolled conv
+ * tiles) write through these rather than printf. */
+static void out_str(Writer *w, const char *s)
+{
+    fputs(s, w->f);
+}
+
+/* Loop variable `var` as its C name, i<var>. */
+static void out_var(Writer *w, int var)
+{
+    char buf[16], *q = buf + sizeof buf;
+    unsigned v = (unsigned)var;
+    *--q = '\0';
+    do
+        *--q = (char)('0' + v % 10);
+    while (v /= 10);
+    *--q = 'i';
+    fputs(q, w->f);
+}
+
 typedef struct {
     Writer *w;
     const Program *p;
@@ -438,16 +458,18 @@ static void emit_expr(Emit *em, const Expr *e, int min_prec);
 
 static void emit_call1(Emit *em, const char *fn, const Expr *a)
 {
-    out_raw(em->w, "%s(", fn);
+    out_str(em->w, fn);
+    out_str(em->w, "(");
     emit_expr(em, a, 0);
-    out_raw(em->w, ")");
+    out_str(em->w, ")");
 }
 
 static void emit_call2(Emit *em, const char *fn, const Expr *a, const Expr *b)
 {
-    out_raw(em->w, "%s(", fn);
+    out_str(em->w, fn);
+    out_str(em->w, "(");
     emit_expr(em, a, 0);
-    out_raw(em->w, ", ");
+    out_str(em->w, ", ");
     emit_expr(em, b, 0);
     out_raw(em->w, ")");
 }
@@ -564,7 +586,9 @@ static void emit_binary(Emit *em, const Expr *e)
     if (e->op == BIN_SHL || e->op == BIN_SHR)
         lp = rp = PREC_MUL; /* gcc's -Wparentheses: a + b >> c reads badly */
     emit_expr(em, e->a, lp);
-    out_raw(em->w, " %s ", binop_name((BinOp)e->op));
+    out_str(em->w, " ");
+    out_str(em->w, binop_name((BinOp)e->op));
+    out_str(em->w, " ");
     emit_expr(em, e->b, rp);
 }
 
@@ -593,20 +617,21 @@ static void emit_expr(Emit *em, const Expr *e, int min_prec)
             fmt_float(lit, sizeof lit, (float)e->i);
         else
             fmt_int(lit, sizeof lit, e->i);
-        out_raw(em->w, "%s", lit);
+        out_str(em->w, lit);
         break;
     case EX_FLT:
         fmt_float(lit, sizeof lit, (float)e->f);
-        out_raw(em->w, "%s", lit);
+        out_str(em->w, lit);
         break;
     case EX_VAR:
-        out_raw(em->w, "i%d", e->var);
+        out_var(em->w, e->var);
         break;
     case EX_LOCAL:
-        out_raw(em->w, "%s", em->nm->local[em->kernel][e->local]);
+        out_str(em->w, em->nm->local[em->kernel][e->local]);
         break;
     case EX_LOAD:
-        out_raw(em->w, "%s[", em->nm->buf[e->buf]);
+        out_str(em->w, em->nm->buf[e->buf]);
+        out_str(em->w, "[");
         emit_expr(em, e->a, 0);
         out_raw(em->w, "]");
         break;
@@ -635,7 +660,8 @@ static void emit_expr(Emit *em, const Expr *e, int min_prec)
 
 static void line_start(Writer *w)
 {
-    out_raw(w, "%*s", w->indent * 4, "");
+    for (int i = 0; i < w->indent; i++)
+        out_str(w, "    ");
 }
 
 static void blank(Writer *w)
@@ -691,7 +717,8 @@ static void emit_stmt(Emit *em, const Stmt *s)
         return;
     case ST_STORE:
         line_start(w);
-        out_raw(w, "%s[", em->nm->buf[s->buf]);
+        out_str(w, em->nm->buf[s->buf]);
+        out_str(w, "[");
         emit_expr(em, s->idx, 0);
         out_raw(w, "] = ");
         emit_expr(em, s->val, 0);
@@ -699,7 +726,8 @@ static void emit_stmt(Emit *em, const Stmt *s)
         return;
     case ST_SET:
         line_start(w);
-        out_raw(w, "%s = ", em->nm->local[em->kernel][s->local]);
+        out_str(w, em->nm->local[em->kernel][s->local]);
+        out_str(w, " = ");
         emit_expr(em, s->val, 0);
         out_raw(w, ";\n");
         return;
