@@ -116,6 +116,7 @@ bool fold_dequantized_constants(Graph *g);
 /* ---------------------------------------------------------------- fuse.c */
 
 bool pass_fuse_activation(Ctx *c, Module *m);
+bool pass_fuse_elementwise(Ctx *c, Module *m);
 /* Lowering: Graph IR -> Loop IR (lower.c). */
 bool pass_lower(Ctx *c, Module *m);
 /* Loop passes. */
