@@ -331,15 +331,27 @@ static void fmt_float_hex(char *out, float v)
     *o = '\0';
 }
 
-/* An integer literal whose C type holds v. */
+/* An integer literal whose C type holds v. The int range is written
+ * without snprintf: int8 models are hundreds of thousands of them. */
 static void fmt_int(char *out, size_t size, int64_t v)
 {
-    if (v == INT64_MIN)
+    if (v == INT64_MIN) {
         snprintf(out, size, "(-9223372036854775807LL - 1)");
-    else if (v > 2147483647 || v < -2147483647)
+    } else if (v > 2147483647 || v < -2147483647) {
         snprintf(out, size, "%lldLL", (long long)v);
-    else
-        snprintf(out, size, "%lld", (long long)v);
+    } else {
+        char rev[12];
+        int n = 0;
+        uint32_t u = (uint32_t)(v < 0 ? -v : v);
+        do
+            rev[n++] = (char)('0' + u % 10);
+        while (u /= 10);
+        if (v < 0)
+            rev[n++] = '-';
+        for (int i = 0; i < n; i++)
+            out[i] = rev[n - 1 - i];
+        out[n] = '\0';
+    }
 }
 
 static void fmt_elem(char *out, size_t size, DType dt, const void *data, int64_t i)
