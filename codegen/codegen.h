@@ -45,13 +45,36 @@ typedef struct {
     int opt_level;      /* 0..3: the new pass manager's default<ON> pipeline */
 } LlvmOpts;
 
+/* The LLVM backend is built twice: linked into the tests, and as a module
+ * (libetch_llvm.so) the etch CLI loads on first use (tools/cli_llvm.c), so
+ * a compile to C never pays for loading libLLVM (~20 ms of relocations).
+ * In the CLI, cg_emit_llvm and cg_emit_llvm_file are the loader's: they
+ * load the module and call its own through `cg_llvm_api`. */
+
 /* Writes DIR/PREFIX.ll|.bc|.o|.s, plus PREFIX.h and etch_runtime.h (the C
  * backend's, so a program links either backend's output unchanged). */
 bool cg_emit_llvm(Ctx *c, const Program *p, const char *dir, const LlvmOpts *o);
 /* Only the LLVM output, to `path` (tests, golden files, the run driver). */
 bool cg_emit_llvm_file(Ctx *c, const Program *p, const char *path, const LlvmOpts *o);
+
+/* What the module exports (one data symbol: no casts from dlsym). */
+typedef struct {
+    bool (*emit)(Ctx *c, const Program *p, const char *dir, const LlvmOpts *o);
+    bool (*emit_file)(Ctx *c, const Program *p, const char *path, const LlvmOpts *o);
+} CgLlvmApi;
+extern const CgLlvmApi cg_llvm_api;
+
 /* The file suffix of a kind: ".ll", ".bc", ".o", ".s". */
-const char *cg_llvm_suffix(LlvmEmitKind kind);
+static inline const char *cg_llvm_suffix(LlvmEmitKind kind)
+{
+    switch (kind) {
+    case LLVM_EMIT_LL: return ".ll";
+    case LLVM_EMIT_BC: return ".bc";
+    case LLVM_EMIT_OBJ: return ".o";
+    case LLVM_EMIT_ASM: return ".s";
+    }
+    unreachable("bad LLVM output kind");
+}
 /* emit_llvm.c: builds p's kernels and entry points into `mod`, an empty
  * module (emit_llvm_target.c sets its triple and layout and emits it).
  * arm_dsp: the module is for a target whose dot4 is ARM's SMLAD (a target

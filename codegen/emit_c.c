@@ -31,6 +31,7 @@ typedef struct {
     const char *s;
     int kind;
     int kernel;         /* NAME_LOCAL: whose local it is */
+    int next;           /* next name in the same hash bucket, or -1 */
 } Name;
 
 
@@ -44,6 +45,12 @@ typedef struct {
     const char **kern;      /* C name per kernel */
     const char ***local;    /* C name per kernel, per local */
     Name *names; int nnames, capnames;
+    /* Hash buckets over names[] (heads of `next` chains, -1 when empty), and
+     * the same for the fixed reserved words: a model has thousands of names
+     * (a conv tile's accumulators), so claiming one must not scan them all. */
+    int *bucket; int nbuckets;
+    int *rbucket; int nrbuckets;
+    const char **rwords; int *rnext; int nrwords;
 } Names;
 
 static const char *const c_keywords[] = {
@@ -91,18 +98,47 @@ static bool is_loop_var_name(const char *s)
     return true;
 }
 
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;   /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The words reserved in full (keywords, our entry points' locals, libc and
+ * libm names with their f and l variants), hashed once. */
+static void reserved_init(Names *nm)
+{
+    int nk = (int)(sizeof c_keywords / sizeof c_keywords[0]);
+    int nl = (int)(sizeof libm_names / sizeof libm_names[0]);
+    int n = nk + 3 * nl;
+    nm->rwords = arena_alloc(nm->a, sizeof *nm->rwords * (size_t)n);
+    nm->rnext = arena_alloc(nm->a, sizeof *nm->rnext * (size_t)n);
+    nm->nrbuckets = 1024;
+    nm->rbucket = arena_alloc(nm->a, sizeof *nm->rbucket * (size_t)nm->nrbuckets);
+    for (int b = 0; b < nm->nrbuckets; b++)
+        nm->rbucket[b] = -1;
+    for (int i = 0; i < nk + nl; i++) {
+        const char *w = i < nk ? c_keywords[i] : libm_names[i - nk];
+        for (int v = 0; v < (i < nk ? 1 : 3); v++) {
+            const char *word = v == 0 ? w : arena_printf(nm->a, "%s%c", w, v == 1 ? 'f' : 'l');
+            int e = nm->nrwords++;
+            uint32_t h = name_hash(word) & (uint32_t)(nm->nrbuckets - 1);
+            nm->rwords[e] = word;
+            nm->rnext[e] = nm->rbucket[h];
+            nm->rbucket[h] = e;
+        }
+    }
+}
+
 static bool is_reserved(const Names *nm, const char *s)
 {
-    for (size_t i = 0; i < sizeof c_keywords / sizeof c_keywords[0]; i++)
-        if (strcmp(s, c_keywords[i]) == 0)
+    uint32_t h = name_hash(s) & (uint32_t)(nm->nrbuckets - 1);
+    for (int e = nm->rbucket[h]; e >= 0; e = nm->rnext[e])
+        if (strcmp(s, nm->rwords[e]) == 0)
             return true;
     size_t len = strlen(s);
-    for (size_t i = 0; i < sizeof libm_names / sizeof libm_names[0]; i++) {
-        size_t n = strlen(libm_names[i]);
-        if (strncmp(s, libm_names[i], n) == 0 &&
-            (len == n || (len == n + 1 && (s[n] == 'f' || s[n] == 'l'))))
-            return true;
-    }
     /* Typedef and macro families of <stdint.h>/<math.h>, the runtime, the
      * implementation's own names, and our PREFIX_* entry points and macros. */
     if (len >= 2 && strcmp(s + len - 2, "_t") == 0)
@@ -145,7 +181,8 @@ static bool name_taken(const Names *nm, const char *s, int kind, int kernel)
 {
     if (is_reserved(nm, s))
         return true;
-    for (int i = 0; i < nm->nnames; i++) {
+    uint32_t h = name_hash(s) & (uint32_t)(nm->nbuckets - 1);
+    for (int i = nm->bucket[h]; i >= 0; i = nm->names[i].next) {
         const Name *e = &nm->names[i];
         if (kind == NAME_LOCAL && e->kind == NAME_LOCAL && e->kernel != kernel)
             continue;
@@ -164,10 +201,13 @@ static const char *claim(Names *nm, const char *want, int kind, int kernel)
     for (int n = 1; name_taken(nm, s, kind, kernel); n++)
         s = by_start ? arena_printf(nm->a, "v%d_%s_", n, want)
                      : arena_printf(nm->a, "%s_%d", want, n);
+    uint32_t h = name_hash(s) & (uint32_t)(nm->nbuckets - 1);
     Name *e = &VEC_PUSH(nm->a, nm->names, nm->nnames, nm->capnames);
     e->s = s;
     e->kind = kind;
     e->kernel = kernel;
+    e->next = nm->bucket[h];
+    nm->bucket[h] = nm->nnames - 1;
     return s;
 }
 
@@ -183,6 +223,16 @@ static void names_init(Names *nm, const Program *p)
     nm->buf = arena_alloc(nm->a, sizeof *nm->buf * (size_t)(p->nbufs + 1));
     nm->uses = arena_alloc(nm->a, sizeof *nm->uses * (size_t)(p->nkernels + 1));
     nm->used = arena_alloc(nm->a, (size_t)p->nbufs + 1);
+    reserved_init(nm);
+    int64_t nnames = p->nkernels + p->nbufs;
+    for (int k = 0; k < p->nkernels; k++)
+        nnames += p->kernels[k].nlocals;
+    nm->nbuckets = 64;
+    while (nm->nbuckets < 2 * nnames)
+        nm->nbuckets *= 2;
+    nm->bucket = arena_alloc(nm->a, sizeof *nm->bucket * (size_t)nm->nbuckets);
+    for (int b = 0; b < nm->nbuckets; b++)
+        nm->bucket[b] = -1;
     for (int k = 0; k < p->nkernels; k++) {
         nm->uses[k] = loop_kernel_uses(p, &p->kernels[k]);
         for (int b = 0; b < p->nbufs; b++)
@@ -281,15 +331,27 @@ static void fmt_float_hex(char *out, float v)
     *o = '\0';
 }
 
-/* An integer literal whose C type holds v. */
+/* An integer literal whose C type holds v. The int range is written
+ * without snprintf: int8 models are hundreds of thousands of them. */
 static void fmt_int(char *out, size_t size, int64_t v)
 {
-    if (v == INT64_MIN)
+    if (v == INT64_MIN) {
         snprintf(out, size, "(-9223372036854775807LL - 1)");
-    else if (v > 2147483647 || v < -2147483647)
+    } else if (v > 2147483647 || v < -2147483647) {
         snprintf(out, size, "%lldLL", (long long)v);
-    else
-        snprintf(out, size, "%lld", (long long)v);
+    } else {
+        char rev[12];
+        int n = 0;
+        uint32_t u = (uint32_t)(v < 0 ? -v : v);
+        do
+            rev[n++] = (char)('0' + u % 10);
+        while (u /= 10);
+        if (v < 0)
+            rev[n++] = '-';
+        for (int i = 0; i < n; i++)
+            out[i] = rev[n - 1 - i];
+        out[n] = '\0';
+    }
 }
 
 static void fmt_elem(char *out, size_t size, DType dt, const void *data, int64_t i)
@@ -326,6 +388,26 @@ static const char *comment_text(Arena *a, const char *s)
 }
 
 /* ------------------------------------------------------------- expressions */
+
+/* The hot paths of kernel text (megabytes for a model of unrolled conv
+ * tiles) write through these rather than printf. */
+static void out_str(Writer *w, const char *s)
+{
+    fputs(s, w->f);
+}
+
+/* Loop variable `var` as its C name, i<var>. */
+static void out_var(Writer *w, int var)
+{
+    char buf[16], *q = buf + sizeof buf;
+    unsigned v = (unsigned)var;
+    *--q = '\0';
+    do
+        *--q = (char)('0' + v % 10);
+    while (v /= 10);
+    *--q = 'i';
+    fputs(q, w->f);
+}
 
 typedef struct {
     Writer *w;
@@ -388,16 +470,18 @@ static void emit_expr(Emit *em, const Expr *e, int min_prec);
 
 static void emit_call1(Emit *em, const char *fn, const Expr *a)
 {
-    out_raw(em->w, "%s(", fn);
+    out_str(em->w, fn);
+    out_str(em->w, "(");
     emit_expr(em, a, 0);
-    out_raw(em->w, ")");
+    out_str(em->w, ")");
 }
 
 static void emit_call2(Emit *em, const char *fn, const Expr *a, const Expr *b)
 {
-    out_raw(em->w, "%s(", fn);
+    out_str(em->w, fn);
+    out_str(em->w, "(");
     emit_expr(em, a, 0);
-    out_raw(em->w, ", ");
+    out_str(em->w, ", ");
     emit_expr(em, b, 0);
     out_raw(em->w, ")");
 }
@@ -518,7 +602,9 @@ static void emit_binary(Emit *em, const Expr *e)
     if (e->op == BIN_SHL || e->op == BIN_SHR)
         lp = rp = PREC_MUL; /* gcc's -Wparentheses: a + b >> c reads badly */
     emit_expr(em, e->a, lp);
-    out_raw(em->w, " %s ", binop_name((BinOp)e->op));
+    out_str(em->w, " ");
+    out_str(em->w, binop_name((BinOp)e->op));
+    out_str(em->w, " ");
     emit_expr(em, e->b, rp);
 }
 
@@ -547,20 +633,21 @@ static void emit_expr(Emit *em, const Expr *e, int min_prec)
             fmt_float(lit, sizeof lit, (float)e->i);
         else
             fmt_int(lit, sizeof lit, e->i);
-        out_raw(em->w, "%s", lit);
+        out_str(em->w, lit);
         break;
     case EX_FLT:
         fmt_float(lit, sizeof lit, (float)e->f);
-        out_raw(em->w, "%s", lit);
+        out_str(em->w, lit);
         break;
     case EX_VAR:
-        out_raw(em->w, "i%d", e->var);
+        out_var(em->w, e->var);
         break;
     case EX_LOCAL:
-        out_raw(em->w, "%s", em->nm->local[em->kernel][e->local]);
+        out_str(em->w, em->nm->local[em->kernel][e->local]);
         break;
     case EX_LOAD:
-        out_raw(em->w, "%s[", em->nm->buf[e->buf]);
+        out_str(em->w, em->nm->buf[e->buf]);
+        out_str(em->w, "[");
         emit_expr(em, e->a, 0);
         out_raw(em->w, "]");
         break;
@@ -600,7 +687,8 @@ static void emit_expr(Emit *em, const Expr *e, int min_prec)
 
 static void line_start(Writer *w)
 {
-    out_raw(w, "%*s", w->indent * 4, "");
+    for (int i = 0; i < w->indent; i++)
+        out_str(w, "    ");
 }
 
 static void blank(Writer *w)
@@ -656,7 +744,8 @@ static void emit_stmt(Emit *em, const Stmt *s)
         return;
     case ST_STORE:
         line_start(w);
-        out_raw(w, "%s[", em->nm->buf[s->buf]);
+        out_str(w, em->nm->buf[s->buf]);
+        out_str(w, "[");
         emit_expr(em, s->idx, 0);
         out_raw(w, "] = ");
         emit_expr(em, s->val, 0);
@@ -664,7 +753,8 @@ static void emit_stmt(Emit *em, const Stmt *s)
         return;
     case ST_SET:
         line_start(w);
-        out_raw(w, "%s = ", em->nm->local[em->kernel][s->local]);
+        out_str(w, em->nm->local[em->kernel][s->local]);
+        out_str(w, " = ");
         emit_expr(em, s->val, 0);
         out_raw(w, ";\n");
         return;
@@ -1025,16 +1115,19 @@ void cg_emit_c_header(FILE *f, const Program *p)
     emit_header(&w, p, &nm);
 }
 
-typedef void EmitFileFn(FILE *f, const Program *p);
+typedef void EmitFileFn(Writer *w, const Program *p, const Names *nm);
 
-static bool write_file(Ctx *c, const char *path, EmitFileFn *fn, const Program *p)
+static bool write_file(Ctx *c, const char *path, EmitFileFn *fn, const Program *p, const Names *nm)
 {
     FILE *f = fopen(path, "wb");
     if (!f) {
         diag_error(c, (Loc){.file = path}, "cannot create file: %s", strerror(errno));
         return false;
     }
-    fn(f, p);
+    /* Megabytes of weights: a large buffer saves a write per 4 KiB. */
+    setvbuf(f, NULL, _IOFBF, 1 << 20);
+    Writer w = {.f = f, .indent = 0};
+    fn(&w, p, nm);
     bool ok = !ferror(f);
     if (fclose(f) != 0 || !ok) {
         diag_error(c, (Loc){.file = path}, "cannot write file: %s", strerror(errno));
@@ -1048,7 +1141,9 @@ bool cg_emit_c(Ctx *c, const Program *p, const char *dir)
     const char *prefix = sanitize(c->arena, p->name);
     const char *src = arena_printf(c->arena, "%s/%s.c", dir, prefix);
     const char *hdr = arena_printf(c->arena, "%s/%s.h", dir, prefix);
-    if (!write_file(c, hdr, cg_emit_c_header, p) || !write_file(c, src, cg_emit_c_source, p))
+    Names nm;
+    names_init(&nm, p);
+    if (!write_file(c, hdr, emit_header, p, &nm) || !write_file(c, src, emit_source, p, &nm))
         return false;
     if (!cg_write_runtime(dir)) {
         diag_error(c, (Loc){.file = dir}, "cannot write etch_runtime.h: %s", strerror(errno));

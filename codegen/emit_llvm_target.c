@@ -27,17 +27,6 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
-const char *cg_llvm_suffix(LlvmEmitKind kind)
-{
-    switch (kind) {
-    case LLVM_EMIT_LL: return ".ll";
-    case LLVM_EMIT_BC: return ".bc";
-    case LLVM_EMIT_OBJ: return ".o";
-    case LLVM_EMIT_ASM: return ".s";
-    }
-    unreachable("bad LLVM output kind");
-}
-
 static void init_llvm(void)
 {
     static bool done;
@@ -221,3 +210,5 @@ bool cg_emit_llvm(Ctx *c, const Program *p, const char *dir, const LlvmOpts *o)
     }
     return true;
 }
+
+const CgLlvmApi cg_llvm_api = {cg_emit_llvm, cg_emit_llvm_file};

@@ -7,10 +7,24 @@
  */
 #include "codegen.h"
 
+#include <string.h>
+
 static void write_indent(Writer *w)
 {
     for (int i = 0; i < w->indent; i++)
         fputs("    ", w->f);
+}
+
+/* vfprintf, but the emitters' commonest formats (plain text and a lone
+ * "%s": most of a megabyte of kernel code) skip printf's parsing. */
+static void write_fmt(Writer *w, const char *fmt, va_list ap)
+{
+    if (strchr(fmt, '%') == NULL)
+        fputs(fmt, w->f);
+    else if (strcmp(fmt, "%s") == 0)
+        fputs(va_arg(ap, const char *), w->f);
+    else
+        vfprintf(w->f, fmt, ap);
 }
 
 void out_line(Writer *w, const char *fmt, ...)
@@ -20,7 +34,7 @@ void out_line(Writer *w, const char *fmt, ...)
     if (fmt[0] != '\0')
         write_indent(w);
     va_start(ap, fmt);
-    vfprintf(w->f, fmt, ap);
+    write_fmt(w, fmt, ap);
     va_end(ap);
     fputc('\n', w->f);
 }
@@ -29,6 +43,6 @@ void out_raw(Writer *w, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(w->f, fmt, ap);
+    write_fmt(w, fmt, ap);
     va_end(ap);
 }

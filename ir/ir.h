@@ -413,6 +413,20 @@ int ir_resize_taps(const Node *n, const ResizeGeom *rg, int d, int64_t o,
 /* "node 'y' (conv)" for messages. */
 const char *ir_node_desc(const Graph *g, const Node *n, char *buf, size_t size);
 
+/* --------------------------------------------------------------- fused.c */
+
+/* The body of a `fused` node (its `expr` attribute, see fused.c) as a graph
+ * of its own, in arena a: inputs typed as n's inputs ($i is inputs[i]), a
+ * node per op in order, inferred as built, the result its one output. NULL
+ * after a diagnostic at n. */
+Graph *ir_fused_body(Ctx *c, Arena *a, const Graph *g, const Node *n);
+/* The `expr` text of a body made of g's nodes[0..count) (schedule order,
+ * the last one the result) over the values ins[0..nin) ($0, $1, ...). */
+char *ir_fused_expr(Arena *a, const Graph *g, const int *nodes, int count, const int *ins,
+                    int nin);
+/* Whether an attribute can be written in an expr (strings as bare words). */
+bool ir_fused_attr_ok(const Attr *a);
+
 /* -------------------------------------------------------------- interp.c */
 
 struct Tensor {

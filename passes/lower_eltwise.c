@@ -4,8 +4,8 @@
  * with numpy broadcast indexing, the op's template (OpInfo.expr) turns the
  * loaded operands into the value, and the value is stored.
  * Templates only build Expr trees with ex_* (never loops or statements),
- * and they type every constant like their operand, so a later fusion pass
- * can compose a chain of them inside one loop.
+ * and they type every constant like their operand, so lower_fused composes
+ * the chain of a fused node (the fuse-elementwise pass) inside one loop.
  */
 #include "passes.h"
 
@@ -32,6 +32,53 @@ bool lower_eltwise(LowerCtx *lc, const Node *n)
     }
     Expr *val = ex_cast(p, out->dtype, info->expr(lc, n, args));
     st_append(p, body, st_store(p, lower_buf(lc, n->out[0]), lower_index(p, out, idx), val));
+    return true;
+}
+
+/* A fused node (ir/fused.c): one loop nest over the output, as above; each
+ * op of its body applies its template to its operands (inputs loaded with
+ * broadcast indexing, earlier results read from kernel locals) and casts
+ * the value to its dtype, as a store would, so the kernel computes what the
+ * unfused chain did. Every result but the last goes into a local of its
+ * own: a template may use an operand more than once (gelu, leaky_relu),
+ * and a local keeps that from repeating the operand's whole computation. */
+bool lower_fused(LowerCtx *lc, const Node *n)
+{
+    Program *p = lc->p;
+    const Graph *g = lc->g;
+    Graph *body = ir_fused_body(lc->ctx, p->arena, g, n);
+    if (!body)
+        return false;
+    const Type *out = ir_out_type(g, n, 0);
+    Kernel *k = lower_kernel(lc, n);
+    k->comment = arena_printf(p->arena, "%s: %s", k->comment, ir_attr_str(n, "expr"));
+    int vars[IR_MAX_RANK];
+    Stmt *inner = lower_nest(p, k, k->body, out, vars);
+    Expr *idx[IR_MAX_RANK];
+    for (int d = 0; d < out->rank; d++)
+        idx[d] = ex_var(p, vars[d]);
+
+    Expr **val = arena_alloc(p->arena, (size_t)(body->nvalues + 1) * sizeof *val);
+    for (int i = 0; i < body->ninputs; i++)
+        val[body->inputs[i]] = ex_load(p, lower_buf(lc, n->in[i]),
+                                       lower_bcast_index(p, ir_in_type(g, n, i), out, idx));
+    LowerCtx sub = *lc;
+    sub.g = body;
+    for (int j = 0; j < body->nnodes; j++) {
+        const Node *m = &body->nodes[j];
+        Expr **args = arena_alloc(p->arena, (size_t)(m->nin + 1) * sizeof *args);
+        for (int i = 0; i < m->nin; i++)
+            args[i] = val[m->in[i]];
+        DType dt = ir_out_type(body, m, 0)->dtype;
+        Expr *e = ex_cast(p, dt, op_info(m->op)->expr(&sub, m, args));
+        if (m->out[0] == body->outputs[0]) {
+            st_append(p, inner, st_store(p, lower_buf(lc, n->out[0]), lower_index(p, out, idx), e));
+            break;
+        }
+        int l = loop_new_local(p, k, dt, "f");
+        st_append(p, inner, st_set(p, l, e));
+        val[m->out[0]] = ex_local(p, k, l);
+    }
     return true;
 }
 

@@ -116,10 +116,12 @@ bool fold_dequantized_constants(Graph *g);
 /* ---------------------------------------------------------------- fuse.c */
 
 bool pass_fuse_activation(Ctx *c, Module *m);
+bool pass_fuse_elementwise(Ctx *c, Module *m);
 
 /* ------------------------------------------------------- fuse_residual.c */
 
 bool pass_fuse_residual(Ctx *c, Module *m);
+
 /* Lowering: Graph IR -> Loop IR (lower.c). */
 bool pass_lower(Ctx *c, Module *m);
 /* Loop passes. */

@@ -24,6 +24,7 @@ static const PassInfo passes[] = {
     {"fuse-residual",  pass_fuse_residual, LEVEL_GRAPH},
     {"fuse-activation", pass_fuse_activation, LEVEL_GRAPH},
     {"dce",            pass_dce,           LEVEL_GRAPH},
+    {"fuse-elementwise", pass_fuse_elementwise, LEVEL_GRAPH},
     {"lower",          pass_lower,         LEVEL_LOOP},
     {"plan-memory",    pass_plan_memory,   LEVEL_LOOP},
 };

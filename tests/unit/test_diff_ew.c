@@ -11,12 +11,16 @@
  * handling is checked through equal(v, v), which is false exactly where v
  * is NaN. A failure prints the seed: ETCH_SEED=N replays it.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include <criterion/criterion.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "frontend/frontend.h"
+#include "passes/passes.h"
 #include "testutil.h"
 
 #define TOL 1e-5
@@ -436,6 +440,111 @@ Test(diff_ew, quantize_dequantize, .timeout = 120)
         g_line(&k, "qu = quantize_linear(x, s)");
         g_line(&k, "d32 = dequantize_linear(cast(q, to = \"i32\"), s)");
         g_line(&k, "output q\n  output dq\n  output qu\n  output d32");
+        g_run(&k);
+    }
+    end(&k);
+}
+
+/* ------------------------------------------------------- fused chains */
+
+/* The pipeline on the case's graph must fuse its chain into one kernel,
+ * and the interpreter must run the fused graph to the same bits as the
+ * unfused one (it runs the graph after the pipeline for `etch run`). */
+static void check_fused(Case *k)
+{
+    Ctx *c = ctx_new();
+    char *diag = NULL;
+    size_t len = 0;
+    c->err = open_memstream(&diag, &len);
+    TuStr text = {0};
+    tu_str_printf(&text, "%s}\n", k->text.s); /* g_run closes the graph later */
+    Graph *before = fe_parse_string(c, "chain.etch", text.s);
+    Graph *g = fe_parse_string(c, "chain.etch", text.s);
+    Module m = {.graph = g};
+    bool ok = before && g && pipeline_run(c, &m, NULL);
+    fflush(c->err);
+    if (!ok) {
+        tu_str_printf(&k->report, "pipeline failed:\n%s\n%s", diag ? diag : "", text.s);
+        k->nfail++;
+    } else if (m.prog->nkernels != 1) {
+        tu_str_printf(&k->report, "the chain is %d kernels, not one:\n%s", m.prog->nkernels,
+                      text.s);
+        k->nfail++;
+    } else {
+        Tensor *in = arena_alloc(c->arena, (size_t)(g->ninputs + 1) * sizeof *in);
+        for (int i = 0; i < g->ninputs; i++) {
+            in[i].type = ir_value(g, g->inputs[i])->type;
+            in[i].data = arena_alloc(c->arena, type_bytes(&in[i].type) + 4);
+            tu_fill(&k->rng, in[i].data, type_numel(&in[i].type), k->kinds[i]);
+        }
+        Tensor a, b;
+        if (!interp_run(c, before, in, &a) || !interp_run(c, g, in, &b) ||
+            memcmp(a.data, b.data, type_bytes(&a.type)) != 0) {
+            tu_str_printf(&k->report, "the fused graph interprets differently:\n%s", text.s);
+            k->nfail++;
+        }
+    }
+    fclose(c->err);
+    free(diag);
+    free(text.s);
+    ctx_free(c);
+}
+
+/* Random chains of 2 to 6 elementwise ops with one result: each op reads
+ * the chain so far and, if binary, an input broadcast to the chain's shape
+ * or an earlier value of the chain (a DAG whose intermediates are read
+ * twice), so fuse-elementwise makes it one fused node; compared with the
+ * interpreter through loop_eval and the emitted code. */
+Test(diff_ew, fused_chains, .timeout = 240)
+{
+    static const char *const unary[] = {
+        "relu(%s)", "neg(%s)", "abs(%s)", "tanh(%s)", "sigmoid(%s)", "gelu(%s)",
+        "gelu(%s, approximate = \"tanh\")", "leaky_relu(%s, alpha = 0.1)",
+        "clip(%s, min = -1, max = 1.5)", "exp(tanh(%s))", "sqrt(abs(%s))", "erf(%s)",
+        "hard_swish(%s)", "softsign(%s)",
+    };
+    static const char *const binary[] = {"add", "sub", "mul", "div", "max", "min", "prelu"};
+    const int nun = (int)(sizeof unary / sizeof unary[0]);
+    const int nbin = (int)(sizeof binary / sizeof binary[0]);
+    Case k;
+    begin(&k, "fused_chains");
+    for (int c = 0; c < 24; c++) {
+        int64_t out[4];
+        int ro = rnd(&k, 1, 4);
+        for (int i = 0; i < ro; i++)
+            out[i] = rnd(&k, 1, 5);
+        g_begin(&k);
+        g_input(&k, "x", "f32", ro, out, TU_DATA_SIGNED);
+        int nops = rnd(&k, 2, 6);
+        for (int j = 0; j < nops; j++) {
+            char cur[16], prev[16];
+            snprintf(cur, sizeof cur, j ? "v%d" : "x", j - 1);
+            snprintf(prev, sizeof prev, j > 1 ? "v%d" : "x", rnd(&k, 0, j - 2 < 0 ? 0 : j - 2));
+            if (rnd(&k, 0, 1) == 0) {
+                char expr[128];
+                snprintf(expr, sizeof expr, unary[rnd(&k, 0, nun - 1)], cur);
+                g_line(&k, "v%d = %s", j, expr);
+                continue;
+            }
+            const char *op = binary[rnd(&k, 0, nbin - 1)];
+            int pick = rnd(&k, 0, 3);
+            if (pick == 0 && strcmp(op, "div") != 0) {
+                /* an earlier value of the chain: read twice inside it */
+                g_line(&k, "v%d = %s(%s, %s)", j, op, cur, prev);
+            } else {
+                char y[16];
+                int64_t dims[4];
+                snprintf(y, sizeof y, "y%d", j);
+                int r = strcmp(op, "prelu") == 0 ? bcast_from(&k, ro, out, dims, false)
+                                                  : bcast_from(&k, ro, out, dims, pick == 1);
+                g_input(&k, y, "f32", r, dims,
+                        strcmp(op, "div") == 0 ? TU_DATA_AWAY : TU_DATA_SIGNED);
+                bool swap = strcmp(op, "prelu") != 0 && strcmp(op, "div") != 0 && pick == 3;
+                g_line(&k, "v%d = %s(%s, %s)", j, op, swap ? y : cur, swap ? cur : y);
+            }
+        }
+        g_line(&k, "output v%d", nops - 1);
+        check_fused(&k);
         g_run(&k);
     }
     end(&k);

@@ -524,6 +524,164 @@ Test(fold_transposes, keeps_graph_outputs)
 
 /* Graphs every new pass rewrites, through the whole pipeline, loop_eval and
  * the emitted C, against the interpreter on the graph as written. */
+/* ----------------------------------------------------- fuse-elementwise */
+
+static const char *fuse_ew_graph =
+    "graph g {\n"
+    "  input x : f32[2, 3]\n"
+    "  input b : f32[3]\n"
+    "  input s : f32[2, 1]\n"
+    "  input v : f32[2, 1]\n"
+    "  d = sub(mul(add(x, b), s), x)\n"
+    "  y1 = tanh(mul(d, d))\n"
+    "  kept = exp(neg(x))\n"
+    "  y2 = add(kept, b)\n"
+    "  shared = sigmoid(x)\n"
+    "  y3 = relu(mul(shared, s))\n"
+    "  y4 = reduce_sum(shared, axes = [1])\n"
+    "  n = sqrt(add(v, s))\n"
+    "  y5 = div(x, n)\n"
+    "  q = quantize_linear(dequantize_linear(quantize_linear(x, b), b), b)\n"
+    "  output y1, kept, y2, y3, y4, y5, q\n"
+    "}\n";
+
+static int producer_op(const Graph *g, const char *name)
+{
+    const Value *v = value(g, name);
+    cr_assert_eq(v->kind, VK_NODE, "'%s' is not a node's", name);
+    return g->nodes[v->producer].op;
+}
+
+/* What becomes one node and what stays: a graph output ends a chain, a
+ * value read outside the chain stays, a smaller value is a chain of its
+ * own, quantize/dequantize are left to fold-qdq; the values are the same
+ * bits. */
+Test(fuse_elementwise, chains_and_what_stays)
+{
+    Case *k = load(fuse_ew_graph);
+    cr_expect(run1(k, "fuse-elementwise"));
+    cr_expect_eq(producer_op(k->g, "y1"), OP_FUSED);
+    cr_expect_str_eq(ir_attr_str(&k->g->nodes[value(k->g, "y1")->producer], "expr"),
+                     "%0 = sub(mul(add($0, $1), $2), $0); tanh(mul(%0, %0))");
+    cr_expect_eq(producer_op(k->g, "kept"), OP_FUSED);
+    cr_expect_eq(producer_op(k->g, "y2"), OP_ADD);
+    cr_expect_eq(producer_op(k->g, "shared"), OP_SIGMOID);
+    cr_expect_eq(producer_op(k->g, "y3"), OP_FUSED);
+    cr_expect_eq(producer_op(k->g, "n"), OP_FUSED);
+    cr_expect_eq(producer_op(k->g, "y5"), OP_DIV);
+    cr_expect_eq(live_ops(k->g, OP_QUANTIZE_LINEAR), 2);
+    cr_expect_eq(live_ops(k->g, OP_FUSED), 4);
+    cr_expect_eq(ir_find_value(k->g, "d"), -1, "d should be inside y1's node");
+    cr_expect(!run1(k, "fuse-elementwise"), "a second run changed the graph");
+    same_results(k, 0.0);
+    done(k);
+}
+
+/* A fused graph prints, parses back and prints the same, and interprets
+ * as the unfused graph did. */
+Test(fuse_elementwise, dump_parses_back)
+{
+    Case *k = load(fuse_ew_graph);
+    run1(k, "fuse-elementwise");
+    char *first = NULL, *second = NULL;
+    size_t n1 = 0, n2 = 0;
+    FILE *f = open_memstream(&first, &n1);
+    ir_print_graph(f, k->g);
+    fclose(f);
+    Graph *back = fe_parse_string(k->c, "back.etch", first);
+    fflush(k->c->err);
+    cr_assert(back, "the dump does not parse:\n%s\n%s", k->diag ? k->diag : "", first);
+    f = open_memstream(&second, &n2);
+    ir_print_graph(f, back);
+    fclose(f);
+    cr_expect_str_eq(second, first);
+    k->g = back;
+    same_results(k, 0.0);
+    free(first);
+    free(second);
+    done(k);
+}
+
+/* Fewer kernels and temporaries once chains are fused, and a smaller
+ * workspace. */
+Test(fuse_elementwise, planner_sees_fewer_buffers)
+{
+    const char *text = "graph g {\n"
+                       "  input x : f32[64, 64]\n"
+                       "  input b : f32[64]\n"
+                       "  m = reduce_mean(x, axes = [1])\n"
+                       "  d = sub(x, m)\n"
+                       "  var = reduce_mean(mul(d, d), axes = [1])\n"
+                       "  y = add(mul(div(d, sqrt(add(var, b))), b), b)\n"
+                       "  output y\n"
+                       "}\n";
+    int kernels[2], temps[2];
+    int64_t ws[2];
+    for (int on = 0; on < 2; on++) {
+        Case *k = load(text);
+        const char *off[] = {"fuse-elementwise"};
+        PipelineOpts o = {.disabled = off, .ndisabled = on ? 0 : 1};
+        Module m = {.graph = k->g};
+        cr_assert(pipeline_run(k->c, &m, &o));
+        kernels[on] = m.prog->nkernels;
+        temps[on] = 0;
+        for (int b = 0; b < m.prog->nbufs; b++)
+            temps[on] += m.prog->bufs[b].kind == BK_TEMP;
+        ws[on] = m.prog->workspace_size;
+        done(k);
+    }
+    /* Unfused: reduce_mean, sub, mul, reduce_mean, add, sqrt, div, mul,
+     * add, with a temporary for each but y. Fused: d is read by mul(d, d)
+     * and by div, so it stays, and mul(d, d) is a lone op before a reduce;
+     * add, sqrt, div, mul, add are one kernel. */
+    cr_expect_eq(kernels[0], 9);
+    cr_expect_eq(kernels[1], 5);
+    cr_expect_eq(temps[0], 8);
+    cr_expect_eq(temps[1], 4);
+    cr_expect_lt(ws[1], ws[0], "workspace %lld -> %lld", (long long)ws[0], (long long)ws[1]);
+}
+
+/* A malformed expr is a diagnostic at the node, never a crash. */
+Test(fuse_elementwise, bad_exprs_are_diagnosed)
+{
+    static const char *const bad[] = {
+        "relu($0",
+        "nosuch($0)",
+        "conv($0, $0)",
+        "relu($2)",
+        "neg(%0)",
+        "%1 = relu($0); neg(%1)",
+        "relu($0) neg($0)",
+        "clip($0, min = )",
+        "clip($0, min = 0, $0)",
+        "add($0, $0, $0)",
+        "relu($0, alpha = 1)",
+        "",
+        "cast($0, to = \\\"i32\\\")",
+        "%0 = add($0, $1); neg($0)",
+        "fused($0, expr = relu)",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        TuStr t = {0};
+        tu_str_printf(&t,
+                      "graph g {\n  input x : f32[3]\n  input w : f32[2, 3]\n"
+                      "  y = fused(x, w, expr = \"%s\")\n  output y\n}\n",
+                      bad[i]);
+        Ctx *c = ctx_new();
+        char *diag = NULL;
+        size_t len = 0;
+        c->err = open_memstream(&diag, &len);
+        Graph *g = fe_parse_string(c, "bad.etch", t.s);
+        fclose(c->err);
+        cr_expect(!g && c->nerrors > 0, "expr \"%s\" was accepted", bad[i]);
+        cr_expect(strstr(diag, "bad.etch:4:") != NULL, "no location for \"%s\":\n%s", bad[i],
+                  diag);
+        free(diag);
+        ctx_free(c);
+        free(t.s);
+    }
+}
+
 Test(graph_passes, pipeline_matches_unoptimized_interpreter, .timeout = 120)
 {
     char *w = ramp(4 * 3 * 3 * 3, 0.021, -0.8), *g = ramp(16 * 10, -0.003, 0.4);

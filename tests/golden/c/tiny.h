@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-#define tiny_WORKSPACE_SIZE 32
+#define tiny_WORKSPACE_SIZE 0
 #define tiny_NUM_INPUTS 1
 #define tiny_NUM_OUTPUTS 1
 

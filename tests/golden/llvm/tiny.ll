@@ -6,10 +6,12 @@ target triple = "x86_64-unknown-linux-gnu"
 @tiny.w1 = private unnamed_addr constant [3 x float] [float 5.000000e-01, float -1.000000e+00, float 2.000000e+00], align 16
 
 ; Function Attrs: nounwind
-define internal void @tiny.k0_add(float* noalias nocapture readonly %x, float* noalias nocapture readonly %w1, float* noalias nocapture %t2) #0 {
+define internal void @tiny.k0_fused(float* noalias nocapture readonly %x, float* noalias nocapture readonly %w1, float* noalias nocapture %t3) #0 {
 entry:
   %i0 = alloca i64, align 8
   %i1 = alloca i64, align 8
+  %f0 = alloca float, align 4
+  store float 0.000000e+00, float* %f0, align 4
   store i64 0, i64* %i0, align 8
   br label %for.head
 
@@ -38,21 +40,25 @@ for.body2:                                        ; preds = %for.head1
   %11 = getelementptr inbounds float, float* %w1, i64 %10
   %12 = load float, float* %11, align 4
   %13 = fadd float %9, %12
-  %14 = load i64, i64* %i0, align 8
-  %15 = mul i64 %14, 3
-  %16 = load i64, i64* %i1, align 8
-  %17 = add i64 %15, %16
-  %18 = getelementptr inbounds float, float* %t2, i64 %17
-  store float %13, float* %18, align 4
+  store float %13, float* %f0, align 4
+  %14 = load float, float* %f0, align 4
+  %15 = fcmp ogt float %14, 0.000000e+00
+  %16 = select i1 %15, float %14, float 0.000000e+00
+  %17 = load i64, i64* %i0, align 8
+  %18 = mul i64 %17, 3
   %19 = load i64, i64* %i1, align 8
-  %20 = add nsw i64 %19, 1
-  store i64 %20, i64* %i1, align 8
+  %20 = add i64 %18, %19
+  %21 = getelementptr inbounds float, float* %t3, i64 %20
+  store float %16, float* %21, align 4
+  %22 = load i64, i64* %i1, align 8
+  %23 = add nsw i64 %22, 1
+  store i64 %23, i64* %i1, align 8
   br label %for.head1
 
 for.end:                                          ; preds = %for.head1
-  %21 = load i64, i64* %i0, align 8
-  %22 = add nsw i64 %21, 1
-  store i64 %22, i64* %i0, align 8
+  %24 = load i64, i64* %i0, align 8
+  %25 = add nsw i64 %24, 1
+  store i64 %25, i64* %i0, align 8
   br label %for.head
 
 for.end3:                                         ; preds = %for.head
@@ -60,59 +66,7 @@ for.end3:                                         ; preds = %for.head
 }
 
 ; Function Attrs: nounwind
-define internal void @tiny.k1_relu(float* noalias nocapture readonly %t2, float* noalias nocapture %t3) #0 {
-entry:
-  %i0 = alloca i64, align 8
-  %i1 = alloca i64, align 8
-  store i64 0, i64* %i0, align 8
-  br label %for.head
-
-for.head:                                         ; preds = %for.end, %entry
-  %0 = load i64, i64* %i0, align 8
-  %1 = icmp slt i64 %0, 2
-  br i1 %1, label %for.body, label %for.end3
-
-for.body:                                         ; preds = %for.head
-  store i64 0, i64* %i1, align 8
-  br label %for.head1
-
-for.head1:                                        ; preds = %for.body2, %for.body
-  %2 = load i64, i64* %i1, align 8
-  %3 = icmp slt i64 %2, 3
-  br i1 %3, label %for.body2, label %for.end
-
-for.body2:                                        ; preds = %for.head1
-  %4 = load i64, i64* %i0, align 8
-  %5 = mul i64 %4, 3
-  %6 = load i64, i64* %i1, align 8
-  %7 = add i64 %5, %6
-  %8 = getelementptr inbounds float, float* %t2, i64 %7
-  %9 = load float, float* %8, align 4
-  %10 = fcmp ogt float %9, 0.000000e+00
-  %11 = select i1 %10, float %9, float 0.000000e+00
-  %12 = load i64, i64* %i0, align 8
-  %13 = mul i64 %12, 3
-  %14 = load i64, i64* %i1, align 8
-  %15 = add i64 %13, %14
-  %16 = getelementptr inbounds float, float* %t3, i64 %15
-  store float %11, float* %16, align 4
-  %17 = load i64, i64* %i1, align 8
-  %18 = add nsw i64 %17, 1
-  store i64 %18, i64* %i1, align 8
-  br label %for.head1
-
-for.end:                                          ; preds = %for.head1
-  %19 = load i64, i64* %i0, align 8
-  %20 = add nsw i64 %19, 1
-  store i64 %20, i64* %i0, align 8
-  br label %for.head
-
-for.end3:                                         ; preds = %for.head
-  ret void
-}
-
-; Function Attrs: nounwind
-define internal void @tiny.k2_softmax(float* noalias nocapture %y, float* noalias nocapture readonly %t3) #0 {
+define internal void @tiny.k1_softmax(float* noalias nocapture %y, float* noalias nocapture readonly %t3) #0 {
 entry:
   %i0 = alloca i64, align 8
   %i1 = alloca i64, align 8
@@ -269,12 +223,9 @@ fail3:                                            ; preds = %ok2
 
 ok4:                                              ; preds = %ok2
   %7 = getelementptr inbounds i8, i8* %workspace, i64 0
-  %t2 = bitcast i8* %7 to float*
-  %8 = getelementptr inbounds i8, i8* %workspace, i64 32
-  %t3 = bitcast i8* %8 to float*
-  call void @tiny.k0_add(float* %x, float* getelementptr inbounds ([3 x float], [3 x float]* @tiny.w1, i64 0, i64 0), float* %t2)
-  call void @tiny.k1_relu(float* %t2, float* %t3)
-  call void @tiny.k2_softmax(float* %y, float* %t3)
+  %t3 = bitcast i8* %7 to float*
+  call void @tiny.k0_fused(float* %x, float* getelementptr inbounds ([3 x float], [3 x float]* @tiny.w1, i64 0, i64 0), float* %t3)
+  call void @tiny.k1_softmax(float* %y, float* %t3)
   ret i32 0
 }
 
