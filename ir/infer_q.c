@@ -176,7 +176,10 @@ bool infer_qaverage_pool(Ctx *c, Graph *g, Node *n)
     return true;
 }
 
-bool infer_qadd(Ctx *c, Graph *g, Node *n)
+/* The common part of the binary int8 ops (qadd, qmul): a and b int8
+ * activations of one dtype, broadcast to y's shape, y carrying the
+ * parameters it was given. */
+static bool infer_qbinary(Ctx *c, Graph *g, Node *n)
 {
     Quant *q = ir_out_type(g, n, 0)->quant;
     if (!check_act(c, g, n, 0, "a") || !check_act(c, g, n, 1, "b"))
@@ -194,6 +197,15 @@ bool infer_qadd(Ctx *c, Graph *g, Node *n)
     *ir_out_type(g, n, 0) = t;
     if (!set_quant_out(c, g, n, a->dtype, q))
         return false;
+    return true;
+}
+
+bool infer_qadd(Ctx *c, Graph *g, Node *n)
+{
+    Quant *q = ir_out_type(g, n, 0)->quant;
+    if (!infer_qbinary(c, g, n))
+        return false;
+    const Type *a = ir_in_type(g, n, 0), *b = ir_in_type(g, n, 1);
     QMult ma, mb, my;
     if (!quant_add_mults(a, b, ir_out_type(g, n, 0), &ma, &mb, &my))
         return infer_node_error(c, g, n, "the scales of a, b and the output (%g, %g, %g) give no "
@@ -253,21 +265,9 @@ bool infer_qmax_pool(Ctx *c, Graph *g, Node *n)
 bool infer_qmul(Ctx *c, Graph *g, Node *n)
 {
     Quant *q = ir_out_type(g, n, 0)->quant;
-    if (!check_act(c, g, n, 0, "a") || !check_act(c, g, n, 1, "b"))
+    if (!infer_qbinary(c, g, n))
         return false;
     const Type *a = ir_in_type(g, n, 0), *b = ir_in_type(g, n, 1);
-    char ta[TSZ], tb[TSZ];
-    if (a->dtype != b->dtype)
-        return infer_node_error(c, g, n, "a and b must have one dtype, but a is %s and b is %s",
-                                tstr(a, ta), tstr(b, tb));
-    Type t;
-    if (!check_attrs(c, g, n, a->dtype) || !infer_broadcast_shape(c, n, a, b, &t))
-        return false;
-    t.dtype = a->dtype;
-    t.quant = NULL;
-    *ir_out_type(g, n, 0) = t;
-    if (!set_quant_out(c, g, n, a->dtype, q))
-        return false;
     QMult m;
     if (!quant_out_mult(a, b, 0, ir_out_type(g, n, 0), &m))
         return infer_node_error(c, g, n, "requantization multiplier sa * sb / sy = %g * %g / %g is not "
