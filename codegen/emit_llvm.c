@@ -16,6 +16,9 @@
  *     in memory and are wrapped where C converts (stores, casts, locals);
  *   - float -> integer conversion saturates (llvm.fptosi.sat): defined where
  *     C's is undefined, equal where C's is defined;
+ *   - vectors (Expr.lanes > 1) are <lanes x float>, loaded and stored with
+ *     the alignment of a float; EX_MULADD is llvm.fmuladd (fused where the
+ *     target has an FMA);
  *   - loop variables and locals live in allocas in the entry block, which
  *     mem2reg promotes; && and || short-circuit through branches because an
  *     operand may guard a load (a padded window's bounds check).
@@ -72,6 +75,17 @@ static LLVMTypeRef reg_type(const Lb *lb, DType dt)
 }
 
 static bool is_unsigned(DType dt) { return dt == DT_U8 || dt == DT_BOOL; }
+
+static LLVMTypeRef vec_type(const Lb *lb, int lanes)
+{
+    return LLVMVectorType(lb->f32, (unsigned)lanes);
+}
+
+/* A local's register type: a vector, or its dtype's. */
+static LLVMTypeRef local_type(const Lb *lb, const Local *l)
+{
+    return l->lanes > 1 ? vec_type(lb, l->lanes) : reg_type(lb, l->dtype);
+}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -271,6 +285,44 @@ static LLVMValueRef emit_load(Lb *lb, const Expr *e)
     return convert(lb, v, dt, e->dtype);
 }
 
+/* The address of buf[idx] as a pointer to a vector of `lanes` floats. */
+static LLVMValueRef vec_ptr(Lb *lb, int buf, const Expr *idx, int lanes)
+{
+    LLVMValueRef p = elem_ptr(lb, buf, idx);
+    return LLVMBuildBitCast(lb->b, p, LLVMPointerType(vec_type(lb, lanes), 0), "");
+}
+
+static LLVMValueRef emit_vload(Lb *lb, const Expr *e)
+{
+    LLVMValueRef v = LLVMBuildLoad2(lb->b, vec_type(lb, e->lanes), vec_ptr(lb, e->buf, e->a, e->lanes), "");
+    LLVMSetAlignment(v, 4);
+    return v;
+}
+
+static LLVMValueRef emit_bcast(Lb *lb, const Expr *e)
+{
+    LLVMTypeRef vt = vec_type(lb, e->lanes);
+    LLVMValueRef x = as_f(lb, emit_expr(lb, e->a), e->a->dtype);
+    LLVMValueRef v = LLVMBuildInsertElement(lb->b, LLVMGetUndef(vt), x, LLVMConstInt(lb->i32, 0, 0), "");
+    LLVMTypeRef mt = LLVMVectorType(lb->i32, (unsigned)e->lanes);
+    return LLVMBuildShuffleVector(lb->b, v, LLVMGetUndef(vt), LLVMConstNull(mt), "");
+}
+
+/* llvm.fmuladd: a * b + c, fused or not as the target prefers. */
+static LLVMValueRef emit_muladd(Lb *lb, const Expr *e)
+{
+    LLVMTypeRef t = e->lanes > 1 ? vec_type(lb, e->lanes) : lb->f32;
+    const char *name = e->lanes > 1 ? arena_printf(lb->p->arena, "llvm.fmuladd.v%df32", e->lanes)
+                                    : "llvm.fmuladd.f32";
+    LLVMTypeRef fty, params[3] = {t, t, t};
+    LLVMValueRef fn = get_fn(lb, name, t, params, 3, &fty);
+    LLVMValueRef args[3];
+    const Expr *ops[3] = {e->a, e->b, e->c};
+    for (int i = 0; i < 3; i++)
+        args[i] = e->lanes > 1 ? emit_expr(lb, ops[i]) : as_f(lb, emit_expr(lb, ops[i]), ops[i]->dtype);
+    return LLVMBuildCall2(lb->b, fty, fn, args, 3, "");
+}
+
 /* The float function an op maps to, as in the C backend: intrinsics where
  * they equal the libm function exactly, else the libm name. */
 static const char *unop_float_fn(UnOp op)
@@ -376,8 +428,26 @@ static LLVMValueRef emit_compare(Lb *lb, const Expr *e, LLVMValueRef x, LLVMValu
     return bool_i64(lb, LLVMBuildICmp(lb->b, ip[e->op], x, y, ""));
 }
 
+/* Lane by lane, as the scalar float ops (min/max: the second operand on NaN). */
+static LLVMValueRef emit_vector_binary(Lb *lb, const Expr *e)
+{
+    LLVMBuilderRef b = lb->b;
+    LLVMValueRef x = emit_expr(lb, e->a), y = emit_expr(lb, e->b);
+    switch (e->op) {
+    case BIN_ADD: return LLVMBuildFAdd(b, x, y, "");
+    case BIN_SUB: return LLVMBuildFSub(b, x, y, "");
+    case BIN_MUL: return LLVMBuildFMul(b, x, y, "");
+    case BIN_DIV: return LLVMBuildFDiv(b, x, y, "");
+    case BIN_MIN: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOLT, x, y, ""), x, y, "");
+    case BIN_MAX: return LLVMBuildSelect(b, LLVMBuildFCmp(b, LLVMRealOGT, x, y, ""), x, y, "");
+    default: unreachable("a vector binary op that is not lane by lane");
+    }
+}
+
 static LLVMValueRef emit_binary(Lb *lb, const Expr *e)
 {
+    if (e->lanes > 1)
+        return emit_vector_binary(lb, e);
     if (e->op == BIN_AND || e->op == BIN_OR)
         return convert(lb, emit_logical(lb, e), DT_BOOL, e->dtype);
     DType da = e->a->dtype, db = e->b->dtype;
@@ -491,12 +561,29 @@ static LLVMValueRef emit_expr(Lb *lb, const Expr *e)
         return LLVMBuildLoad2(lb->b, lb->i64, lb->vars[e->var], "");
     case EX_LOCAL: {
         assert(e->local >= 0 && e->local < lb->k->nlocals);
-        DType ldt = lb->k->locals[e->local].dtype;
-        LLVMValueRef v = LLVMBuildLoad2(lb->b, reg_type(lb, ldt), lb->locals[e->local], "");
-        return convert(lb, v, ldt, e->dtype);
+        const Local *l = &lb->k->locals[e->local];
+        LLVMValueRef v = LLVMBuildLoad2(lb->b, local_type(lb, l), lb->locals[e->local], "");
+        return l->lanes > 1 ? v : convert(lb, v, l->dtype, e->dtype);
     }
     case EX_LOAD:
-        return emit_load(lb, e);
+        return e->lanes > 1 ? emit_vload(lb, e) : emit_load(lb, e);
+    case EX_BCAST:
+        return emit_bcast(lb, e);
+    case EX_LANE:
+        return LLVMBuildExtractElement(lb->b, emit_expr(lb, e->a),
+                                       LLVMConstInt(lb->i32, (unsigned long long)e->i, 0), "");
+    case EX_MULADD:
+        return emit_muladd(lb, e);
+    case EX_SHIFT: {
+        /* shufflevector(a, zeros): lane l takes a[l - i], or a zero. */
+        LLVMValueRef mask[ETCH_MAX_LANES];
+        for (int l = 0; l < e->lanes; l++) {
+            int from = l - (int)e->i;
+            mask[l] = LLVMConstInt(lb->i32, (unsigned long long)(from >= 0 && from < e->lanes ? from : e->lanes), 0);
+        }
+        return LLVMBuildShuffleVector(lb->b, emit_expr(lb, e->a), LLVMConstNull(vec_type(lb, e->lanes)),
+                                      LLVMConstVector(mask, (unsigned)e->lanes), "");
+    }
     case EX_UN:
         return emit_unary(lb, e);
     case EX_BIN:
@@ -590,6 +677,12 @@ static void emit_stmt(Lb *lb, const Stmt *s)
         return;
     case ST_STORE: {
         const Buffer *buf = &lb->p->bufs[s->buf];
+        if (s->val->lanes > 1) {
+            LLVMValueRef v = emit_expr(lb, s->val);
+            LLVMValueRef st = LLVMBuildStore(lb->b, v, vec_ptr(lb, s->buf, s->idx, s->val->lanes));
+            LLVMSetAlignment(st, 4);
+            return;
+        }
         LLVMValueRef v = convert(lb, emit_expr(lb, s->val), s->val->dtype, buf->dtype);
         if (!dtype_is_float(buf->dtype) && buf->dtype != DT_I64)
             v = LLVMBuildTrunc(lb->b, v, mem_type(lb, buf->dtype), "");
@@ -599,6 +692,10 @@ static void emit_stmt(Lb *lb, const Stmt *s)
     case ST_SET: {
         assert(s->local >= 0 && s->local < lb->k->nlocals);
         DType ldt = lb->k->locals[s->local].dtype;
+        if (lb->k->locals[s->local].lanes > 1) {
+            LLVMBuildStore(lb->b, emit_expr(lb, s->val), lb->locals[s->local]);
+            return;
+        }
         LLVMValueRef v = convert(lb, emit_expr(lb, s->val), s->val->dtype, ldt);
         LLVMBuildStore(lb->b, v, lb->locals[s->local]);
         return;
@@ -659,10 +756,11 @@ static LLVMValueRef build_kernel(Lb *lb, int ki)
         lb->vars[v] = LLVMBuildAlloca(lb->b, lb->i64, arena_printf(p->arena, "i%d", v));
     for (int l = 0; l < k->nlocals; l++) {
         DType dt = k->locals[l].dtype;
-        lb->locals[l] = LLVMBuildAlloca(lb->b, reg_type(lb, dt),
-                                        arena_printf(p->arena, "%s%d", k->locals[l].name, l));
+        LLVMTypeRef t = local_type(lb, &k->locals[l]);
+        lb->locals[l] = LLVMBuildAlloca(lb->b, t, arena_printf(p->arena, "%s%d", k->locals[l].name, l));
         /* Locals start at zero, as the C backend declares them. */
-        LLVMBuildStore(lb->b, dtype_is_float(dt) ? f32c(lb, 0.0) : i64c(lb, 0), lb->locals[l]);
+        LLVMBuildStore(lb->b, k->locals[l].lanes > 1 ? LLVMConstNull(t)
+                              : dtype_is_float(dt) ? f32c(lb, 0.0) : i64c(lb, 0), lb->locals[l]);
     }
     emit_stmt(lb, k->body);
     LLVMBuildRetVoid(lb->b);

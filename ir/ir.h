@@ -511,6 +511,10 @@ typedef enum {
                  * the first of four consecutive elements (no alignment
                  * asked); c is i32. Targets with a 2 x 16-bit multiply-add
                  * (ARM DSP SMLAD, Target.dot4) do it in a few instructions. */
+    EX_BCAST,   /* scalar a in every one of `lanes` lanes */
+    EX_LANE,    /* lane `i` of vector a, a scalar */
+    EX_MULADD,  /* a * b + c, rounded once (fused) or twice: the backend's choice */
+    EX_SHIFT,   /* vector a moved by i lanes (lane l gets a[l - i]), zeros shifted in */
 } ExprKind;
 
 /* Unary ops: math functions map to the runtime/libm float versions. */
@@ -561,16 +565,28 @@ const char *binop_name(BinOp op);
 /* Index arithmetic uses DT_I64. */
 #define DT_INDEX DT_I64
 
+/* Vectors: an expression of `lanes` > 1 is a vector of that many f32
+ * values (a power of two, at most ETCH_MAX_LANES). Only f32 vectors exist;
+ * they come from EX_LOAD (buf[idx + l] for every lane l: contiguous),
+ * EX_BCAST and vector locals, and combine lane by lane through EX_BIN
+ * (add, sub, mul, div, min, max, both operands of the same lanes),
+ * EX_MULADD and EX_LANE, or across lanes through EX_SHIFT; ST_STORE of a
+ * vector value writes buf[idx + l].
+ * Every other expression is a scalar (lanes 1). */
+enum { ETCH_MAX_LANES = 16 };
+
 struct Expr {
     ExprKind kind;
     DType dtype;
-    int64_t i;          /* EX_INT */
+    int lanes;          /* 1: a scalar; > 1: a vector of dtype f32 */
+    int64_t i;          /* EX_INT; EX_LANE: the lane; EX_SHIFT: the lanes moved */
     double f;           /* EX_FLT */
     int var;            /* EX_VAR */
     int local;          /* EX_LOCAL */
     int buf;            /* EX_LOAD */
     int op;             /* EX_UN: UnOp, EX_BIN: BinOp */
-    Expr *a, *b, *c;    /* operands; EX_LOAD index in a; EX_SELECT: c ? a : b */
+    Expr *a, *b, *c;    /* operands; EX_LOAD index in a; EX_SELECT: c ? a : b;
+                         * EX_MULADD: a * b + c */
 };
 
 typedef enum {
@@ -613,6 +629,7 @@ struct Stmt {
 typedef struct {
     DType dtype;
     const char *name;   /* "acc", "mx", ...: printed as name<id> */
+    int lanes;          /* 1, or a vector of f32 */
 } Local;
 
 typedef struct {
@@ -650,6 +667,8 @@ int loop_add_buffer(Program *p, const char *name, BufKind kind, DType dt, int64_
 Kernel *loop_new_kernel(Program *p, const char *name, const char *comment, int node);
 int loop_new_var(Kernel *k);
 int loop_new_local(Program *p, Kernel *k, DType dt, const char *name);
+/* A local vector of `lanes` f32 values. */
+int loop_new_vlocal(Program *p, Kernel *k, const char *name, int lanes);
 
 /* Expression constructors (arena-allocated, immutable once built). */
 Expr *ex_int(Program *p, int64_t v);
@@ -664,6 +683,15 @@ Expr *ex_select(Program *p, Expr *cond, Expr *a, Expr *b);
 Expr *ex_cast(Program *p, DType dt, Expr *a);
 /* EX_DOT4 of loads a and b (of i8 buffers) into the i32 acc. */
 Expr *ex_dot4(Program *p, Expr *a, Expr *b, Expr *acc);
+/* Vectors (see struct Expr): buf[idx .. idx + lanes), scalar a in every
+ * lane, lane i of v, and a * b + c (scalars or vectors of one width). */
+Expr *ex_vload(Program *p, int buf, Expr *idx, int lanes);
+Expr *ex_bcast(Program *p, Expr *a, int lanes);
+Expr *ex_lane(Program *p, Expr *v, int i);
+Expr *ex_muladd(Program *p, Expr *a, Expr *b, Expr *c);
+/* Vector a moved by n lanes toward the higher lanes (n < 0: the lower
+ * ones), zeros in the lanes left empty; |n| < lanes. */
+Expr *ex_vshift(Program *p, Expr *a, int n);
 /* Shorthands for index arithmetic, folding constants: a + b, a * k. */
 Expr *ex_add(Program *p, Expr *a, Expr *b);
 Expr *ex_mul(Program *p, Expr *a, Expr *b);

@@ -72,6 +72,21 @@ int loop_new_local(Program *p, Kernel *k, DType dt, const char *name)
     Local *l = &VEC_PUSH(p->arena, k->locals, k->nlocals, k->caplocals);
     l->dtype = dt;
     l->name = arena_strdup(p->arena, name);
+    l->lanes = 1;
+    return id;
+}
+
+static bool valid_lanes(int lanes)
+{
+    return lanes >= 1 && lanes <= ETCH_MAX_LANES && (lanes & (lanes - 1)) == 0;
+}
+
+int loop_new_vlocal(Program *p, Kernel *k, const char *name, int lanes)
+{
+    if (!valid_lanes(lanes))
+        unreachable("a vector local of a bad width");
+    int id = loop_new_local(p, k, DT_F32, name);
+    k->locals[id].lanes = lanes;
     return id;
 }
 
@@ -82,6 +97,7 @@ static Expr *new_expr(Program *p, ExprKind kind, DType dt)
     Expr *e = arena_alloc(p->arena, sizeof *e);
     e->kind = kind;
     e->dtype = dt;
+    e->lanes = 1;
     return e;
 }
 
@@ -112,6 +128,7 @@ Expr *ex_local(Program *p, const Kernel *k, int local)
 {
     Expr *e = new_expr(p, EX_LOCAL, k->locals[local].dtype);
     e->local = local;
+    e->lanes = k->locals[local].lanes;
     return e;
 }
 
@@ -136,6 +153,8 @@ Expr *ex_dot4(Program *p, Expr *a, Expr *b, Expr *acc)
 
 Expr *ex_un(Program *p, UnOp op, Expr *a)
 {
+    if (a->lanes > 1)
+        unreachable("a unary op on a vector");
     Expr *e = new_expr(p, EX_UN, op == UN_NOT || op == UN_ISNAN ? DT_BOOL : a->dtype);
     e->op = op;
     e->a = a;
@@ -168,15 +187,21 @@ Expr *ex_bin(Program *p, BinOp op, Expr *a, Expr *b)
         if (op == BIN_DIV && is_int_const(b, 1)) return a;
     }
     bool cmp = op >= BIN_LT && op <= BIN_OR;
+    if (a->lanes != b->lanes || (a->lanes > 1 && (cmp || op == BIN_MOD || op == BIN_POW ||
+                                                   op == BIN_SHL || op == BIN_SHR)))
+        unreachable("a vector binary op that is not lane by lane");
     Expr *e = new_expr(p, EX_BIN, cmp ? DT_BOOL : a->dtype);
     e->op = op;
     e->a = a;
     e->b = b;
+    e->lanes = a->lanes;
     return e;
 }
 
 Expr *ex_select(Program *p, Expr *cond, Expr *a, Expr *b)
 {
+    if (cond->lanes > 1 || a->lanes > 1 || b->lanes > 1)
+        unreachable("a select on vectors");
     Expr *e = new_expr(p, EX_SELECT, a->dtype);
     e->c = cond;
     e->a = a;
@@ -186,12 +211,73 @@ Expr *ex_select(Program *p, Expr *cond, Expr *a, Expr *b)
 
 Expr *ex_cast(Program *p, DType dt, Expr *a)
 {
+    if (a->lanes > 1 && a->dtype != dt)
+        unreachable("a cast of a vector");
     if (a->dtype == dt)
         return a;
     if (a->kind == EX_INT && !dtype_is_float(dt))
         return ex_int_t(p, dt, a->i);
     Expr *e = new_expr(p, EX_CAST, dt);
     e->a = a;
+    return e;
+}
+
+Expr *ex_vload(Program *p, int buf, Expr *idx, int lanes)
+{
+    if (!valid_lanes(lanes) || p->bufs[buf].dtype != DT_F32)
+        unreachable("a vector load of a bad width or dtype");
+    Expr *e = ex_load(p, buf, idx);
+    e->lanes = lanes;
+    return e;
+}
+
+Expr *ex_bcast(Program *p, Expr *a, int lanes)
+{
+    if (lanes == 1)
+        return a;
+    if (!valid_lanes(lanes) || a->lanes != 1 || a->dtype != DT_F32)
+        unreachable("a broadcast of a bad width or operand");
+    Expr *e = new_expr(p, EX_BCAST, DT_F32);
+    e->a = a;
+    e->lanes = lanes;
+    return e;
+}
+
+Expr *ex_lane(Program *p, Expr *v, int i)
+{
+    if (v->lanes == 1 && i == 0)
+        return v;
+    if (i < 0 || i >= v->lanes)
+        unreachable("a lane outside its vector");
+    Expr *e = new_expr(p, EX_LANE, DT_F32);
+    e->a = v;
+    e->i = i;
+    return e;
+}
+
+Expr *ex_muladd(Program *p, Expr *a, Expr *b, Expr *c)
+{
+    if (a->lanes != b->lanes || a->lanes != c->lanes || a->dtype != DT_F32 ||
+        b->dtype != DT_F32 || c->dtype != DT_F32)
+        unreachable("a multiply-add of mixed widths or dtypes");
+    Expr *e = new_expr(p, EX_MULADD, DT_F32);
+    e->a = a;
+    e->b = b;
+    e->c = c;
+    e->lanes = a->lanes;
+    return e;
+}
+
+Expr *ex_vshift(Program *p, Expr *a, int n)
+{
+    if (n == 0)
+        return a;
+    if (a->lanes < 2 || n <= -a->lanes || n >= a->lanes)
+        unreachable("a lane shift of a scalar or by a whole vector");
+    Expr *e = new_expr(p, EX_SHIFT, DT_F32);
+    e->a = a;
+    e->i = n;
+    e->lanes = a->lanes;
     return e;
 }
 
@@ -306,7 +392,33 @@ static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e
     case EX_LOAD:
         fprintf(f, "%s[", p->bufs[e->buf].name);
         print_expr(f, p, k, e->a, 0);
+        if (e->lanes > 1)
+            fprintf(f, " +: %d", e->lanes);
         fputc(']', f);
+        return;
+    case EX_BCAST:
+        fprintf(f, "bcast%d(", e->lanes);
+        print_expr(f, p, k, e->a, 0);
+        fputc(')', f);
+        return;
+    case EX_LANE:
+        fputs("lane(", f);
+        print_expr(f, p, k, e->a, 0);
+        fprintf(f, ", %lld)", (long long)e->i);
+        return;
+    case EX_SHIFT:
+        fputs("shift(", f);
+        print_expr(f, p, k, e->a, 0);
+        fprintf(f, ", %lld)", (long long)e->i);
+        return;
+    case EX_MULADD:
+        fputs("muladd(", f);
+        print_expr(f, p, k, e->a, 0);
+        fputs(", ", f);
+        print_expr(f, p, k, e->b, 0);
+        fputs(", ", f);
+        print_expr(f, p, k, e->c, 0);
+        fputc(')', f);
         return;
     case EX_UN:
         if (e->op == UN_NEG || e->op == UN_NOT) {
@@ -407,6 +519,8 @@ static void print_stmt(FILE *f, const Program *p, const Kernel *k, const Stmt *s
         indent(f, depth);
         fprintf(f, "%s[", p->bufs[s->buf].name);
         print_expr(f, p, k, s->idx, 0);
+        if (s->val->lanes > 1)
+            fprintf(f, " +: %d", s->val->lanes);
         fputs("] = ", f);
         print_expr(f, p, k, s->val, 0);
         fputc('\n', f);
@@ -426,8 +540,12 @@ void loop_print_kernel(FILE *f, const Program *p, const Kernel *k)
     if (k->comment)
         fprintf(f, "# %s\n", k->comment);
     fprintf(f, "kernel %s {\n", k->name);
-    for (int i = 0; i < k->nlocals; i++)
-        fprintf(f, "  local %s%d : %s\n", k->locals[i].name, i, dtype_name(k->locals[i].dtype));
+    for (int i = 0; i < k->nlocals; i++) {
+        fprintf(f, "  local %s%d : %s", k->locals[i].name, i, dtype_name(k->locals[i].dtype));
+        if (k->locals[i].lanes > 1)
+            fprintf(f, "x%d", k->locals[i].lanes);
+        fputc('\n', f);
+    }
     print_stmt(f, p, k, k->body, 1);
     fputs("}\n", f);
 }

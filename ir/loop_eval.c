@@ -8,7 +8,9 @@
  *     to their dtype only where C converts (stores, casts, locals); loop
  *     variables are int64; comparisons and logic give bools 0/1, with C's
  *     short-circuit && and ||;
- *   - EX_SELECT evaluates only the chosen side.
+ *   - EX_SELECT evaluates only the chosen side;
+ *   - vectors are evaluated lane by lane (eval_lane), each lane exactly as
+ *     the scalar op; EX_MULADD rounds once (fmaf), as a fused multiply-add.
  * Every load and store is bounds-checked against Buffer.numel, and writes
  * to inputs or consts are refused: either is an internal error, reported
  * on stderr naming the kernel and buffer, and loop_eval returns false.
@@ -31,6 +33,8 @@ typedef struct {
     void **ptr;         /* per buffer */
     int64_t *vars;
     Val *locals;
+    float *vlocals;     /* the lanes of vector locals, from voff[local] */
+    int *voff;
     bool ok;
 } Eval;
 
@@ -215,6 +219,21 @@ static Val eval_cmp(int op, Val a, DType da, Val b, DType db)
     return r;
 }
 
+static float float_bin(int op, float x, float y)
+{
+    switch (op) {
+    case BIN_ADD: return x + y;
+    case BIN_SUB: return x - y;
+    case BIN_MUL: return x * y;
+    case BIN_DIV: return x / y;
+    case BIN_MOD: return fmodf(x, y);
+    case BIN_MIN: return fminf(x, y);
+    case BIN_MAX: return fmaxf(x, y);
+    case BIN_POW: return powf(x, y);
+    default: unreachable("bad float binary op");
+    }
+}
+
 static Val eval_bin(Eval *ev, const Expr *e)
 {
     Val r = {0};
@@ -232,18 +251,7 @@ static Val eval_bin(Eval *ev, const Expr *e)
     if (e->op >= BIN_LT && e->op <= BIN_NE)
         return eval_cmp(e->op, a, da, b, db);
     if (dtype_is_float(e->dtype)) {
-        float x = as_f(a, da), y = as_f(b, db);
-        switch (e->op) {
-        case BIN_ADD: r.f = x + y; break;
-        case BIN_SUB: r.f = x - y; break;
-        case BIN_MUL: r.f = x * y; break;
-        case BIN_DIV: r.f = x / y; break;
-        case BIN_MOD: r.f = fmodf(x, y); break;
-        case BIN_MIN: r.f = fminf(x, y); break;
-        case BIN_MAX: r.f = fmaxf(x, y); break;
-        case BIN_POW: r.f = powf(x, y); break;
-        default: unreachable("bad float binary op");
-        }
+        r.f = float_bin(e->op, as_f(a, da), as_f(b, db));
         return r;
     }
     int64_t x = as_i(a, da), y = as_i(b, db);
@@ -304,11 +312,63 @@ static Val eval_dot4(Eval *ev, const Expr *e)
     return acc;
 }
 
+/* Lane l of vector expression e. */
+static float eval_lane(Eval *ev, const Expr *e, int l)
+{
+    if (!ev->ok)
+        return 0.0f;
+    if (e->lanes <= 1 || l < 0 || l >= e->lanes) {
+        fail(ev, "lane %d of an expression of %d lanes", l, e->lanes);
+        return 0.0f;
+    }
+    switch (e->kind) {
+    case EX_LOAD: {
+        int64_t idx = as_i(eval(ev, e->a), e->a->dtype) + l;
+        if (!ev->ok || !in_bounds(ev, e->buf, idx, "vector load from"))
+            return 0.0f;
+        if (ev->p->bufs[e->buf].dtype != DT_F32) {
+            fail(ev, "vector load from non-f32 buffer '%s'", ev->p->bufs[e->buf].name);
+            return 0.0f;
+        }
+        return ((const float *)ev->ptr[e->buf])[idx];
+    }
+    case EX_LOCAL:
+        if (e->local < 0 || e->local >= ev->k->nlocals || ev->k->locals[e->local].lanes != e->lanes) {
+            fail(ev, "vector local %d of a bad width", e->local);
+            return 0.0f;
+        }
+        return ev->vlocals[ev->voff[e->local] + l];
+    case EX_BCAST: {
+        Val v = eval(ev, e->a);
+        return as_f(v, e->a->dtype);
+    }
+    case EX_BIN:
+        if (e->a->lanes != e->lanes || e->b->lanes != e->lanes) {
+            fail(ev, "vector '%s' of mixed widths", binop_name(e->op));
+            return 0.0f;
+        }
+        return float_bin(e->op, eval_lane(ev, e->a, l), eval_lane(ev, e->b, l));
+    case EX_MULADD:
+        return fmaf(eval_lane(ev, e->a, l), eval_lane(ev, e->b, l), eval_lane(ev, e->c, l));
+    case EX_SHIFT: {
+        int from = l - (int)e->i;
+        return from >= 0 && from < e->lanes ? eval_lane(ev, e->a, from) : 0.0f;
+    }
+    default:
+        fail(ev, "expression kind %d has no vector form", (int)e->kind);
+        return 0.0f;
+    }
+}
+
 static Val eval(Eval *ev, const Expr *e)
 {
     Val r = {0};
     if (!ev->ok)
         return r;
+    if (e->lanes > 1) {
+        fail(ev, "a vector of %d lanes where a scalar is expected", e->lanes);
+        return r;
+    }
     switch (e->kind) {
     case EX_INT:
         if (dtype_is_float(e->dtype))
@@ -351,11 +411,41 @@ static Val eval(Eval *ev, const Expr *e)
     }
     case EX_CAST: return convert(eval(ev, e->a), e->a->dtype, e->dtype);
     case EX_DOT4: return eval_dot4(ev, e);
+    case EX_LANE:
+        r.f = eval_lane(ev, e->a, (int)e->i);
+        return r;
+    case EX_MULADD: {
+        float x = as_f(eval(ev, e->a), e->a->dtype), y = as_f(eval(ev, e->b), e->b->dtype);
+        r.f = fmaf(x, y, as_f(eval(ev, e->c), e->c->dtype));
+        return r;
+    }
+    case EX_BCAST:
+    case EX_SHIFT:
+        break;
     }
     unreachable("bad expression kind");
 }
 
 /* ------------------------------------------------------------- statements */
+
+/* buf[idx + l] = lane l of the value, every lane computed first. */
+static void exec_vstore(Eval *ev, const Stmt *s)
+{
+    const Buffer *b = &ev->p->bufs[s->buf];
+    int lanes = s->val->lanes;
+    float tmp[ETCH_MAX_LANES];
+    int64_t idx = as_i(eval(ev, s->idx), s->idx->dtype);
+    for (int l = 0; l < lanes && lanes <= ETCH_MAX_LANES; l++)
+        tmp[l] = eval_lane(ev, s->val, l);
+    if (!ev->ok || !in_bounds(ev, s->buf, idx, "vector store to") ||
+        !in_bounds(ev, s->buf, idx + lanes - 1, "vector store to"))
+        return;
+    if (b->kind == BK_INPUT || b->kind == BK_CONST || b->dtype != DT_F32) {
+        fail(ev, "vector store to read-only or non-f32 buffer '%s'", b->name);
+        return;
+    }
+    memcpy((float *)ev->ptr[s->buf] + idx, tmp, sizeof(float) * (size_t)lanes);
+}
 
 static void exec(Eval *ev, const Stmt *s)
 {
@@ -385,6 +475,10 @@ static void exec(Eval *ev, const Stmt *s)
         return;
     case ST_STORE: {
         const Buffer *b = &ev->p->bufs[s->buf];
+        if (s->val->lanes > 1) {
+            exec_vstore(ev, s);
+            return;
+        }
         int64_t idx = as_i(eval(ev, s->idx), s->idx->dtype);
         Val v = eval(ev, s->val);
         if (!ev->ok || !in_bounds(ev, s->buf, idx, "store to"))
@@ -399,6 +493,19 @@ static void exec(Eval *ev, const Stmt *s)
     case ST_SET: {
         if (s->local < 0 || s->local >= ev->k->nlocals) {
             fail(ev, "local %d out of range (kernel has %d)", s->local, ev->k->nlocals);
+            return;
+        }
+        int lanes = ev->k->locals[s->local].lanes;
+        if (lanes > 1 || s->val->lanes > 1) {
+            float tmp[ETCH_MAX_LANES];
+            if (s->val->lanes != lanes) {
+                fail(ev, "a %d-lane value set to local %d of %d lanes", s->val->lanes, s->local,
+                     lanes);
+                return;
+            }
+            for (int l = 0; l < lanes; l++)
+                tmp[l] = eval_lane(ev, s->val, l);
+            memcpy(ev->vlocals + ev->voff[s->local], tmp, sizeof(float) * (size_t)lanes);
             return;
         }
         Val v = eval(ev, s->val);
@@ -454,12 +561,21 @@ bool loop_eval(const Program *p, const void *const *inputs, void *const *outputs
         ev.k = k;
         ev.vars = calloc((size_t)k->nvars + 1, sizeof *ev.vars);
         ev.locals = calloc((size_t)k->nlocals + 1, sizeof *ev.locals);
-        if (ev.vars && ev.locals)
+        ev.voff = calloc((size_t)k->nlocals + 1, sizeof *ev.voff);
+        int nv = 0;
+        for (int l = 0; ev.voff && l < k->nlocals; l++) {
+            ev.voff[l] = nv;
+            nv += k->locals[l].lanes > 1 ? k->locals[l].lanes : 0;
+        }
+        ev.vlocals = calloc((size_t)nv + 1, sizeof *ev.vlocals);
+        if (ev.vars && ev.locals && ev.voff && ev.vlocals)
             exec(&ev, k->body);
         else
             ev.ok = false;
         free(ev.vars);
         free(ev.locals);
+        free(ev.voff);
+        free(ev.vlocals);
         ok = ev.ok;
     }
     free(ev.ptr);
