@@ -144,6 +144,11 @@ int lower_table(Program *p, const char *base, DType dt, int64_t numel, const voi
     return b;
 }
 
+int lower_scratch(Program *p, const char *base, DType dt, int64_t numel)
+{
+    return loop_add_buffer(p, unique_name(p, base), BK_TEMP, dt, numel);
+}
+
 int lower_buf(LowerCtx *lc, int value)
 {
     Program *p = lc->p;

@@ -142,6 +142,10 @@ int lower_buf(LowerCtx *lc, int value);
 /* A constant table a kernel owns (no graph value behind it), named after
  * `base` (made unique). */
 int lower_table(Program *p, const char *base, DType dt, int64_t numel, const void *data);
+/* A workspace buffer a node's kernels own (no graph value behind it), named
+ * after `base` (made unique); the planner gives it the lifetime of the
+ * kernels that touch it. */
+int lower_scratch(Program *p, const char *base, DType dt, int64_t numel);
 /* A new kernel for node n, named k<N>_<op>, its comment naming the op, the
  * source location and the shapes. */
 Kernel *lower_kernel(LowerCtx *lc, const Node *n);

@@ -358,28 +358,42 @@ Test(diff, conv, .timeout = 120)
     diff_end(&d);
 }
 
-/* Shapes for the register tiles of the host form (conv_tile in
- * lower_nn.c): rows wider than two tiles of 16, so there are tiles in a
- * loop, tiles at the edges that drop taps in the padding, and an
- * overlapping tile for the remainder; output channels that leave a
- * smaller last block; 1x1 convs (one row of pixels); strides, pads,
- * groups, depthwise and a fused activation. */
+/* Shapes for the vector register tiles of the host form (lower_conv_vec
+ * in lower_nn.c): rows wider than several tiles, so there are tiles in a
+ * loop, tiles at the edges (whose vectors reach into the padding, or read
+ * a padded copy in row chunks) and a last vector that overlaps the one
+ * before it; rows narrower than a vector; output channels and rows that
+ * leave smaller last tiles; 1x1 convs (one row of pixels, the reduction
+ * unrolled by input channels); strides (the phase-split copy), pads,
+ * groups, depthwise (weights held in registers) and a fused activation;
+ * many channels over few pixels (the channel-lane tiles, with their
+ * weight table and partial last vector of channels); kernels of more taps
+ * than the tiles unroll (a loop over kh). */
 static void conv_tile_case(Diff *d, int c)
 {
-    int64_t group = c % 4 == 2 ? rnd(d, 2, 3) : 1, cpg = rnd(d, 1, 5), mpg = rnd(d, 1, 11);
-    if (c % 4 == 3) { /* depthwise */
+    int kind = c % 6;
+    int64_t group = kind == 2 ? rnd(d, 2, 3) : 1, cpg = rnd(d, 1, 5), mpg = rnd(d, 1, 11);
+    if (kind == 3) { /* depthwise */
         group = rnd(d, 2, 5);
         cpg = 1;
         mpg = 1;
     }
-    bool pointwise = c % 4 == 1;
+    if (kind == 4) { /* many channels, few pixels: the channel-lane tiles */
+        cpg = rnd(d, 4, 12);
+        mpg = rnd(d, 6, 20);
+    }
+    bool pointwise = kind == 1;
     int64_t k[2], s[2], pb[2], pe[2], in[2];
     for (int i = 0; i < 2; i++) {
-        k[i] = pointwise ? 1 : rnd(d, 1, 3);
+        k[i] = pointwise ? 1 : kind == 5 ? rnd(d, 4, 5) : rnd(d, 1, 3); /* 5: a loop over kh */
         s[i] = pointwise ? 1 : rnd(d, 1, 2);
         pb[i] = pointwise ? 0 : rnd(d, 0, 2);
         pe[i] = pointwise ? 0 : rnd(d, 0, 2);
         in[i] = i == 0 ? rnd(d, k[i], 6) : rnd(d, 1, 3) == 1 ? rnd(d, k[i], 9) : rnd(d, 17, 53);
+        if (kind == 4) {
+            in[i] = rnd(d, k[i], 6);
+            pb[i] = pe[i] = rnd(d, 1, 4) == 1;
+        }
     }
     int64_t xd[4] = {1, group * cpg, in[0], in[1]}, wd[4] = {group * mpg, cpg, k[0], k[1]};
     int64_t bd[1] = {group * mpg};
@@ -408,7 +422,7 @@ Test(diff, conv_tiles, .timeout = 240)
 {
     Diff d;
     diff_begin(&d, "conv_tiles");
-    for (int c = 0; c < 12; c++)
+    for (int c = 0; c < 18; c++)
         conv_tile_case(&d, c);
     diff_end(&d);
 }

@@ -207,6 +207,8 @@ static void run_case(Case *t, int node, const char *what)
 
 typedef struct {
     int ifs, fors, parallel, reduction, selects;
+    int muladds, vloads, shifts;    /* vector multiply-adds and loads, lane shifts */
+    int kernels, temps;             /* kernels; workspace buffers of no graph value */
 } Shape;
 
 static void scan_expr(const Expr *e, Shape *s)
@@ -215,6 +217,9 @@ static void scan_expr(const Expr *e, Shape *s)
         return;
     if (e->kind == EX_SELECT)
         s->selects++;
+    s->muladds += e->kind == EX_MULADD && e->lanes > 1;
+    s->vloads += e->kind == EX_LOAD && e->lanes > 1;
+    s->shifts += e->kind == EX_SHIFT;
     scan_expr(e->a, s);
     scan_expr(e->b, s);
     scan_expr(e->c, s);
@@ -254,6 +259,9 @@ static Shape program_shape(const Program *p)
     Shape s = {0};
     for (int i = 0; i < p->nkernels; i++)
         scan_stmt(p->kernels[i].body, &s);
+    s.kernels = p->nkernels;
+    for (int b = 0; b < p->nbufs; b++)
+        s.temps += p->bufs[b].kind == BK_TEMP && p->bufs[b].value < 0;
     return s;
 }
 
@@ -383,10 +391,10 @@ Test(lower_nn, conv_auto_pad)
                           .auto_pad = "VALID"}, "conv VALID");
 }
 
-/* A 1x1 conv without padding is a plain matrix product: on the host, its
- * 4 output channels x 25 pixels are register tiles of 4 x 16 (one at pixel
- * 0, one ending at pixel 25), each one reduction loop over the input
- * channels with the tile unrolled in its body: no guard, no tap loops. */
+/* The host's conv tiles are Loop IR vectors: sums in vector locals
+ * through a reduction loop whose body multiply-adds vectors. A 1x1 conv
+ * without padding (a plain matrix product) reads x itself: one kernel, no
+ * guard, no scratch. */
 Test(lower_nn, conv_loop_structure)
 {
     Case t;
@@ -396,22 +404,59 @@ Test(lower_nn, conv_loop_structure)
     int node = add_node(&t, OP_CONV, 2, x, w);
     run_case(&t, node, "conv 1x1");
     Shape sh = program_shape(t.prog);
+    cr_expect_eq(sh.kernels, 1);
     cr_expect_eq(sh.ifs, 0);
-    cr_expect_eq(sh.fors, 2, "one ci loop per tile; got %d", sh.fors);
-    cr_expect_eq(sh.parallel, 0);
-    cr_expect_eq(sh.reduction, 2);
+    cr_expect_eq(sh.selects, 0);
+    cr_expect_eq(sh.temps, 0, "no copy of x expected, got %d scratch buffers", sh.temps);
+    cr_expect_gt(sh.reduction, 0);
+    cr_expect_gt(sh.muladds, 0, "vector multiply-adds expected");
     case_end(&t);
 
-    /* Padding is handled by the output loops' bounds: no guard, no select. */
+    /* Padding over several input channels: the tiles read a padded copy
+     * of row chunks, which the kernel makes itself; its one guard is
+     * whether a copied row lies inside the input; no select anywhere. */
     case_begin(&t, case_seed(1));
-    x = add_input(&t, TU_DATA_SIGNED, 4, 1, 2, 6, 6);
+    x = add_input(&t, TU_DATA_SIGNED, 4, 1, 2, 6, 20);
     w = add_const(&t, TU_DATA_SIGNED, 4, 2, 2, 3, 3);
     node = add_node(&t, OP_CONV, 2, x, w);
-    set_ints(&t, node, "pads", 4, 1, 0, 1, 0);
-    run_case(&t, node, "conv pads on H");
+    set_ints(&t, node, "pads", 4, 1, 1, 1, 1);
+    run_case(&t, node, "conv pads");
     sh = program_shape(t.prog);
-    cr_expect_eq(sh.ifs, 0, "no guard expected, got %d", sh.ifs);
+    cr_expect_eq(sh.kernels, 1);
+    cr_expect_eq(sh.temps, 1, "one scratch buffer for the copied rows, got %d", sh.temps);
+    cr_expect_eq(sh.ifs, 1, "one guard (the copied row) expected, got %d", sh.ifs);
     cr_expect_eq(sh.selects, 0);
+    case_end(&t);
+
+    /* A padded depthwise conv reads x itself: its tiles at the edges load
+     * whole vectors inside the row and shift them (zeros into the
+     * padding); rows outside the input are taps left out. */
+    case_begin(&t, case_seed(2));
+    x = add_input(&t, TU_DATA_SIGNED, 4, 1, 3, 9, 20);
+    w = add_const(&t, TU_DATA_SIGNED, 4, 3, 1, 3, 3);
+    node = add_node(&t, OP_CONV, 2, x, w);
+    set_ints(&t, node, "pads", 4, 1, 1, 1, 1);
+    set_int(&t, node, "group", 3);
+    run_case(&t, node, "conv depthwise pads");
+    sh = program_shape(t.prog);
+    cr_expect_eq(sh.temps, 0, "no copy of x expected, got %d scratch buffers", sh.temps);
+    cr_expect_eq(sh.ifs, 0);
+    cr_expect_eq(sh.selects, 0);
+    cr_expect_gt(sh.shifts, 0, "shifted edge vectors expected");
+    case_end(&t);
+
+    /* A strided conv reads a copy split by the phase of the column stride:
+     * every tap a plain vector load. */
+    case_begin(&t, case_seed(3));
+    x = add_input(&t, TU_DATA_SIGNED, 4, 1, 2, 7, 40);
+    w = add_const(&t, TU_DATA_SIGNED, 4, 4, 2, 3, 3);
+    node = add_node(&t, OP_CONV, 2, x, w);
+    set_ints(&t, node, "strides", 2, 2, 2);
+    run_case(&t, node, "conv stride 2");
+    sh = program_shape(t.prog);
+    cr_expect_eq(sh.temps, 1);
+    cr_expect_eq(sh.shifts, 0);
+    cr_expect_gt(sh.vloads, 0);
     case_end(&t);
 }
 
