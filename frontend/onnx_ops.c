@@ -997,8 +997,8 @@ static bool build_with_attrs(FeOnnx *im, const OnnxNode *on, int op, const int *
  *     quantize(matmul(dq(a), dq(b, per column)), ys, yz), a gemm for 2-D
  *     by 2-D
  *   MatMulInteger(A, B[, az, bz]) / ConvInteger(x, w[, xz, wz]):
- *     the int32 sums, computed as the float op over (v - zero) and cast:
- *     exact while every sum stays below 2^24 in magnitude.
+ *     the int32 sums, computed as the float op over (v - zero) and cast,
+ *     in chunks short enough to be exact (import_integer_product).
  *   DynamicQuantizeLinear(x) = its ONNX function: scale = (max(x, 0) -
  *     min(x, 0)) / 255, zero = saturate(round(-min(x, 0) / scale)), y =
  *     quantize(x, scale, zero) as uint8 (computed per inference).
@@ -1351,6 +1351,86 @@ static bool import_qlinear_concat(FeOnnx *im, const OnnxNode *on)
            build_qdq(im, on, OP_QUANTIZE_LINEAR, y, ys, yz, 1, &y) && bind_output(im, on, 0, y);
 }
 
+/* A float sum of integer products is exact, in any order of summation,
+ * while the sum of the products' magnitudes stays within 2^24: every
+ * partial sum is then an integer a float holds. |v - zero| <= 255 for 8-bit
+ * v and zero point, so a reduction over INTEGER_TERMS = 2^24 / 255^2 terms
+ * is exact. */
+#define INTEGER_TERMS 258
+
+/* slice(v) = v[lo:hi] along axis. */
+static bool slice_axis(FeOnnx *im, const OnnxNode *on, int v, int64_t axis, int64_t lo, int64_t hi, int *out)
+{
+    Pending p = {.op = OP_SLICE, .in = {v}, .nin = 1, .nout = 1, .legacy_axis = -1};
+    int64_t *se = arena_alloc(im->g->arena, 3 * sizeof *se);
+    se[0] = lo, se[1] = hi, se[2] = axis;
+    pend_attr(&p, "starts", (Attr){.type = AT_INTS, .n = 1, .ints = &se[0]});
+    pend_attr(&p, "ends", (Attr){.type = AT_INTS, .n = 1, .ints = &se[1]});
+    pend_attr(&p, "axes", (Attr){.type = AT_INTS, .n = 1, .ints = &se[2]});
+    return build(im, on, &p, out);
+}
+
+/* MatMulInteger(A, B[, az, bz]) / ConvInteger(x, w[, xz, wz]): the int32
+ * sums, as the float op over (v - zero) cast to int32. A reduction longer
+ * than INTEGER_TERMS is split along K (a conv's input channels) into
+ * chunks that are, each one cast, and the chunks are added in int32: the
+ * result is exact for any K. */
+static bool import_integer_product(FeOnnx *im, const OnnxNode *on)
+{
+    bool conv = strcmp(on->np->op_type, "ConvInteger") == 0;
+    int in[4];
+    if (!q_inputs(im, on, 4, 0xc, in))
+        return false;
+    const Type *at = &ir_value(im->g, in[0])->type, *bt = &ir_value(im->g, in[1])->type;
+    /* the sliced axis of each operand, its length, and the terms per unit */
+    int64_t ax_a = conv ? 1 : at->rank - 1, ax_b = conv ? 1 : (bt->rank == 1 ? 0 : bt->rank - 2);
+    if (at->rank < 1 || bt->rank < 1 || (conv && (at->rank < 3 || bt->rank != at->rank))) {
+        diag_error(im->c, on->loc, "operands of rank %d and %d do not make a %s", at->rank, bt->rank,
+                   conv ? "convolution" : "matrix product");
+        return false;
+    }
+    int64_t len = bt->dims[ax_b], taps = 1, group = conv ? attr_int(on, "group", 1) : 1;
+    for (int d = 2; conv && d < bt->rank; d++)
+        taps *= bt->dims[d];
+    int64_t chunk = INTEGER_TERMS / (taps ? taps : 1);
+    if (len > chunk && (chunk == 0 || group != 1)) {
+        diag_error(im->c, on->loc, "%lld-term sums of 8-bit products can exceed 2^24; etch keeps them "
+                   "exact by splitting the input channels, which it does only for an ungrouped conv "
+                   "of at most %d kernel taps (group is %lld, the kernel has %lld taps)",
+                   (long long)(len * taps), INTEGER_TERMS, (long long)group, (long long)taps);
+        return false;
+    }
+    if (len <= chunk)
+        chunk = len;
+    float one = 1.0f;
+    int s = ir_add_const(im->c, im->g, NULL, type_make(DT_F32, 0, NULL),
+                         arena_memdup(im->g->arena, &one, sizeof one), on->loc);
+    if (s < 0)
+        return false;
+    int sum = -1;
+    for (int64_t lo = 0; lo < len; lo += chunk) {
+        int64_t hi = lo + chunk < len ? lo + chunk : len;
+        int x = in[0], w = in[1], a, b, ops[2], y, yi;
+        if (chunk < len && (!slice_axis(im, on, x, ax_a, lo, hi, &x) || !slice_axis(im, on, w, ax_b, lo, hi, &w)))
+            return false;
+        if (!build_qdq(im, on, OP_DEQUANTIZE_LINEAR, x, s, in[2], conv ? 1 : -2, &a) ||
+            !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, w, s, in[3], conv ? 0 : -1, &b))
+            return false;
+        ops[0] = a, ops[1] = b;
+        if (!build_with_attrs(im, on, conv ? OP_CONV : OP_MATMUL, ops, 2, &y))
+            return false;
+        Pending c = {.op = OP_CAST, .in = {y}, .nin = 1, .nout = 1, .legacy_axis = -1};
+        pend_attr(&c, "to", (Attr){.type = AT_STR, .s = "i32"});
+        if (!build(im, on, &c, &yi))
+            return false;
+        Pending add = {.op = OP_ADD, .in = {sum, yi}, .nin = 2, .nout = 1, .legacy_axis = -1};
+        if (sum >= 0 && !build(im, on, &add, &yi))
+            return false;
+        sum = yi;
+    }
+    return bind_output(im, on, 0, sum);
+}
+
 /* QGemm(A, a_scale, a_zero, B, b_scale[, b_zero][, C][, y_scale, y_zero])
  * (com.microsoft) = gemm(dq(A), dq(B, per column), dq(C, alpha * a_scale *
  * b_scale), alpha, transA, transB), quantized when y_scale is given and
@@ -1450,22 +1530,7 @@ static bool import_qoperator(FeOnnx *im, const OnnxNode *on)
     }
     if (strcmp(t, "QGemm") == 0)
         return import_qgemm(im, on);
-    /* MatMulInteger / ConvInteger */
-    bool conv = strcmp(t, "ConvInteger") == 0;
-    if (!q_inputs(im, on, 4, 0xc, in))
-        return false;
-    float one = 1.0f;
-    int s = ir_add_const(im->c, im->g, NULL, type_make(DT_F32, 0, NULL),
-                         arena_memdup(im->g->arena, &one, sizeof one), on->loc);
-    if (s < 0 || !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[0], s, in[2], conv ? 1 : -2, &a) ||
-        !build_qdq(im, on, OP_DEQUANTIZE_LINEAR, in[1], s, in[3], conv ? 0 : -1, &b))
-        return false;
-    int ops[2] = {a, b}, y;
-    if (!build_with_attrs(im, on, conv ? OP_CONV : OP_MATMUL, ops, 2, &y))
-        return false;
-    Pending c = {.op = OP_CAST, .in = {y}, .nin = 1, .nout = 1, .legacy_axis = -1};
-    pend_attr(&c, "to", (Attr){.type = AT_STR, .s = "i32"});
-    return build(im, on, &c, &out) && bind_output(im, on, 0, out);
+    return import_integer_product(im, on);
 }
 
 /* ------------------------------------------------------------ nodes */

@@ -81,6 +81,8 @@ static const ModelCase models[] = {
     {"qop_nhwc", "tests/onnx/models/qop_nhwc.onnx", NULL, true, true},
     {"qop_gemm", "tests/onnx/models/qop_gemm.onnx", NULL, true, true},
     {"qop_net", "tests/onnx/models/qop_net.onnx", NULL, true, true},
+    /* MatMulInteger and ConvInteger: int32 sums past 2^24, held exactly */
+    {"qop_integer", "tests/onnx/models/qop_integer.onnx", NULL, false, false},
 };
 
 static const ModelCase *find_case(const char *name)
@@ -450,6 +452,7 @@ Test(models, qop_dynamic, .timeout = 300) { run_model("qop_dynamic"); }
 Test(models, qop_nhwc, .timeout = 300) { run_model("qop_nhwc"); }
 Test(models, qop_gemm, .timeout = 300) { run_model("qop_gemm"); }
 Test(models, qop_net, .timeout = 300) { run_model("qop_net"); }
+Test(models, qop_integer, .timeout = 300) { run_model("qop_integer"); }
 
 /* ------------------------------------------------------------- --shape */
 

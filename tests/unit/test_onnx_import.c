@@ -596,6 +596,8 @@ Test(onnx_import, qlinear_malformed_nodes_name_input_and_op)
                  (const char *[]){"node 'sm' (QLinearSoftmax)", "opset attribute", NULL});
     expect_error(MODELS "err_qlinear_concat_count.onnx",
                  (const char *[]){"node 'cat' (QLinearConcat)", "2 + 3k inputs", "not 7", NULL});
+    expect_error(MODELS "err_convinteger_group.onnx",
+                 (const char *[]){"node 'ci' (ConvInteger)", "300-term sums", "2^24", "group is 2", NULL});
 }
 
 Test(onnx_import, unsupported_domains_and_com_microsoft_ops_are_named)

@@ -158,6 +158,16 @@ def main():
 
     qoperator_ms(arr)
 
+    # A grouped ConvInteger whose 300-term sums could pass 2^24: etch splits
+    # only ungrouped convs into exact chunks, so this is an error, not a
+    # silently rounded result.
+    u8 = TensorProto.UINT8
+    save("err_convinteger_group", [
+        helper.make_node("ConvInteger", ["x", "w"], ["y"], name="ci", group=2),
+    ], [helper.make_tensor_value_info("x", u8, [1, 600, 2, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
+        [arr(np.full((4, 300, 1, 1), 255, np.uint8), "w")])
+
 
 def qoperator_ms(arr):
     """onnxruntime's com.microsoft QOperator ops: the forms ONNX Runtime

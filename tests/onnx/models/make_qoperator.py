@@ -29,6 +29,11 @@ a seeded numpy generator, so a rerun writes the same files. Run with
                   onnxruntime's NHWC transformer writes)
   qop_gemm        QGemm: int8 with per-row weights (transB), bias and quantized
                   output; uint8 with alpha, transA and a float output
+  qop_integer     MatMulInteger (uint8, per-column zero points) and
+                  ConvInteger (uint8, 64 input channels, 3x3, padding) whose
+                  int32 sums reach 2^24 and beyond (a float sum of them would
+                  round): weights at the far end of their range from the zero
+                  point, so every product is >= 0
   qop_net         a small int8 network as the quantizer writes it: QLinearConv
                   -> QLinearLeakyRelu -> QLinearConv -> QLinearAdd (residual)
                   -> QLinearGlobalAveragePool -> Flatten -> QLinearMatMul ->
@@ -255,6 +260,26 @@ def gemm():
          [i8("y", None), tensor("f", TensorProto.FLOAT, None)], inits)
 
 
+def integer():
+    # Reductions of 600 and 576 terms of products up to 255 * 255 (all >= 0:
+    # uint8 inputs over zero point 0 times weights far above theirs): sums
+    # up to 3.9e7 > 2^24, exact only as integers. All uint8: onnxruntime's
+    # uint8 x int8 kernels on AVX2 without VNNI saturate pairs of products
+    # at 16 bits (off by 5% here), its uint8 x uint8 ones do not.
+    nodes = [
+        helper.make_node("MatMulInteger", ["a", "b", "az", "bz"], ["m"], name="matmul"),
+        helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+    ]
+    inits = [
+        numpy_helper.from_array(rng.integers(200, 256, (600, 5)).astype(np.uint8), "b"),
+        z8("az", 0, np.uint8), z8("bz", [0, 1, 10, 0, 30], np.uint8),
+        numpy_helper.from_array(rng.integers(200, 256, (4, 64, 3, 3)).astype(np.uint8), "w"),
+        z8("xz", 0, np.uint8), z8("wz", 0, np.uint8),
+    ]
+    save("qop_integer", nodes, [u8("a", [3, 600]), u8("x", [1, 64, 5, 4])],
+         [tensor("m", TensorProto.INT32, None), tensor("c", TensorProto.INT32, None)], inits)
+
+
 def main():
     binary()
     gemm()
@@ -265,6 +290,7 @@ def main():
     softmax()
     concat()
     net()
+    integer()
 
 
 if __name__ == "__main__":
