@@ -76,9 +76,12 @@ static const Target targets[] = {
         .cc = "arm-none-eabi-gcc",
         /* -ffp-contract=fast: a*b + c as one VFMA, which the FPU has and
          * -std=c99 would otherwise forbid; results stay within the 1e-4
-         * of the output scale that MCU runs are held to. */
+         * of the output scale that MCU runs are held to.
+         * -fno-math-errno as on the host: sqrtf is then one VSQRT, without
+         * the NaN check and libm call (sqrt of 1024 floats: 8200 -> 5160
+         * instructions). */
         .cflags = "-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -O2 -std=c99 "
-                  "-ffp-contract=fast -ffunction-sections -fdata-sections",
+                  "-ffp-contract=fast -fno-math-errno -ffunction-sections -fdata-sections",
         .objdump_prefix = "arm-none-eabi-",
         .packages = "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm",
     },
