@@ -1127,15 +1127,18 @@ static bool vneeds_pad(const VConv *v)
 
 /* Whether the pixel form reads a copy of its input rows: a strided conv
  * (the copy splits the columns by phase), and a padded one unless it is
- * depthwise with rows of at least a vector (vx_vec then resolves the
- * padding tap by tap). A depthwise conv does 9 multiply-adds per element
+ * depthwise with rows of at least a vector and its taps unrolled (vx_vec
+ * then resolves the padding tap by tap; it needs each tap's source row as a
+ * constant, which a loop over kh does not give). A depthwise conv does 9
+ * multiply-adds per element
  * it would copy, and the copy took 40% of its time (32 planes of 24 x
  * 24); a conv over many input channels reuses the copy across every
  * output channel, and its tiles ran 25% slower on x itself (16 planes of
  * 32 x 32: the edge tiles' shifts cost registers). */
 static bool vpix_copies(const VConv *v)
 {
-    return v->SW > 1 || (vneeds_pad(v) && (v->Cg > 1 || v->geo.in[1] < v->L));
+    return v->SW > 1 || (vneeds_pad(v) && (v->Cg > 1 || v->geo.in[1] < v->L ||
+                                            v->KH * v->KW > VCONV_UNROLL_TAPS));
 }
 
 /* The pixel form's copy layout (sw, nph) for v, and the output rows per
