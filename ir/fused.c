@@ -458,21 +458,19 @@ static int call(Parser *ps)
     return ps->body->nodes[id].out[0];
 }
 
-Graph *ir_fused_body(Ctx *c, Arena *a, const Graph *g, const Node *n)
+/* The body written in `text` over inputs of the types in[0..nin), for node
+ * n of g (messages); see ir_fused_body. */
+static Graph *expr_body(Ctx *c, Arena *a, const Graph *g, const Node *n, const char *text,
+                        const Type *const *in, int nin)
 {
     char d[160];
     Graph *body = ir_new_graph(a, "fused");
-    for (int i = 0; i < n->nin; i++) {
-        if (n->in[i] < 0) {
-            diag_error(c, n->loc, "%s: input %d is required", ir_node_desc(g, n, d, sizeof d), i);
-            return NULL;
-        }
+    for (int i = 0; i < nin; i++) {
         char name[32];
         snprintf(name, sizeof name, "in%d", i);
-        if (ir_add_input(c, body, name, *ir_in_type(g, n, i), n->loc) < 0)
+        if (ir_add_input(c, body, name, *in[i], n->loc) < 0)
             return NULL;
     }
-    const char *text = ir_attr_str(n, "expr");
     Parser ps = {.c = c, .body = body, .g = g, .n = n, .text = text, .p = text};
     for (;;) {
         if (accept(&ps, '%')) {
@@ -524,6 +522,64 @@ Graph *ir_fused_body(Ctx *c, Arena *a, const Graph *g, const Node *n)
         }
         return body;
     }
+}
+
+Graph *ir_fused_body(Ctx *c, Arena *a, const Graph *g, const Node *n)
+{
+    const Type **in = arena_alloc(a, (size_t)(n->nin + 1) * sizeof *in);
+    for (int i = 0; i < n->nin; i++) {
+        if (n->in[i] < 0) {
+            char d[160];
+            diag_error(c, n->loc, "%s: input %d is required", ir_node_desc(g, n, d, sizeof d), i);
+            return NULL;
+        }
+        in[i] = ir_in_type(g, n, i);
+    }
+    return expr_body(c, a, g, n, ir_attr_str(n, "expr"), in, n->nin);
+}
+
+/* -------------------------------------------- fused activations (act) */
+
+bool ir_has_act(const Node *n)
+{
+    return !isinf(ir_attr_float(n, "act_min")) || !isinf(ir_attr_float(n, "act_max")) ||
+           ir_attr_str(n, "act")[0];
+}
+
+Graph *ir_act_body(Ctx *c, Arena *a, const Graph *g, const Node *n)
+{
+    const Type *y = ir_out_type(g, n, 0);
+    return expr_body(c, a, g, n, ir_attr_str(n, "act"), &y, 1);
+}
+
+bool infer_act(Ctx *c, Graph *g, Node *n)
+{
+    if (!ir_attr_str(n, "act")[0])
+        return true;
+    Graph *body = ir_act_body(c, g->arena, g, n);
+    if (!body)
+        return false;
+    const Type *y = ir_out_type(g, n, 0), *r = &ir_value(body, body->outputs[0])->type;
+    if (!type_equal(r, y)) {
+        char d[160], ts[128], ys[128];
+        diag_error(c, n->loc, "%s: act makes %s of the output %s; it must keep the type",
+                   ir_node_desc(g, n, d, sizeof d), type_str(r, ts, sizeof ts), type_str(y, ys, sizeof ys));
+        return false;
+    }
+    return true;
+}
+
+void ref_act(const Graph *g, const Node *n, Tensor *y)
+{
+    if (!ir_attr_str(n, "act")[0])
+        return;
+    Ctx *c = ctx_new();
+    Graph *body = ir_act_body(c, c->arena, g, n);
+    Tensor res;
+    if (!body || !interp_run(c, body, y, &res))
+        unreachable("a fused activation that passed inference does not run");
+    memcpy(y->data, res.data, type_bytes(&y->type));
+    ctx_free(c);
 }
 
 /* ------------------------------------------------------ infer and ref */

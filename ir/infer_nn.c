@@ -258,7 +258,7 @@ bool infer_conv(Ctx *c, Graph *g, Node *n)
             return infer_node_error(c, g, n, "residual r must have the output's type %s, but r is %s",
                                     type_str(y, ty, sizeof ty), type_str(r, tr, sizeof tr));
     }
-    return true;
+    return n->op != OP_CONV || infer_act(c, g, n); /* qconv shares this, without act */
 }
 
 /* Pools, and the shape part of qaverage_pool and qmax_pool. */
@@ -327,7 +327,7 @@ bool infer_gemm(Ctx *c, Graph *g, Node *n)
         }
     }
     set_out(g, n, 2, dims);
-    return true;
+    return infer_act(c, g, n);
 }
 
 static const char *const matmul_roles[] = {"a", "b"};

@@ -427,6 +427,17 @@ char *ir_fused_expr(Arena *a, const Graph *g, const int *nodes, int count, const
 /* Whether an attribute can be written in an expr (strings as bare words). */
 bool ir_fused_attr_ok(const Attr *a);
 
+/* Fused activations of conv and gemm: act_min/act_max (a clamp) and `act`,
+ * an expr over $0 (the clamped result) applied after it, set by
+ * fuse-activation. Whether n has any. */
+bool ir_has_act(const Node *n);
+/* n's `act` as a body over one input of n's output type. */
+Graph *ir_act_body(Ctx *c, Arena *a, const Graph *g, const Node *n);
+/* Checks n's `act` (if any): it must parse and keep the output's type. */
+bool infer_act(Ctx *c, Graph *g, Node *n);
+/* Applies n's `act` (if any) to its output y in place (the interpreter). */
+void ref_act(const Graph *g, const Node *n, Tensor *y);
+
 /* -------------------------------------------------------------- interp.c */
 
 struct Tensor {

@@ -63,7 +63,8 @@ int64_t ref_window_tap(const Geom *geo, int64_t of, int64_t kf, bool *padded)
 }
 
 /* A fused activation's clamp, as compiled code does it (max then min, each
- * a plain compare with v first, so NaN becomes act_min). */
+ * a plain compare with v first, so NaN becomes act_min). Its `act`, if any,
+ * follows over the whole output (ref_act). */
 static float act_clamp(const Node *n, float v)
 {
     float lo = (float)ir_attr_float(n, "act_min"), hi = (float)ir_attr_float(n, "act_max");
@@ -105,6 +106,7 @@ void ref_conv(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
                 y[at] = act_clamp(n, r ? (float)acc + r[at] : (float)acc);
             }
         }
+    ref_act(g, n, &out[0]);
 }
 
 /* Shared walk of max/average pooling over every (n, c) plane. */
@@ -197,7 +199,6 @@ static int64_t bcast_2d(const Type *t, int64_t i, int64_t j)
 
 void ref_gemm(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
 {
-    (void)g;
     bool tra = ir_attr_int(n, "trans_a") != 0, trb = ir_attr_int(n, "trans_b") != 0;
     double alpha = ir_attr_float(n, "alpha"), beta = ir_attr_float(n, "beta");
     const float *a = in[0].data, *b = in[1].data;
@@ -218,6 +219,7 @@ void ref_gemm(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
                 acc += beta * cv[bcast_2d(&in[2].type, i, j)];
             y[i * N + j] = act_clamp(n, (float)acc);
         }
+    ref_act(g, n, &out[0]);
 }
 
 /* Offset of an operand's matrix for output batch index bidx[0..nb), the

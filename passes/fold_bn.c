@@ -44,7 +44,7 @@ static int foldable_producer(const Graph *g, int v, const int *uses)
     const Node *p = ir_node(g, val->producer);
     if (p->dead || (p->op != OP_CONV && p->op != OP_GEMM) || p->out[0] != v)
         return -1;
-    if (!isinf(ir_attr_float(p, "act_min")) || !isinf(ir_attr_float(p, "act_max")))
+    if (ir_has_act(p))
         return -1;
     if (p->nin > 3 && p->in[3] >= 0) /* a fused residual: the affine op follows the add */
         return -1;

@@ -311,7 +311,9 @@ static bool fold_conv(Fold *f, int ni, bool *changed)
     Node *n = ir_node(g, ni);
     QIn x, w;
     QOut o;
-    if (n->nin > 3) /* a fused residual (fuse-residual runs later; graph text may) */
+    /* a fused residual or activation (the fusion passes run later; graph
+     * text may have them) */
+    if (n->nin > 3 || ir_has_act(n))
         return true;
     if (!dq_input(f, n->in[0], false, &x) || !dq_input(f, n->in[1], true, &w) ||
         !is_const(g, w.value) || (w.quant->axis != -1 && w.quant->axis != 0))
@@ -338,7 +340,7 @@ static bool fold_gemm(Fold *f, int ni, bool *changed)
     Node *n = ir_node(g, ni);
     if (ir_attr_int(n, "trans_a") || ir_attr_float(n, "alpha") != 1.0 ||
         (n->nin > 2 && n->in[2] >= 0 && ir_attr_float(n, "beta") != 1.0) ||
-        !isinf(ir_attr_float(n, "act_min")) || !isinf(ir_attr_float(n, "act_max")))
+        ir_has_act(n))
         return true;
     QIn a, w;
     QOut o;

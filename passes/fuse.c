@@ -1,6 +1,6 @@
 /* fuse.c: the fusion passes.
  *
- * fuse-activation: relu and clip folded into their producer.
+ * fuse-activation: activations folded into their producer.
  * A relu or clip whose input is produced by a conv or gemm, used by nothing
  * else and not a graph output, becomes that node's act_min/act_max: the
  * kernel clamps its own result as it stores it, so the activation costs no
@@ -8,8 +8,12 @@
  * tensor live beside the first (MobileNet's pointwise conv + relu pairs set
  * VWW's peak). The conv/gemm takes over the activation's output value, so
  * names downstream do not change; the pre-activation value and the
- * activation node are marked dead. Invariant: the graph computes the same
- * values, bit for bit (the clamp is exact).
+ * activation node are marked dead. Any other activation function (sigmoid,
+ * tanh, gelu, leaky_relu, elu, hard_swish, ...) in that place becomes its
+ * `act`, the op written as a fused body over $0 ("sigmoid($0)"), applied
+ * after the clamp: a relu then a sigmoid fold both, a sigmoid then a relu
+ * only the first. Invariant: the graph computes the same values, bit for
+ * bit (the clamp is exact; act is the op's own template or reference).
  *
  * fuse-elementwise: chains of elementwise ops made one `fused` node.
  * A group grows from a root (an elementwise node, taken from the end of the
@@ -49,13 +53,32 @@ static bool clamp_of(const Node *n, double *lo, double *hi)
     return false;
 }
 
-static bool fusable_producer(const Graph *g, const Node *p)
+static bool fusable_ew(const Graph *g, const Node *n);
+
+/* A conv or gemm with an f32 result that can take an activation: a clamp
+ * only before anything else, an `act` after a clamp but not a second act. */
+static bool fusable_producer(const Graph *g, const Node *p, bool clamp)
 {
     if (p->dead || (p->op != OP_CONV && p->op != OP_GEMM))
         return false;
     if (ir_out_type(g, p, 0)->dtype != DT_F32)
         return false;
-    return isinf(ir_attr_float(p, "act_min")) && isinf(ir_attr_float(p, "act_max"));
+    return clamp ? !ir_has_act(p) : !ir_attr_str(p, "act")[0];
+}
+
+/* An activation function other than relu and clip (which are clamps), on
+ * f32. Other unary ops (neg, exp, ...) are left to fuse-elementwise. */
+static bool unary_act(const Graph *g, const Node *n)
+{
+    switch (n->op) {
+    case OP_SIGMOID: case OP_TANH: case OP_GELU: case OP_LEAKY_RELU: case OP_ELU: case OP_SELU:
+    case OP_CELU: case OP_SOFTPLUS: case OP_SOFTSIGN: case OP_HARD_SIGMOID: case OP_HARD_SWISH:
+    case OP_THRESHOLDED_RELU:
+        break;
+    default:
+        return false;
+    }
+    return n->nin == 1 && fusable_ew(g, n) && ir_in_type(g, n, 0)->dtype == DT_F32;
 }
 
 bool pass_fuse_activation(Ctx *c, Module *m)
@@ -66,7 +89,10 @@ bool pass_fuse_activation(Ctx *c, Module *m)
     for (int i = 0; i < g->nnodes; i++) {
         Node *act = &g->nodes[i];
         double lo, hi;
-        if (act->dead || act->nin < 1 || !clamp_of(act, &lo, &hi))
+        if (act->dead || act->nin < 1)
+            continue;
+        bool clamp = clamp_of(act, &lo, &hi);
+        if (!clamp && !unary_act(g, act))
             continue;
         int v = act->in[0];
         const Value *pre = ir_value(g, v);
@@ -74,12 +100,18 @@ bool pass_fuse_activation(Ctx *c, Module *m)
             continue;
         int pi = pre->producer;
         Node *prod = &g->nodes[pi];
-        if (!fusable_producer(g, prod) || prod->out[0] != v)
+        if (!fusable_producer(g, prod, clamp) || prod->out[0] != v)
             continue;
-        Attr a = {.type = AT_FLOAT, .f = lo}, b = {.type = AT_FLOAT, .f = hi};
-        if ((!isinf(lo) && !ir_set_attr(c, g, pi, "act_min", &a, act->loc)) ||
-            (!isinf(hi) && !ir_set_attr(c, g, pi, "act_max", &b, act->loc)))
-            return changed;
+        if (clamp) {
+            Attr a = {.type = AT_FLOAT, .f = lo}, b = {.type = AT_FLOAT, .f = hi};
+            if ((!isinf(lo) && !ir_set_attr(c, g, pi, "act_min", &a, act->loc)) ||
+                (!isinf(hi) && !ir_set_attr(c, g, pi, "act_max", &b, act->loc)))
+                return changed;
+        } else {
+            Attr e = {.type = AT_STR, .s = ir_fused_expr(g->arena, g, &i, 1, &v, 1)};
+            if (!ir_set_attr(c, g, pi, "act", &e, act->loc))
+                return changed;
+        }
         int out = act->out[0];
         prod = &g->nodes[pi];
         prod->out[0] = out;

@@ -19,8 +19,6 @@
  */
 #include "passes.h"
 
-#include <math.h>
-
 /* The live conv node producing v that can take a residual, or -1. */
 static int fusable_conv(const Graph *g, const int *uses, int v)
 {
@@ -32,7 +30,7 @@ static int fusable_conv(const Graph *g, const int *uses, int v)
         return -1;
     if (ir_out_type(g, p, 0)->dtype != DT_F32)
         return -1;
-    if (!isinf(ir_attr_float(p, "act_min")) || !isinf(ir_attr_float(p, "act_max")))
+    if (ir_has_act(p))
         return -1;
     return val->producer;
 }

@@ -35,13 +35,36 @@ bool lower_eltwise(LowerCtx *lc, const Node *n)
     return true;
 }
 
-/* A fused node (ir/fused.c): one loop nest over the output, as above; each
- * op of its body applies its template to its operands (inputs loaded with
- * broadcast indexing, earlier results read from kernel locals) and casts
- * the value to its dtype, as a store would, so the kernel computes what the
- * unfused chain did. Every result but the last goes into a local of its
- * own: a template may use an operand more than once (gelu, leaky_relu),
- * and a local keeps that from repeating the operand's whole computation. */
+/* The ops of a fused body (ir/fused.c) appended to `into`: val[] holds the
+ * body inputs' expressions; each op applies its template to its operands
+ * and casts the value to its dtype, as a store would, so the kernel
+ * computes what the unfused chain did. Every result but the last goes into
+ * a local of its own (a template may use an operand more than once, as gelu
+ * and leaky_relu do, and a local keeps that from repeating the operand's
+ * whole computation); the last is returned. */
+static Expr *lower_body(LowerCtx *lc, Kernel *k, Stmt *into, Graph *body, Expr **val)
+{
+    Program *p = lc->p;
+    LowerCtx sub = *lc;
+    sub.g = body;
+    for (int j = 0; j < body->nnodes; j++) {
+        const Node *m = &body->nodes[j];
+        Expr **args = arena_alloc(p->arena, (size_t)(m->nin + 1) * sizeof *args);
+        for (int i = 0; i < m->nin; i++)
+            args[i] = val[m->in[i]];
+        DType dt = ir_out_type(body, m, 0)->dtype;
+        Expr *e = ex_cast(p, dt, op_info(m->op)->expr(&sub, m, args));
+        if (m->out[0] == body->outputs[0])
+            return e;
+        int l = loop_new_local(p, k, dt, "f");
+        st_append(p, into, st_set(p, l, e));
+        val[m->out[0]] = ex_local(p, k, l);
+    }
+    unreachable("a fused body without its result");
+}
+
+/* A fused node (ir/fused.c): one loop nest over the output, as above, the
+ * inputs loaded with broadcast indexing, the body computed by lower_body. */
 bool lower_fused(LowerCtx *lc, const Node *n)
 {
     Program *p = lc->p;
@@ -62,23 +85,30 @@ bool lower_fused(LowerCtx *lc, const Node *n)
     for (int i = 0; i < body->ninputs; i++)
         val[body->inputs[i]] = ex_load(p, lower_buf(lc, n->in[i]),
                                        lower_bcast_index(p, ir_in_type(g, n, i), out, idx));
-    LowerCtx sub = *lc;
-    sub.g = body;
-    for (int j = 0; j < body->nnodes; j++) {
-        const Node *m = &body->nodes[j];
-        Expr **args = arena_alloc(p->arena, (size_t)(m->nin + 1) * sizeof *args);
-        for (int i = 0; i < m->nin; i++)
-            args[i] = val[m->in[i]];
-        DType dt = ir_out_type(body, m, 0)->dtype;
-        Expr *e = ex_cast(p, dt, op_info(m->op)->expr(&sub, m, args));
-        if (m->out[0] == body->outputs[0]) {
-            st_append(p, inner, st_store(p, lower_buf(lc, n->out[0]), lower_index(p, out, idx), e));
-            break;
-        }
-        int l = loop_new_local(p, k, dt, "f");
-        st_append(p, inner, st_set(p, l, e));
-        val[m->out[0]] = ex_local(p, k, l);
-    }
+    Expr *e = lower_body(lc, k, inner, body, val);
+    st_append(p, inner, st_store(p, lower_buf(lc, n->out[0]), lower_index(p, out, idx), e));
+    return true;
+}
+
+/* A conv's or gemm's fused `act` (fuse-activation): one more loop at the
+ * end of the node's last kernel, y[i] = act(y[i]) over the whole output
+ * once every form has stored it (its clamp and residual included). */
+bool lower_act(LowerCtx *lc, const Node *n)
+{
+    if (!ir_attr_str(n, "act")[0])
+        return true;
+    Program *p = lc->p;
+    Graph *body = ir_act_body(lc->ctx, p->arena, lc->g, n);
+    if (!body)
+        return false;
+    Kernel *k = &p->kernels[p->nkernels - 1];
+    k->comment = arena_printf(p->arena, "%s; act %s", k->comment, ir_attr_str(n, "act"));
+    int y = lower_buf(lc, n->out[0]);
+    Expr *i;
+    Stmt *l = lower_loop(p, k, k->body, type_numel(ir_out_type(lc->g, n, 0)), LOOP_PARALLEL | LOOP_VECTOR, &i);
+    Expr **val = arena_alloc(p->arena, (size_t)(body->nvalues + 1) * sizeof *val);
+    val[body->inputs[0]] = ex_load(p, y, i);
+    st_append(p, l, st_store(p, y, i, lower_body(lc, k, l, body, val)));
     return true;
 }
 

@@ -1639,7 +1639,7 @@ static bool lower_conv_vec(LowerCtx *lc, const Node *n, const Geom *gp)
  * Targets without a vector unit take lower_conv_dot instead, and with
  * dilation 1 vector targets take lower_conv_vec (or, where its tiles do
  * not fit, lower_conv_tile): this form is left for dilated convs. */
-bool lower_conv(LowerCtx *lc, const Node *n)
+static bool lower_conv_forms(LowerCtx *lc, const Node *n)
 {
     Geom geo;
     if (!lower_check_f32(lc, n) || !ir_window_geom(lc->ctx, lc->g, n, &geo))
@@ -1745,6 +1745,12 @@ bool lower_conv(LowerCtx *lc, const Node *n)
     for (int j = 0; j < mb && needs_epilogue(n, res); j++)
         clamp_range(p, k, s, n, y, res, ybase[j], plane);
     return true;
+}
+
+/* Every conv form, then its fused act (lower_act) over the whole output. */
+bool lower_conv(LowerCtx *lc, const Node *n)
+{
+    return lower_conv_forms(lc, n) && lower_act(lc, n);
 }
 
 /* ------------------------------------------------------------------ pools */
@@ -1891,7 +1897,7 @@ static void gemm_dot_cols(Program *p, Kernel *k, Stmt *into, Expr *i, int64_t j0
  * alpha * a[i, k] * b[k, :]. With trans_b the row of b is strided; the dot
  * product form (k innermost, gemm_dot_cols) reads both operands contiguously
  * there, and the layout pass picks trans_b by target. */
-bool lower_gemm(LowerCtx *lc, const Node *n)
+static bool lower_gemm_forms(LowerCtx *lc, const Node *n)
 {
     if (!lower_check_f32(lc, n))
         return false;
@@ -1938,6 +1944,12 @@ bool lower_gemm(LowerCtx *lc, const Node *n)
     if (has_act(n))
         clamp_range(p, k, s, n, y, -1, row, cols);
     return true;
+}
+
+/* The gemm, then its fused act (lower_act) over the whole output. */
+bool lower_gemm(LowerCtx *lc, const Node *n)
+{
+    return lower_gemm_forms(lc, n) && lower_act(lc, n);
 }
 
 /* Index into a matmul operand t at batch position bv[0..nb) (the output's

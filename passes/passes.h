@@ -214,6 +214,8 @@ Stmt *lower_range_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b, 
 /* A constant v of x's dtype (truncated toward zero for integer dtypes), for
  * expression templates that must type constants like their operand. */
 Expr *lower_const_like(Program *p, const Expr *x, double v);
+/* A conv's or gemm's fused `act`, if any, as a last loop of its last kernel. */
+bool lower_act(LowerCtx *lc, const Node *n);
 
 /* ------------------------------------------------------------------ plan.c */
 

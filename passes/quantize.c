@@ -119,8 +119,7 @@ static bool is_f32_const(const Graph *g, int v)
 /* No fused activation or residual: the node is its float op alone. */
 static bool unfused(const Node *n)
 {
-    return isinf(ir_attr_float(n, "act_min")) && isinf(ir_attr_float(n, "act_max")) &&
-           !(n->nin > 3 && n->in[3] >= 0);
+    return !ir_has_act(n) && !(n->nin > 3 && n->in[3] >= 0);
 }
 
 /* ------------------------------------------------------------ preparation */

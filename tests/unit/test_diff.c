@@ -271,15 +271,20 @@ Test(diff, eltwise_chain)
 
 /* ------------------------------------------------------------ nn ops */
 
-/* Half the cases carry a fused activation (act_min/act_max, as the
- * fuse-activation pass sets them): relu, relu6-like clip, or a clamp
- * straddling zero, so every kernel form's clamp is checked. */
+/* Most cases carry a fused activation, as the fuse-activation pass sets
+ * them: a clamp (act_min/act_max: relu, relu6-like clip, or one straddling
+ * zero) or an `act` (after a clamp or alone), so every kernel form's clamp
+ * and act are checked. */
 static void fused_activation(Diff *d, TuStr *a)
 {
-    switch (rnd(d, 0, 5)) {
+    switch (rnd(d, 0, 8)) {
     case 0: tu_str_append(a, ", act_min = 0"); break;
     case 1: tu_str_append(a, ", act_min = 0, act_max = 1.5"); break;
     case 2: tu_str_append(a, ", act_min = -0.75, act_max = 0.5"); break;
+    case 3: tu_str_append(a, ", act = \"sigmoid($0)\""); break;
+    case 4: tu_str_append(a, ", act_min = -1, act = \"tanh($0)\""); break;
+    case 5: tu_str_append(a, ", act = \"leaky_relu($0, alpha = 0.1)\""); break;
+    case 6: tu_str_append(a, ", act = \"gelu($0)\""); break;
     default: break;
     }
 }

@@ -682,6 +682,75 @@ Test(fuse_elementwise, bad_exprs_are_diagnosed)
     }
 }
 
+/* Unary activations become the conv's or gemm's `act`, after its clamp: a
+ * relu then a sigmoid fold both, a sigmoid then a relu only the sigmoid; a
+ * leaky_relu whose input is also read elsewhere stays; the interpreter's
+ * values are the same bits (test_diff holds the compiled forms to it). */
+Test(fuse_activation, unary_activations_become_act)
+{
+    char *w = ramp(4 * 2 * 3 * 3, 0.037, -0.9), *g = ramp(36 * 3, -0.021, 0.7);
+    TuStr t = {0};
+    tu_str_printf(&t,
+                  "graph g {\n"
+                  "  input x : f32[1, 2, 3, 3]\n"
+                  "  const w : f32[4, 2, 3, 3] = %s\n"
+                  "  const g : f32[36, 3] = %s\n"
+                  "  a = sigmoid(relu(conv(x, w, pads = [1, 1, 1, 1])))\n"
+                  "  b = relu(tanh(conv(a, w, group = 2, pads = [1, 1, 1, 1])))\n"
+                  "  f = flatten(b)\n"
+                  "  c = gelu(gemm(f, g))\n"
+                  "  shared = gemm(f, g, alpha = 0.5)\n"
+                  "  d = add(leaky_relu(shared, alpha = 0.2), shared)\n"
+                  "  output c, d\n"
+                  "}\n",
+                  w, g);
+    Case *k = load(t.s);
+    const char *passes[] = {"fuse-activation", "dce"};
+    cr_assert(run(k, passes, 2));
+    const Node *a = &k->g->nodes[value(k->g, "a")->producer];
+    cr_expect_eq(a->op, OP_CONV);
+    cr_expect_eq(ir_attr_float(a, "act_min"), 0.0);
+    cr_expect_str_eq(ir_attr_str(a, "act"), "sigmoid($0)");
+    cr_expect_eq(producer_op(k->g, "b"), OP_RELU, "a relu after an act stays");
+    const Node *relu = &k->g->nodes[value(k->g, "b")->producer];
+    cr_expect_str_eq(ir_attr_str(&k->g->nodes[ir_value(k->g, relu->in[0])->producer], "act"), "tanh($0)");
+    const Node *c = &k->g->nodes[value(k->g, "c")->producer];
+    cr_expect_eq(c->op, OP_GEMM);
+    cr_expect_str_eq(ir_attr_str(c, "act"), "gelu($0)");
+    cr_expect_eq(live_ops(k->g, OP_LEAKY_RELU), 1, "shared is read twice");
+    cr_expect(!run1(k, "fuse-activation"), "a second run changed the graph");
+    same_results(k, 0.0);
+    done(k);
+    free(t.s);
+    free(w);
+    free(g);
+}
+
+/* An act that does not parse, or changes the type, is a diagnostic at the
+ * node. */
+Test(fuse_activation, bad_acts_are_diagnosed)
+{
+    static const char *const bad[] = {"sigmoid($0", "sigmoid($1)", "cast($0, to = i32)", "nosuch($0)"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        TuStr t = {0};
+        tu_str_printf(&t,
+                      "graph g {\n  input x : f32[2, 3]\n  const w : f32[3, 2] = [1, 2, 3, 4, 5, 6]\n"
+                      "  y = gemm(x, w, act = \"%s\")\n  output y\n}\n",
+                      bad[i]);
+        Ctx *c = ctx_new();
+        char *diag = NULL;
+        size_t len = 0;
+        c->err = open_memstream(&diag, &len);
+        Graph *gr = fe_parse_string(c, "bad.etch", t.s);
+        fclose(c->err);
+        cr_expect(!gr && c->nerrors > 0, "act \"%s\" was accepted", bad[i]);
+        cr_expect(strstr(diag, "bad.etch:4:") != NULL, "no location for \"%s\":\n%s", bad[i], diag);
+        free(diag);
+        ctx_free(c);
+        free(t.s);
+    }
+}
+
 Test(graph_passes, pipeline_matches_unoptimized_interpreter, .timeout = 120)
 {
     char *w = ramp(4 * 3 * 3 * 3, 0.021, -0.8), *g = ramp(16 * 10, -0.003, 0.4);
