@@ -544,6 +544,41 @@ static LLVMValueRef emit_select(Lb *lb, const Expr *e)
     return phi;
 }
 
+/* y[idx + l] = quant_fast(q, a[l], b[l]) for l < 4 (qfast4), in i64 as
+ * quant_fast computes; every load comes before the first store (y may be
+ * a or b). */
+static void emit_qfast4(Lb *lb, const Stmt *s)
+{
+    const QFast *q = s->val->q;
+    LLVMBuilderRef b = lb->b;
+    LLVMValueRef base[2] = {elem_ptr(lb, s->val->a->buf, s->val->a->a), elem_ptr(lb, s->val->b->buf, s->val->b->a)};
+    LLVMValueRef yp = elem_ptr(lb, s->buf, s->idx), r[4];
+    for (int l = 0; l < 4; l++) {
+        LLVMValueRef v[2], off = i64c(lb, l);
+        for (int i = 0; i < 2; i++) {
+            LLVMValueRef at = LLVMBuildInBoundsGEP2(b, lb->i8, base[i], &off, 1, "");
+            v[i] = LLVMBuildSExt(b, LLVMBuildLoad2(b, lb->i8, at, ""), lb->i64, "");
+        }
+        LLVMValueRef x;
+        if (q->mul) {
+            x = LLVMBuildMul(b, LLVMBuildSub(b, v[0], i64c(lb, q->z0), ""), LLVMBuildSub(b, v[1], i64c(lb, q->z1), ""), "");
+            x = LLVMBuildMul(b, LLVMBuildMul(b, x, i64c(lb, (int64_t)1 << q->shift), ""), i64c(lb, q->m0), "");
+            x = LLVMBuildAShr(b, LLVMBuildAdd(b, x, i64c(lb, (int64_t)1 << 31), ""), i64c(lb, 32), "");
+            x = LLVMBuildAdd(b, x, i64c(lb, q->c), "");
+        } else {
+            x = LLVMBuildAdd(b, LLVMBuildMul(b, v[0], i64c(lb, q->m0), ""), LLVMBuildMul(b, v[1], i64c(lb, q->m1), ""), "");
+            x = LLVMBuildAShr(b, LLVMBuildAdd(b, x, i64c(lb, q->c), ""), i64c(lb, q->shift), "");
+        }
+        x = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, x, i64c(lb, q->lo), ""), i64c(lb, q->lo), x, "");
+        x = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, x, i64c(lb, q->hi), ""), i64c(lb, q->hi), x, "");
+        r[l] = LLVMBuildTrunc(b, x, lb->i8, "");
+    }
+    for (int l = 0; l < 4; l++) {
+        LLVMValueRef off = i64c(lb, l);
+        LLVMBuildStore(b, r[l], LLVMBuildInBoundsGEP2(b, lb->i8, yp, &off, 1, ""));
+    }
+}
+
 static LLVMValueRef emit_expr(Lb *lb, const Expr *e)
 {
     switch (e->kind) {
@@ -594,6 +629,8 @@ static LLVMValueRef emit_expr(Lb *lb, const Expr *e)
         return convert(lb, emit_expr(lb, e->a), e->a->dtype, e->dtype);
     case EX_DOT4:
         return emit_dot4(lb, e);
+    case EX_QFAST4:
+        break; /* only stored: emit_qfast4 */
     }
     unreachable("bad expression kind");
 }
@@ -677,6 +714,10 @@ static void emit_stmt(Lb *lb, const Stmt *s)
         return;
     case ST_STORE: {
         const Buffer *buf = &lb->p->bufs[s->buf];
+        if (s->val->kind == EX_QFAST4) {
+            emit_qfast4(lb, s);
+            return;
+        }
         if (s->val->lanes > 1) {
             LLVMValueRef v = emit_expr(lb, s->val);
             LLVMValueRef st = LLVMBuildStore(lb->b, v, vec_ptr(lb, s->buf, s->idx, s->val->lanes));
