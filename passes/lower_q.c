@@ -784,10 +784,13 @@ static Expr *fast_expr(Program *p, const QFast *f, Expr *a, Expr *b, DType out)
     return ex_cast(p, out, v);
 }
 
-/* qadd or qmul in its QFast form. With a, b and y of one shape and all
- * i8, groups of four consecutive elements go through qfast4 (two word
- * loads, DSP SIMD and one word store on Cortex-M4), the last count % 4 one
- * by one; otherwise (broadcasting, uint8) each element of y's nest. */
+/* qadd or qmul in its QFast form. On a target with ARM's DSP SIMD (dot4),
+ * with a, b and y of one shape and all i8, groups of four consecutive
+ * elements go through qfast4 (two word loads, SIMD steps and one word
+ * store), the last count % 4 one by one; otherwise (broadcasting, uint8,
+ * other targets) each element of y's nest in scalar code, which is the
+ * faster form without the DSP instructions (Cortex-M0: qadd 17
+ * instructions an element, against 29 for qfast4's portable loop). */
 static bool lower_qfast(LowerCtx *lc, const Node *n, const QFast *f)
 {
     Program *p = lc->p;
@@ -796,7 +799,7 @@ static bool lower_qfast(LowerCtx *lc, const Node *n, const QFast *f)
     int a = lower_buf(lc, n->in[0]), b = lower_buf(lc, n->in[1]), y = lower_buf(lc, n->out[0]);
     Kernel *k = lower_kernel(lc, n);
     Expr *i;
-    if (yt->dtype == DT_I8 && type_equal(at, yt) && type_equal(bt, yt)) {
+    if (lc->target->dot4 && yt->dtype == DT_I8 && type_equal(at, yt) && type_equal(bt, yt)) {
         /* Two groups a step (the loop's add, compare and branch spread over
          * eight elements), then a lone group, then the tail. */
         int64_t count = type_numel(yt), groups = count / 4;

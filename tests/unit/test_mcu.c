@@ -399,8 +399,8 @@ Test(mcu, int8_ops_m0, .timeout = 300)
 /* qadd and qmul in their QFast forms over 39 elements: on Cortex-M4 four
  * pairs of qfast4 groups, a lone group and a tail of three; qmul with
  * M = 1/11 (the USAT16 packing) and M = 1.2 (k = 2, SSAT, saturating), qadd
- * plain and with a fused relu (qmin = -20). The QEMU runs match the host's
- * integer reference exactly. */
+ * plain and with a fused relu (qmin = -20); Cortex-M0 takes the scalar
+ * form. The QEMU runs match the host's integer reference exactly. */
 static const char *const QFAST_OPS =
     "graph qfast {\n"
     "  input x : i8[1, 1, 3, 13]\n"
@@ -422,19 +422,21 @@ static const char *const QFAST_OPS =
     "  output s, r, m, m2\n"
     "}\n";
 
-static void check_qfast(const char *target)
+static void check_qfast(const char *target, const char *backend)
 {
     char *tmp = tu_mkdtemp("mcu-qfast");
     char *path = tu_path(tmp, "qfast.etch");
     cr_assert(tu_write_file(path, QFAST_OPS, strlen(QFAST_OPS)));
-    check_case((McuCase){path, NULL, target, "interp", NULL});
+    check_case((McuCase){path, NULL, target, "interp", backend});
     tu_rmtree(tmp);
     free(path);
     free(tmp);
 }
 
-Test(mcu, qfast_m4, .timeout = 300) { check_qfast("cortex-m4"); }
-Test(mcu, qfast_m0, .timeout = 300) { check_qfast("cortex-m0"); }
+Test(mcu, qfast_m4, .timeout = 300) { check_qfast("cortex-m4", NULL); }
+/* The LLVM backend's qfast4: llvm.arm intrinsics and SMMLAR as inline assembly. */
+Test(mcu, qfast_m4_llvm, .timeout = 300) { check_qfast("cortex-m4", "llvm"); }
+Test(mcu, qfast_m0, .timeout = 300) { check_qfast("cortex-m0", NULL); }
 
 Test(mcu, kws_int8_m0, .timeout = 300)
 {
