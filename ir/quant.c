@@ -151,9 +151,11 @@ bool quant_add_mults(const Type *a, const Type *b, const Type *y, QMult *ma, QMu
 
 /* The fast forms (see QFast in ir.h). Their multipliers have fewer bits
  * than quant_multiplier's, but the error they add is bounded far below an
- * LSB: qmul's m0 is M * 2^(32 - shift) rounded, at least 2^30 when M >= 1/2
- * (shift > 0) and M * 2^32 otherwise, off by at most 1/2, so the product
- * (|p| <= 255^2 = 65025, under 2^16) is off by at most 2^16 / 2^33 = 2^-17;
+ * LSB: qmul's m0 is M * 2^(32 - shift) rounded, off by at most 1/2, so the
+ * scaled product is off by at most |p << shift| / 2^33: under 2^-17 with
+ * shift 0 (M < 1/2; |p| <= 255^2 = 65025, under 2^16), and with shift > 0
+ * (m0 >= 2^30, so a result within int8 has |p << shift| <= 4 * 255) under
+ * 2^-22 wherever it does not saturate;
  * qadd's m0, m1 are sa/sy and sb/sy times 2^shift, shift >= 12, each off by
  * at most 1/2, so a sum of centered codes (|a - za| <= 255) is off by at
  * most 255 / 2^shift <= 1/16 of an LSB. The zero points, the output's and
