@@ -462,7 +462,7 @@ static int expr_prec(const Expr *e)
         return PREC_COND;
     case EX_CAST:
         return PREC_UNARY;
-    case EX_BCAST: case EX_LANE: case EX_MULADD: case EX_SHIFT:
+    case EX_BCAST: case EX_LANE: case EX_MULADD: case EX_SHIFT: case EX_QFAST4:
         return PREC_PRIMARY;
     }
     unreachable("bad expression kind");
@@ -729,6 +729,8 @@ static void emit_expr(Emit *em, const Expr *e, int min_prec)
     case EX_CAST:
         emit_cast(em, e);
         break;
+    case EX_QFAST4:
+        unreachable("qfast4 outside a store");
     case EX_DOT4:
         out_raw(em->w, "etch_dot4_i8(");
         emit_expr(em, e->c, 0);
@@ -756,6 +758,26 @@ static void line_start(Writer *w)
 static void blank(Writer *w)
 {
     out_raw(w, "\n");
+}
+
+/* y[idx .. idx + 4) = qadd4 / qmul4 of a and b: a call of the runtime's
+ * etch_qadd4_i8 or etch_qmul4_i8 with the QFast constants (inlined, so
+ * the compiler keeps them in registers across the loop). */
+static void emit_qfast4(Emit *em, const Stmt *s)
+{
+    const QFast *q = s->val->q;
+    out_raw(em->w, "%s(&%s[", q->mul ? "etch_qmul4_i8" : "etch_qadd4_i8", em->nm->buf[s->buf]);
+    emit_expr(em, s->idx, 0);
+    for (int i = 0; i < 2; i++) {
+        const Expr *ld = i ? s->val->b : s->val->a;
+        out_raw(em->w, "], &%s[", em->nm->buf[ld->buf]);
+        emit_expr(em, ld->a, 0);
+    }
+    if (q->mul)
+        out_raw(em->w, "], %d, %d, %d, %d, %d", q->z0, q->z1, q->m0, q->c, q->shift);
+    else
+        out_raw(em->w, "], %d, %d, %d, %d", q->m0, q->m1, q->c, q->shift);
+    out_raw(em->w, ", %d, %d);\n", q->lo, q->hi);
 }
 
 static void emit_stmt(Emit *em, const Stmt *s)
@@ -806,6 +828,10 @@ static void emit_stmt(Emit *em, const Stmt *s)
         return;
     case ST_STORE:
         line_start(w);
+        if (s->val->kind == EX_QFAST4) {
+            emit_qfast4(em, s);
+            return;
+        }
         if (s->val->lanes > 1) {
             out_raw(w, "%s(%s + ", vec_fn(em, "st", s->val->lanes), em->nm->buf[s->buf]);
             emit_expr(em, s->idx, PREC_ADD + 1);
@@ -946,7 +972,7 @@ static void vec_use_expr(VecUse *v, const Expr *e)
 {
     if (!e)
         return;
-    if (e->lanes > 1)
+    if (e->lanes > 1 && e->kind != EX_QFAST4) /* four i8: a runtime call */
         v->widths |= 1u << e->lanes;
     if (e->kind == EX_MULADD && e->lanes == 1)
         v->fmaf = true;

@@ -36,6 +36,7 @@ static void init_llvm(void)
     LLVMInitializeAllTargets();
     LLVMInitializeAllTargetMCs();
     LLVMInitializeAllAsmPrinters();
+    LLVMInitializeAllAsmParsers(); /* inline assembly (qfast4's SMMLAR on ARM) */
     done = true;
 }
 

@@ -155,6 +155,22 @@ int32_t quant_scale(int32_t acc, QMult q, Rounding r);
 /* zero + acc * M, rounded, clamped to [lo, hi]. */
 int32_t quant_requant(int32_t acc, QMult q, Rounding r, int32_t zero, int32_t lo, int32_t hi);
 
+/* The 32-bit forms of qadd and qmul with single rounding (quant.c: when
+ * they apply, they are the ops' semantics, in the reference and compiled
+ * code alike; ARM's DSP instructions do them in a few steps):
+ *   add: y = (a * m0 + b * m1 + c) >> shift, of the raw codes a and b,
+ *        |m0|, |m1| <= 32767 (one SMLAD of a pair of halfwords);
+ *   mul: y = c + ((((a - z0) * (b - z1)) << shift) * m0 + 2^31) >> 32
+ *        (SMMLAR: a rounded high multiply with c as the accumulator);
+ * before the clamp to [lo, hi]. */
+typedef struct {
+    bool mul;
+    int32_t m0, m1, z0, z1, c;
+    int shift;
+    int32_t lo, hi;
+} QFast;
+int32_t quant_fast(const QFast *f, int32_t a, int32_t b);
+
 /* -------------------------------------------------------------- graph.c */
 
 typedef enum {
@@ -263,6 +279,10 @@ void quant_softmax_table(float sx, int32_t table[256]);
 int64_t quant_softmax_r(float sy);
 int32_t quant_softmax_out(int32_t t, int64_t sum, int64_t r, int32_t zero, int32_t lo, int32_t hi);
 bool quant_add_mults(const Type *a, const Type *b, const Type *y, QMult *ma, QMult *mb, QMult *my);
+/* qadd's or qmul's (n) QFast form: false when the node rounds as tflite
+ * or the scales leave too few multiplier bits (then quant_add_mults' or
+ * quant_out_mult's form). */
+bool quant_fast_init(const Node *n, const Type *a, const Type *b, const Type *y, QFast *f);
 /* A code of per-tensor x as a code of per-tensor y (qmax_pool, qconcat):
  * requantized by sx / sy, or, when the scales are equal (`same`), only
  * shifted by zy - zx; clamped to [lo, hi]. */
@@ -526,6 +546,12 @@ typedef enum {
     EX_LANE,    /* lane `i` of vector a, a scalar */
     EX_MULADD,  /* a * b + c, rounded once (fused) or twice: the backend's choice */
     EX_SHIFT,   /* vector a moved by i lanes (lane l gets a[l - i]), zeros shifted in */
+    EX_QFAST4,  /* qfast4(a, b): quant_fast(q, a[l], b[l]) for lanes l < 4, where a
+                 * and b are EX_LOADs of i8 buffers naming the first of four
+                 * consecutive elements (no alignment asked): a vector of four
+                 * i8, only ever the value of an ST_STORE to an i8 buffer.
+                 * ARM's DSP extension (Target.dot4) does it from word loads
+                 * in 16-bit SIMD steps (qadd: SMLAD, qmul: SMULBB + SMMLAR). */
 } ExprKind;
 
 /* Unary ops: math functions map to the runtime/libm float versions. */
@@ -577,7 +603,8 @@ const char *binop_name(BinOp op);
 #define DT_INDEX DT_I64
 
 /* Vectors: an expression of `lanes` > 1 is a vector of that many f32
- * values (a power of two, at most ETCH_MAX_LANES). Only f32 vectors exist;
+ * values (a power of two, at most ETCH_MAX_LANES). Only f32 vectors exist
+ * (and EX_QFAST4's four i8, which only a store takes);
  * they come from EX_LOAD (buf[idx + l] for every lane l: contiguous),
  * EX_BCAST and vector locals, and combine lane by lane through EX_BIN
  * (add, sub, mul, div, min, max, both operands of the same lanes),
@@ -598,6 +625,7 @@ struct Expr {
     int op;             /* EX_UN: UnOp, EX_BIN: BinOp */
     Expr *a, *b, *c;    /* operands; EX_LOAD index in a; EX_SELECT: c ? a : b;
                          * EX_MULADD: a * b + c */
+    const QFast *q;     /* EX_QFAST4 */
 };
 
 typedef enum {
@@ -694,6 +722,8 @@ Expr *ex_select(Program *p, Expr *cond, Expr *a, Expr *b);
 Expr *ex_cast(Program *p, DType dt, Expr *a);
 /* EX_DOT4 of loads a and b (of i8 buffers) into the i32 acc. */
 Expr *ex_dot4(Program *p, Expr *a, Expr *b, Expr *acc);
+/* EX_QFAST4 of loads a and b (of i8 buffers); q is copied. */
+Expr *ex_qfast4(Program *p, const QFast *q, Expr *a, Expr *b);
 /* Vectors (see struct Expr): buf[idx .. idx + lanes), scalar a in every
  * lane, lane i of v, and a * b + c (scalars or vectors of one width). */
 Expr *ex_vload(Program *p, int buf, Expr *idx, int lanes);

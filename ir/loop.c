@@ -151,6 +151,19 @@ Expr *ex_dot4(Program *p, Expr *a, Expr *b, Expr *acc)
     return e;
 }
 
+Expr *ex_qfast4(Program *p, const QFast *q, Expr *a, Expr *b)
+{
+    assert(a->kind == EX_LOAD && b->kind == EX_LOAD && a->dtype == DT_I8 && b->dtype == DT_I8);
+    Expr *e = new_expr(p, EX_QFAST4, DT_I8);
+    QFast *copy = arena_alloc(p->arena, sizeof *copy);
+    *copy = *q;
+    e->lanes = 4;
+    e->q = copy;
+    e->a = a;
+    e->b = b;
+    return e;
+}
+
 Expr *ex_un(Program *p, UnOp op, Expr *a)
 {
     if (a->lanes > 1)
@@ -457,6 +470,19 @@ static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e
         print_expr(f, p, k, e->a, 0);
         fputc(')', f);
         return;
+    case EX_QFAST4: {
+        const QFast *q = e->q;
+        fputs(q->mul ? "qmul4(" : "qadd4(", f);
+        print_expr(f, p, k, e->a, 0);
+        fputs(", ", f);
+        print_expr(f, p, k, e->b, 0);
+        if (q->mul)
+            fprintf(f, ", zero = [%d, %d], mult = %d, shift = %d", q->z0, q->z1, q->m0, q->shift);
+        else
+            fprintf(f, ", mult = [%d, %d], shift = %d", q->m0, q->m1, q->shift);
+        fprintf(f, ", c = %d, clamp = [%d, %d])", q->c, q->lo, q->hi);
+        return;
+    }
     case EX_DOT4:
         fputs("dot4(", f);
         print_expr(f, p, k, e->a, 0);

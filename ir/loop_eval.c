@@ -421,6 +421,7 @@ static Val eval(Eval *ev, const Expr *e)
     }
     case EX_BCAST:
     case EX_SHIFT:
+    case EX_QFAST4: /* vectors: caught above */
         break;
     }
     unreachable("bad expression kind");
@@ -429,6 +430,34 @@ static Val eval(Eval *ev, const Expr *e)
 /* ------------------------------------------------------------- statements */
 
 /* buf[idx + l] = lane l of the value, every lane computed first. */
+/* y[idx + l] = quant_fast(q, a[l], b[l]) for l < 4 (EX_QFAST4). */
+static void exec_qfast4(Eval *ev, const Stmt *s)
+{
+    const Expr *e = s->val, *ld[2] = {e->a, e->b};
+    const Buffer *b = &ev->p->bufs[s->buf];
+    int64_t at[2], idx = as_i(eval(ev, s->idx), s->idx->dtype);
+    for (int i = 0; i < 2 && ev->ok; i++) {
+        at[i] = as_i(eval(ev, ld[i]->a), ld[i]->a->dtype);
+        if (ev->ok && ev->p->bufs[ld[i]->buf].dtype != DT_I8)
+            fail(ev, "qfast4 of buffer '%s', which is not i8", ev->p->bufs[ld[i]->buf].name);
+        if (ev->ok && in_bounds(ev, ld[i]->buf, at[i], "qfast4 from"))
+            in_bounds(ev, ld[i]->buf, at[i] + 3, "qfast4 from");
+    }
+    if (!ev->ok || !in_bounds(ev, s->buf, idx, "qfast4 store to") ||
+        !in_bounds(ev, s->buf, idx + 3, "qfast4 store to"))
+        return;
+    if (b->kind == BK_INPUT || b->kind == BK_CONST || b->dtype != DT_I8) {
+        fail(ev, "qfast4 store to read-only or non-i8 buffer '%s'", b->name);
+        return;
+    }
+    int32_t y[4];
+    for (int l = 0; l < 4; l++)
+        y[l] = quant_fast(e->q, (int32_t)read_elem(ev->ptr[e->a->buf], DT_I8, at[0] + l).i,
+                          (int32_t)read_elem(ev->ptr[e->b->buf], DT_I8, at[1] + l).i);
+    for (int l = 0; l < 4; l++) /* after every read: y may alias a or b */
+        write_elem(ev->ptr[s->buf], DT_I8, idx + l, (Val){.i = y[l]});
+}
+
 static void exec_vstore(Eval *ev, const Stmt *s)
 {
     const Buffer *b = &ev->p->bufs[s->buf];
@@ -475,6 +504,10 @@ static void exec(Eval *ev, const Stmt *s)
         return;
     case ST_STORE: {
         const Buffer *b = &ev->p->bufs[s->buf];
+        if (s->val->kind == EX_QFAST4) {
+            exec_qfast4(ev, s);
+            return;
+        }
         if (s->val->lanes > 1) {
             exec_vstore(ev, s);
             return;

@@ -149,6 +149,81 @@ bool quant_add_mults(const Type *a, const Type *b, const Type *y, QMult *ma, QMu
            quant_multiplier(twice / ((double)(1 << QADD_SHIFT) * sy), my);
 }
 
+/* The fast forms (see QFast in ir.h). Their multipliers have fewer bits
+ * than quant_multiplier's, but the error they add is bounded far below an
+ * LSB: qmul's m0 is M * 2^(32 - shift) rounded, off by at most 1/2, so the
+ * scaled product is off by at most |p << shift| / 2^33: under 2^-17 with
+ * shift 0 (M < 1/2; |p| <= 255^2 = 65025, under 2^16), and with shift > 0
+ * (m0 >= 2^30, so a result within int8 has |p << shift| <= 4 * 255) under
+ * 2^-22 wherever it does not saturate;
+ * qadd's m0, m1 are sa/sy and sb/sy times 2^shift, shift >= 12, each off by
+ * at most 1/2, so a sum of centered codes (|a - za| <= 255) is off by at
+ * most 255 / 2^shift <= 1/16 of an LSB. The zero points, the output's and
+ * the rounding's 2^(shift-1) fold into c exactly. */
+int32_t quant_fast(const QFast *f, int32_t a, int32_t b)
+{
+    int64_t v;
+    if (f->mul) {
+        int64_t p = (int64_t)(a - f->z0) * (b - f->z1) * ((int64_t)1 << f->shift);
+        v = f->c + ((p * f->m0 + ((int64_t)1 << 31)) >> 32);
+    } else {
+        v = ((int64_t)a * f->m0 + (int64_t)b * f->m1 + f->c) >> f->shift;
+    }
+    return v < f->lo ? f->lo : v > f->hi ? f->hi : (int32_t)v;
+}
+
+enum { QADD_FAST_MIN_SHIFT = 12, QADD_FAST_MAX_SHIFT = 22, QMUL_FAST_MAX_SHIFT = 15 };
+
+bool quant_fast_init(const Node *n, const Type *a, const Type *b, const Type *y, QFast *f)
+{
+    memset(f, 0, sizeof *f);
+    if (quant_node_rounding(n) != ROUND_SINGLE)
+        return false;
+    f->mul = n->op == OP_QMUL;
+    quant_bounds(n, y->dtype, &f->lo, &f->hi);
+    double sa = quant_scale_at(a->quant, 0), sb = quant_scale_at(b->quant, 0);
+    double sy = quant_scale_at(y->quant, 0);
+    int32_t za = quant_zero_at(a->quant, 0), zb = quant_zero_at(b->quant, 0);
+    int32_t zy = quant_zero_at(y->quant, 0);
+    if (f->mul) {
+        double m = sa * sb / sy; /* as quant_out_mult */
+        if (!(m > 0) || !isfinite(m))
+            return false;
+        int e;
+        frexp(m, &e);
+        int k = e + 1 > 0 ? e + 1 : 0; /* m * 2^(32 - k) < 2^31 */
+        int64_t mult = llround(ldexp(m, 32 - k));
+        if (mult >= (int64_t)1 << 31)
+            mult = llround(ldexp(m, 32 - ++k));
+        if (k > QMUL_FAST_MAX_SHIFT) /* p << k must stay in int32 */
+            return false;
+        f->m0 = (int32_t)mult;
+        f->shift = k;
+        f->z0 = za;
+        f->z1 = zb;
+        f->c = zy;
+        return true;
+    }
+    double ra = sa / sy, rb = sb / sy, rmax = ra > rb ? ra : rb;
+    if (!(ra > 0) || !(rb > 0) || !isfinite(rmax))
+        return false;
+    int s = QADD_FAST_MAX_SHIFT;
+    while (s >= QADD_FAST_MIN_SHIFT && llround(ldexp(rmax, s)) > 32767)
+        s--;
+    if (s < QADD_FAST_MIN_SHIFT)
+        return false;
+    int64_t m0 = llround(ldexp(ra, s)), m1 = llround(ldexp(rb, s));
+    int64_t c = (int64_t)zy * ((int64_t)1 << s) - za * m0 - zb * m1 + ((int64_t)1 << (s - 1));
+    /* |a m0 + b m1 + c| with codes of magnitude <= 255 must fit in int32 */
+    if (255 * (m0 + m1) + (c < 0 ? -c : c) > INT32_MAX)
+        return false;
+    f->m0 = (int32_t)m0;
+    f->m1 = (int32_t)m1;
+    f->c = (int32_t)c;
+    f->shift = s;
+    return true;
+}
+
 void quant_softmax_table(float sx, int32_t table[256])
 {
     for (int d = 0; d < 256; d++)

@@ -112,16 +112,34 @@ void ref_qaverage_pool(const Graph *g, const Node *n, const Tensor *in, Tensor *
         }
 }
 
+/* qadd or qmul in its QFast form (single rounding, enough multiplier
+ * bits), element by element with numpy broadcasting. */
+static void ref_qfast(const QFast *f, const Tensor *in, const Type *yt, Tensor *out)
+{
+    int64_t count = type_numel(yt);
+    for (int64_t o = 0; o < count; o++) {
+        int32_t a = (int32_t)ref_get_i(&in[0], ref_bcast_index(&in[0].type, yt, o));
+        int32_t b = (int32_t)ref_get_i(&in[1], ref_bcast_index(&in[1].type, yt, o));
+        ref_set_i(out, o, quant_fast(f, a, b));
+    }
+}
+
+/* TFLite's fixed-point add, or its QFast form. */
 void ref_qadd(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
 {
     (void)g;
     const Type *at = &in[0].type, *bt = &in[1].type, *yt = &out[0].type;
+    int64_t count = type_numel(yt);
+    QFast f;
+    if (quant_fast_init(n, at, bt, yt, &f)) {
+        ref_qfast(&f, in, yt, out);
+        return;
+    }
     QMult ma, mb, my;
     quant_add_mults(at, bt, yt, &ma, &mb, &my);
     int32_t za = zero_of(at), zb = zero_of(bt), zy = zero_of(yt), lo, hi;
     quant_bounds(n, yt->dtype, &lo, &hi);
     Rounding r = quant_node_rounding(n);
-    int64_t count = type_numel(yt);
     for (int64_t o = 0; o < count; o++) {
         int32_t a = (int32_t)(ref_get_i(&in[0], ref_bcast_index(at, yt, o)) - za);
         int32_t b = (int32_t)(ref_get_i(&in[1], ref_bcast_index(bt, yt, o)) - zb);
@@ -180,11 +198,17 @@ void ref_qmax_pool(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
         }
 }
 
-/* TFLite's reference int8 mul: the centered product, requantized once. */
+/* TFLite's reference int8 mul: the centered product, requantized once
+ * (its QFast form where that applies). */
 void ref_qmul(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
 {
     (void)g;
     const Type *at = &in[0].type, *bt = &in[1].type, *yt = &out[0].type;
+    QFast f;
+    if (quant_fast_init(n, at, bt, yt, &f)) {
+        ref_qfast(&f, in, yt, out);
+        return;
+    }
     QMult m;
     quant_out_mult(at, bt, 0, yt, &m);
     int32_t za = zero_of(at), zb = zero_of(bt), zy = zero_of(yt), lo, hi;

@@ -80,4 +80,111 @@ static inline int32_t etch_dot4_i8(int32_t acc, const int8_t *a, const int8_t *b
 }
 #endif
 
+/* y[0..3] from a[0..3] and b[0..3] (Loop IR's qfast4): etch's int8 add
+ * and mul in their 32-bit forms (QFast in the compiler's ir/ir.h), with the
+ * results clamped to [lo, hi] within [-128, 127]:
+ *   qadd: (a m0 + b m1 + c) >> s of the raw codes, |m0|, |m1| < 2^15;
+ *   qmul: c + ((((a - za) (b - zb)) << s) m + 2^31) >> 32, 0 <= s <= 15.
+ * On the DSP extension each takes two word loads and one word store per
+ * four elements: qadd pairs a[i] with b[i] in the halfwords of one register
+ * (PKHBT/PKHTB, then SXTB16) for one SMLAD each; qmul sign-extends and
+ * centers both sides in pairs (SXTAB16 with the negated zero points), one
+ * SMULBB or SMULTT, then SMMLAR (the rounded high multiply, c as its
+ * accumulator). SSAT clamps (with qadd's shift folded in), BFI packs.
+ * y may be a or b (both are read before y is written). */
+#if defined(__ARM_FEATURE_SIMD32) && defined(__GNUC__)
+static inline uint32_t etch_sxtab16_ror8(uint32_t acc, uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(x));
+    return r;
+}
+static inline int32_t etch_smmlar(int32_t x, int32_t m, int32_t acc)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(m), "r"(acc));
+    return r;
+}
+/* r0..r3 clamped to [lo, hi] (SSAT already did [-128, 127]) as one word. */
+static inline void etch_pack4_i8(int8_t *y, int32_t r0, int32_t r1, int32_t r2, int32_t r3, int32_t lo, int32_t hi)
+{
+    if (lo > -128) {
+        r0 = etch_maxi32(r0, lo), r1 = etch_maxi32(r1, lo);
+        r2 = etch_maxi32(r2, lo), r3 = etch_maxi32(r3, lo);
+    }
+    if (hi < 127) {
+        r0 = etch_mini32(r0, hi), r1 = etch_mini32(r1, hi);
+        r2 = etch_mini32(r2, hi), r3 = etch_mini32(r3, hi);
+    }
+    uint32_t w = (uint32_t)r0;
+    __asm__("bfi %0, %1, #8, #8" : "+r"(w) : "r"(r1));
+    __asm__("bfi %0, %1, #16, #8" : "+r"(w) : "r"(r2));
+    __asm__("bfi %0, %1, #24, #8" : "+r"(w) : "r"(r3));
+    memcpy(y, &w, 4);
+}
+static inline void etch_qadd4_i8(int8_t *y, const int8_t *a, const int8_t *b, int32_t m0, int32_t m1, int32_t c,
+                                 int s, int32_t lo, int32_t hi)
+{
+    uint32_t x, w;
+    memcpy(&x, a, 4);
+    memcpy(&w, b, 4);
+    uint32_t m = ((uint32_t)m0 & 0xffffu) | (uint32_t)m1 << 16;
+    uint32_t p01, p23; /* bytes a0 a1 b0 b1 and a2 a3 b2 b3 (GCC 12 does not see PKHBT/PKHTB in C) */
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(p01) : "r"(x), "r"(w));
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(p23) : "r"(w), "r"(x));
+    int32_t r0 = __smlad(__sxtb16(p01), m, c), r1 = __smlad(etch_sxtb16_ror8(p01), m, c);
+    int32_t r2 = __smlad(__sxtb16(p23), m, c), r3 = __smlad(etch_sxtb16_ror8(p23), m, c);
+    etch_pack4_i8(y, __ssat(r0 >> s, 8), __ssat(r1 >> s, 8), __ssat(r2 >> s, 8), __ssat(r3 >> s, 8), lo, hi);
+}
+static inline void etch_qmul4_i8(int8_t *y, const int8_t *a, const int8_t *b, int32_t za, int32_t zb, int32_t m,
+                                 int32_t c, int s, int32_t lo, int32_t hi)
+{
+    uint32_t x, w;
+    memcpy(&x, a, 4);
+    memcpy(&w, b, 4);
+    uint32_t nza = ((uint32_t)-za & 0xffffu) * 0x10001u, nzb = ((uint32_t)-zb & 0xffffu) * 0x10001u;
+    uint32_t ae = __sxtab16(nza, x), ao = etch_sxtab16_ror8(nza, x); /* a0 a2, a1 a3, centered */
+    uint32_t be = __sxtab16(nzb, w), bo = etch_sxtab16_ror8(nzb, w);
+    int32_t p0 = (int16_t)ae * (int16_t)be, p2 = ((int32_t)ae >> 16) * ((int32_t)be >> 16);
+    int32_t p1 = (int16_t)ao * (int16_t)bo, p3 = ((int32_t)ao >> 16) * ((int32_t)bo >> 16);
+    if (s > 0) {
+        p0 = (int32_t)((uint32_t)p0 << s), p1 = (int32_t)((uint32_t)p1 << s);
+        p2 = (int32_t)((uint32_t)p2 << s), p3 = (int32_t)((uint32_t)p3 << s);
+    } else if (lo == -128 && hi == 127) {
+        /* M < 1/2: every result fits in a halfword (|p M| < 2^15), so
+         * pairs are packed first and USAT16 clamps two at once, offset by
+         * 128 into [0, 255] (then no sign bits spill into the next byte). */
+        uint32_t e, o, w01;
+        __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(e) : "r"(etch_smmlar(p0, m, c + 128)), "r"(etch_smmlar(p2, m, c + 128)));
+        __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(o) : "r"(etch_smmlar(p1, m, c + 128)), "r"(etch_smmlar(p3, m, c + 128)));
+        w01 = (__usat16(e, 8) | __usat16(o, 8) << 8) ^ 0x80808080u;
+        memcpy(y, &w01, 4);
+        return;
+    }
+    etch_pack4_i8(y, __ssat(etch_smmlar(p0, m, c), 8), __ssat(etch_smmlar(p1, m, c), 8),
+                  __ssat(etch_smmlar(p2, m, c), 8), __ssat(etch_smmlar(p3, m, c), 8), lo, hi);
+}
+#else
+static inline void etch_qadd4_i8(int8_t *y, const int8_t *a, const int8_t *b, int32_t m0, int32_t m1, int32_t c,
+                                 int s, int32_t lo, int32_t hi)
+{
+    int32_t r[4];
+    for (int l = 0; l < 4; l++)
+        r[l] = etch_mini32(etch_maxi32(((int32_t)a[l] * m0 + (int32_t)b[l] * m1 + c) >> s, lo), hi);
+    for (int l = 0; l < 4; l++)
+        y[l] = (int8_t)r[l];
+}
+static inline void etch_qmul4_i8(int8_t *y, const int8_t *a, const int8_t *b, int32_t za, int32_t zb, int32_t m,
+                                 int32_t c, int s, int32_t lo, int32_t hi)
+{
+    int32_t r[4];
+    for (int l = 0; l < 4; l++) {
+        int64_t p = (int64_t)(((int32_t)a[l] - za) * ((int32_t)b[l] - zb)) * ((int64_t)1 << s);
+        r[l] = etch_mini32(etch_maxi32(c + (int32_t)((p * m + ((int64_t)1 << 31)) >> 32), lo), hi);
+    }
+    for (int l = 0; l < 4; l++)
+        y[l] = (int8_t)r[l];
+}
+#endif
+
 #endif /* ETCH_RUNTIME_H */

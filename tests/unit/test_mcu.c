@@ -396,6 +396,48 @@ Test(mcu, int8_ops_m0, .timeout = 300)
     free(tmp);
 }
 
+/* qadd and qmul in their QFast forms over 39 elements: on Cortex-M4 four
+ * pairs of qfast4 groups, a lone group and a tail of three; qmul with
+ * M = 1/11 (the USAT16 packing) and M = 1.2 (k = 2, SSAT, saturating), qadd
+ * plain and with a fused relu (qmin = -20); Cortex-M0 takes the scalar
+ * form. The QEMU runs match the host's integer reference exactly. */
+static const char *const QFAST_OPS =
+    "graph qfast {\n"
+    "  input x : i8[1, 1, 3, 13]\n"
+    "  const sx : f32[] = [0.05]\n  const zx : i8[] = [-3]\n"
+    "  const w : i8[1, 1, 1, 1] = [-90]\n  const w2 : i8[1, 1, 1, 1] = [70]\n  const sw : f32[] = [0.01]\n"
+    "  const sc : f32[] = [0.02]\n  const zc : i8[] = [7]\n"
+    "  const sd : f32[] = [0.03]\n  const zd : i8[] = [-9]\n"
+    "  const ss : f32[] = [0.06]\n  const zs : i8[] = [-5]\n"
+    "  const sr : f32[] = [0.04]\n  const zr : i8[] = [-20]\n"
+    "  const sm : f32[] = [0.011]\n  const zm : i8[] = [4]\n"
+    "  const sm2 : f32[] = [0.0005]\n  const zm2 : i8[] = [0]\n"
+    "  xf = dequantize_linear(x, sx, zx)\n"
+    "  c = quantize_linear(conv(xf, dequantize_linear(w, sw)), sc, zc)\n"
+    "  d = quantize_linear(conv(xf, dequantize_linear(w2, sw)), sd, zd)\n"
+    "  s = quantize_linear(add(xf, dequantize_linear(c, sc, zc)), ss, zs)\n"
+    "  r = quantize_linear(relu(add(xf, dequantize_linear(d, sd, zd))), sr, zr)\n"
+    "  m = quantize_linear(mul(xf, dequantize_linear(c, sc, zc)), sm, zm)\n"
+    "  m2 = quantize_linear(mul(dequantize_linear(d, sd, zd), dequantize_linear(c, sc, zc)), sm2, zm2)\n"
+    "  output s, r, m, m2\n"
+    "}\n";
+
+static void check_qfast(const char *target, const char *backend)
+{
+    char *tmp = tu_mkdtemp("mcu-qfast");
+    char *path = tu_path(tmp, "qfast.etch");
+    cr_assert(tu_write_file(path, QFAST_OPS, strlen(QFAST_OPS)));
+    check_case((McuCase){path, NULL, target, "interp", backend});
+    tu_rmtree(tmp);
+    free(path);
+    free(tmp);
+}
+
+Test(mcu, qfast_m4, .timeout = 300) { check_qfast("cortex-m4", NULL); }
+/* The LLVM backend's qfast4: llvm.arm intrinsics and SMMLAR as inline assembly. */
+Test(mcu, qfast_m4_llvm, .timeout = 300) { check_qfast("cortex-m4", "llvm"); }
+Test(mcu, qfast_m0, .timeout = 300) { check_qfast("cortex-m0", NULL); }
+
 Test(mcu, kws_int8_m0, .timeout = 300)
 {
     check_case((McuCase){MODELS_DIR "/kws_ref_model.onnx", NULL, "cortex-m0", "interp", NULL});

@@ -270,7 +270,7 @@ Test(quant, qadd, .timeout = 600)
     QDiff d;
     qdiff_begin(&d);
     for (int c = 0; c < 8; c++) {
-        int a0 = rnd(&d, 1, 3), a1 = rnd(&d, 1, 6);
+        int a0 = rnd(&d, 1, 3), a1 = rnd(&d, 1, 13); /* up to 39: qfast4 pairs, a lone group, a tail */
         bool bcast = c % 2;
         tu_str_clear(&d.text);
         tu_str_printf(&d.text,
@@ -484,6 +484,81 @@ Test(quant, qmul_hand)
     expect_codes("broadcast", got, (const int32_t[]){20, -12, 127}, 3);
 }
 
+/* Hand-computed: qadd's QFast form, y = zy + sa/sy a + sb/sy (b - zb)
+ * rounded once, half up (a multiply-add of the raw codes, zero points and
+ * rounding folded into its constant); tflite keeps TFLite's two-step form,
+ * which rounds the tie away from zero. Scales whose ratio leaves too few
+ * multiplier bits (sa/sy = 64) take TFLite's form under single rounding
+ * too, which gives the same codes here. */
+Test(quant, qadd_hand)
+{
+    const int32_t a[] = {10, -6, 127, -128, 1}, b[] = {4, 3, -128, 100, 2};
+    const char *fmt = "graph m {\n  input a : i8[5] {scale = 0.5}\n  input b : i8[5] {scale = 0.25, zero = 2}\n"
+                      "  y : i8[5] {scale = %s, zero = 3} = qadd(a, b, qmin = %s, rounding = \"%s\")\n  output y\n}\n";
+    char text[512];
+    int32_t got[5];
+    /* 5.5, -2.75, 31, -39.5, 0.5: half up to 6, -3, 31, -39, 1 */
+    snprintf(text, sizeof text, fmt, "1", "-128", "single");
+    interp_codes(text, (const int32_t *const[]){a, b}, got, 5);
+    expect_codes("sy = 1 single", got, (const int32_t[]){9, 0, 34, -36, 4}, 5);
+    snprintf(text, sizeof text, fmt, "1", "-128", "tflite");
+    interp_codes(text, (const int32_t *const[]){a, b}, got, 5);
+    expect_codes("sy = 1 tflite", got, (const int32_t[]){9, 0, 34, -37, 4}, 5);
+    /* x4: 22, -11, 124, -158, 2; saturated at 127 and -128 after the zero point */
+    snprintf(text, sizeof text, fmt, "0.25", "-128", "single");
+    interp_codes(text, (const int32_t *const[]){a, b}, got, 5);
+    expect_codes("sy = 1/4 saturates", got, (const int32_t[]){25, -8, 127, -128, 5}, 5);
+    /* a fused relu: qmin = zy */
+    snprintf(text, sizeof text, fmt, "0.25", "3", "single");
+    interp_codes(text, (const int32_t *const[]){a, b}, got, 5);
+    expect_codes("relu", got, (const int32_t[]){25, 3, 127, 3, 5}, 5);
+    /* sa/sy = 64, sb/sy = 32: integers, nothing to round */
+    const int32_t a2[] = {1, -1, 0, 0, 0}, b2[] = {2, 2, 3, 1, 2};
+    snprintf(text, sizeof text, fmt, "0.0078125", "-128", "single");
+    interp_codes(text, (const int32_t *const[]){a2, b2}, got, 5);
+    expect_codes("sa/sy = 64", got, (const int32_t[]){67, -61, 35, -29, 3}, 5);
+}
+
+/* quant_fast_init picks the forms and bounds of QFast: qmul's multiplier
+ * 2^32 M under 2^31 with k = 0 for M < 1/2, shifted up for larger M up to
+ * 2^14; qadd's largest shift (<= 22) with 16-bit multipliers. */
+Test(quant, qfast_forms)
+{
+    const char *fmt = "graph m {\n  input a : i8[4] {scale = %s}\n  input b : i8[4] {scale = %s}\n"
+                      "  y : i8[4] {scale = %s} = %s(a, b, rounding = \"%s\")\n  output y\n}\n";
+    struct { const char *sa, *sb, *sy, *op, *rounding; bool ok; int mul, m0, m1, shift; } cases[] = {
+        {"0.5", "0.25", "0.5", "qmul", "single", true, 1, 1 << 30, 0, 0},     /* M = 1/4: 2^30 */
+        {"0.5", "0.5", "0.5", "qmul", "single", true, 1, 1 << 30, 0, 1},      /* M = 1/2: k = 1 */
+        {"4", "4", "0.001953125", "qmul", "single", true, 1, 1 << 30, 0, 15}, /* M = 2^13 */
+        {"4", "4", "0.0009765625", "qmul", "single", false, 0, 0, 0, 0},      /* M = 2^14 */
+        {"64", "64", "0.001", "qmul", "single", false, 0, 0, 0, 0},             /* M = 4096000 */
+        {"0.5", "0.25", "1", "qmul", "tflite", false, 0, 0, 0, 0},
+        {"0.5", "0.25", "1", "qadd", "single", true, 0, 16384, 8192, 15},
+        {"0.5", "0.25", "4", "qadd", "single", true, 0, 16384, 8192, 17},       /* 1/8 */
+        {"0.5", "0.25", "1024", "qadd", "single", true, 0, 2048, 1024, 22},     /* capped at 22 */
+        {"0.5", "0.25", "0.0078125", "qadd", "single", false, 0, 0, 0, 0},     /* 64: shift 8 < 12 */
+        {"0.5", "0.25", "1", "qadd", "tflite", false, 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[512];
+        snprintf(text, sizeof text, fmt, cases[i].sa, cases[i].sb, cases[i].sy, cases[i].op, cases[i].rounding);
+        Ctx *c = ctx_new();
+        Graph *g = fe_parse_string(c, "q.etch", text);
+        cr_assert(g && !c->nerrors, "case %zu does not parse", i);
+        const Node *n = ir_node(g, 0);
+        QFast f;
+        bool ok = quant_fast_init(n, ir_in_type(g, n, 0), ir_in_type(g, n, 1), ir_out_type(g, n, 0), &f);
+        cr_expect_eq(ok, cases[i].ok, "case %zu: %d", i, ok);
+        if (ok) {
+            cr_expect_eq(f.mul, cases[i].mul, "case %zu", i);
+            cr_expect_eq(f.m0, cases[i].m0, "case %zu: m0 %d", i, f.m0);
+            cr_expect_eq(f.m1, cases[i].m1, "case %zu: m1 %d", i, f.m1);
+            cr_expect_eq(f.shift, cases[i].shift, "case %zu: shift %d", i, f.shift);
+        }
+        ctx_free(c);
+    }
+}
+
 /* Hand-computed: an input with y's scale is copied, its zero point
  * shifted; another is requantized. */
 Test(quant, qconcat_hand)
@@ -611,7 +686,7 @@ Test(quant, qmul, .timeout = 600)
     QDiff d;
     qdiff_begin(&d);
     for (int c = 0; c < 8; c++) {
-        int a0 = rnd(&d, 1, 3), a1 = rnd(&d, 1, 6);
+        int a0 = rnd(&d, 1, 3), a1 = rnd(&d, 1, 13);
         bool bcast = c % 2, u8 = c == 3;
         const char *dt = u8 ? "u8" : "i8";
         d.kinds[0] = d.kinds[1] = u8 ? TU_DATA_UINT8 : TU_DATA_INT8;
