@@ -462,7 +462,7 @@ static int expr_prec(const Expr *e)
         return PREC_COND;
     case EX_CAST:
         return PREC_UNARY;
-    case EX_BCAST: case EX_LANE: case EX_MULADD: case EX_SHIFT:
+    case EX_BCAST: case EX_LANE: case EX_MULADD: case EX_SHIFT: case EX_BITCAST:
         return PREC_PRIMARY;
     }
     unreachable("bad expression kind");
@@ -728,6 +728,9 @@ static void emit_expr(Emit *em, const Expr *e, int min_prec)
         break;
     case EX_CAST:
         emit_cast(em, e);
+        break;
+    case EX_BITCAST:
+        emit_call1(em, e->dtype == DT_I32 ? "etch_f32_bits" : "etch_bits_f32", e->a);
         break;
     case EX_DOT4:
         out_raw(em->w, "etch_dot4_i8(");

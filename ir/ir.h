@@ -515,6 +515,8 @@ typedef enum {
     EX_LANE,    /* lane `i` of vector a, a scalar */
     EX_MULADD,  /* a * b + c, rounded once (fused) or twice: the backend's choice */
     EX_SHIFT,   /* vector a moved by i lanes (lane l gets a[l - i]), zeros shifted in */
+    EX_BITCAST, /* the bits of scalar a read as `dtype`: f32 <-> i32 only (the
+                 * exponent field of a float, for fast_math.c's exp) */
 } ExprKind;
 
 /* Unary ops: math functions map to the runtime/libm float versions. */
@@ -681,6 +683,8 @@ Expr *ex_un(Program *p, UnOp op, Expr *a);
 Expr *ex_bin(Program *p, BinOp op, Expr *a, Expr *b); /* folds int constants */
 Expr *ex_select(Program *p, Expr *cond, Expr *a, Expr *b);
 Expr *ex_cast(Program *p, DType dt, Expr *a);
+/* EX_BITCAST: the bits of a (f32 or i32) as the other of the two. */
+Expr *ex_bitcast(Program *p, DType dt, Expr *a);
 /* EX_DOT4 of loads a and b (of i8 buffers) into the i32 acc. */
 Expr *ex_dot4(Program *p, Expr *a, Expr *b, Expr *acc);
 /* Vectors (see struct Expr): buf[idx .. idx + lanes), scalar a in every
