@@ -661,6 +661,9 @@ typedef struct {
      * (bare-metal targets): a caller may keep its I/O inside the workspace,
      * at each one's offset, instead of in buffers of its own. */
     bool io_in_arena;
+    /* The fast-math pass expanded exp/tanh into selects and polynomials;
+     * the C backend lets GCC if-convert them (no-trapping-math). */
+    bool fast_math;
     int *value_buf;             /* graph value id -> buffer id (or -1) */
 } Program;
 

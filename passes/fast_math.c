@@ -254,5 +254,6 @@ bool pass_fast_math(Ctx *c, Module *m)
         f.k = &m->prog->kernels[i];
         rewrite_block(&f, f.k->body);
     }
+    m->prog->fast_math = f.count > 0;
     return f.count > 0;
 }
