@@ -462,7 +462,7 @@ static int expr_prec(const Expr *e)
         return PREC_COND;
     case EX_CAST:
         return PREC_UNARY;
-    case EX_BCAST: case EX_LANE: case EX_MULADD: case EX_SHIFT: case EX_QFAST4:
+    case EX_BCAST: case EX_LANE: case EX_MULADD: case EX_SHIFT: case EX_QFAST4: case EX_BITCAST:
         return PREC_PRIMARY;
     }
     unreachable("bad expression kind");
@@ -731,6 +731,9 @@ static void emit_expr(Emit *em, const Expr *e, int min_prec)
         break;
     case EX_QFAST4:
         unreachable("qfast4 outside a store");
+    case EX_BITCAST:
+        emit_call1(em, e->dtype == DT_I32 ? "etch_f32_bits" : "etch_bits_f32", e->a);
+        break;
     case EX_DOT4:
         out_raw(em->w, "etch_dot4_i8(");
         emit_expr(em, e->c, 0);
@@ -1425,6 +1428,18 @@ static void emit_source(Writer *w, const Program *p, const Names *nm)
     out_line(w, " * %d kernel%s; workspace %lld bytes (planner lower bound %lld). */",
              p->nkernels, p->nkernels == 1 ? "" : "s", (long long)p->workspace_size,
              (long long)p->workspace_lower_bound);
+    /* The fast-math pass's selects feed arithmetic; under GCC's default
+     * -ftrapping-math its if-conversion keeps them branches (a compare may
+     * raise FE_INVALID), and the loop does not vectorize. Generated code
+     * never reads the FP exception flags (Clang and the LLVM backend assume
+     * it ignores them by default). A file-wide pragma, before the includes:
+     * an attribute on the kernel alone would stop the runtime's inline
+     * helpers, compiled with other options, from inlining into it. */
+    if (p->fast_math) {
+        out_line(w, "#if defined(__GNUC__) && !defined(__clang__)");
+        out_line(w, "#pragma GCC optimize(\"no-trapping-math\")");
+        out_line(w, "#endif");
+    }
     out_line(w, "#include \"%s.h\"", nm->prefix);
     out_line(w, "#include \"etch_runtime.h\"");
     emit_vector_helpers(w, p);

@@ -493,6 +493,15 @@ static LLVMValueRef emit_binary(Lb *lb, const Expr *e)
     return convert(lb, r, DT_I64, e->dtype);
 }
 
+/* f32 <-> i32 bits; an i32 is held sign-extended in an i64 register. */
+static LLVMValueRef emit_bitcast(Lb *lb, const Expr *e)
+{
+    LLVMValueRef x = emit_expr(lb, e->a);
+    if (e->dtype == DT_I32)
+        return LLVMBuildSExt(lb->b, LLVMBuildBitCast(lb->b, x, lb->i32, ""), lb->i64, "");
+    return LLVMBuildBitCast(lb->b, LLVMBuildTrunc(lb->b, x, lb->i32, ""), lb->f32, "");
+}
+
 /* Whether evaluating e can trap: an integer division or remainder (by 0,
  * or INT_MIN by -1), which Loop IR guards with a select on the divisor. */
 static bool may_trap(const Expr *e)
@@ -502,7 +511,7 @@ static bool may_trap(const Expr *e)
         if ((e->op == BIN_DIV || e->op == BIN_MOD) && !dtype_is_float(e->dtype))
             return true;
         return may_trap(e->a) || may_trap(e->b);
-    case EX_UN: case EX_CAST:
+    case EX_UN: case EX_CAST: case EX_BITCAST:
         return may_trap(e->a);
     case EX_DOT4:
         return may_trap(e->c);
@@ -713,6 +722,8 @@ static LLVMValueRef emit_expr(Lb *lb, const Expr *e)
         return emit_select(lb, e);
     case EX_CAST:
         return convert(lb, emit_expr(lb, e->a), e->a->dtype, e->dtype);
+    case EX_BITCAST:
+        return emit_bitcast(lb, e);
     case EX_DOT4:
         return emit_dot4(lb, e);
     case EX_QFAST4:

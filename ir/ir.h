@@ -552,6 +552,8 @@ typedef enum {
                  * i8, only ever the value of an ST_STORE to an i8 buffer.
                  * ARM's DSP extension (Target.dot4) does it from word loads
                  * in 16-bit SIMD steps (qadd: SMLAD, qmul: SMULBB + SMMLAR). */
+    EX_BITCAST, /* the bits of scalar a read as `dtype`: f32 <-> i32 only (the
+                 * exponent field of a float, for fast_math.c's exp) */
 } ExprKind;
 
 /* Unary ops: math functions map to the runtime/libm float versions. */
@@ -698,6 +700,9 @@ typedef struct {
      * (bare-metal targets): a caller may keep its I/O inside the workspace,
      * at each one's offset, instead of in buffers of its own. */
     bool io_in_arena;
+    /* The fast-math pass expanded exp/tanh into selects and polynomials;
+     * the C backend lets GCC if-convert them (no-trapping-math). */
+    bool fast_math;
     int *value_buf;             /* graph value id -> buffer id (or -1) */
 } Program;
 
@@ -720,6 +725,8 @@ Expr *ex_un(Program *p, UnOp op, Expr *a);
 Expr *ex_bin(Program *p, BinOp op, Expr *a, Expr *b); /* folds int constants */
 Expr *ex_select(Program *p, Expr *cond, Expr *a, Expr *b);
 Expr *ex_cast(Program *p, DType dt, Expr *a);
+/* EX_BITCAST: the bits of a (f32 or i32) as the other of the two. */
+Expr *ex_bitcast(Program *p, DType dt, Expr *a);
 /* EX_DOT4 of loads a and b (of i8 buffers) into the i32 acc. */
 Expr *ex_dot4(Program *p, Expr *a, Expr *b, Expr *acc);
 /* EX_QFAST4 of loads a and b (of i8 buffers); q is copied. */

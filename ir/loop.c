@@ -235,6 +235,16 @@ Expr *ex_cast(Program *p, DType dt, Expr *a)
     return e;
 }
 
+Expr *ex_bitcast(Program *p, DType dt, Expr *a)
+{
+    if (a->lanes > 1 || !((a->dtype == DT_F32 && dt == DT_I32) ||
+                          (a->dtype == DT_I32 && dt == DT_F32)))
+        unreachable("a bitcast other than scalar f32 <-> i32");
+    Expr *e = new_expr(p, EX_BITCAST, dt);
+    e->a = a;
+    return e;
+}
+
 Expr *ex_vload(Program *p, int buf, Expr *idx, int lanes)
 {
     if (!valid_lanes(lanes) || p->bufs[buf].dtype != DT_F32)
@@ -483,6 +493,11 @@ static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e
         fprintf(f, ", c = %d, clamp = [%d, %d])", q->c, q->lo, q->hi);
         return;
     }
+    case EX_BITCAST:
+        fprintf(f, "bits_%s(", dtype_name(e->dtype));
+        print_expr(f, p, k, e->a, 0);
+        fputc(')', f);
+        return;
     case EX_DOT4:
         fputs("dot4(", f);
         print_expr(f, p, k, e->a, 0);

@@ -410,6 +410,18 @@ static Val eval(Eval *ev, const Expr *e)
         return convert(eval(ev, side), side->dtype, e->dtype);
     }
     case EX_CAST: return convert(eval(ev, e->a), e->a->dtype, e->dtype);
+    case EX_BITCAST: {
+        Val a = eval(ev, e->a);
+        if (e->dtype == DT_I32) {
+            int32_t bits;
+            memcpy(&bits, &a.f, sizeof bits);
+            r.i = bits;
+        } else {
+            int32_t bits = (int32_t)a.i;
+            memcpy(&r.f, &bits, sizeof r.f);
+        }
+        return r;
+    }
     case EX_DOT4: return eval_dot4(ev, e);
     case EX_LANE:
         r.f = eval_lane(ev, e->a, (int)e->i);

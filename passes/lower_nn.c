@@ -2141,7 +2141,10 @@ bool lower_layer_norm(LowerCtx *lc, const Node *n)
 }
 
 /* Along `axis`, for each (outer, inner) position: the max, then
- * e = exp(x - max) stored to y and summed, then y *= 1/sum. */
+ * y = exp(x - max), then the sum of y, then y *= 1/sum. The exps are a
+ * loop of their own, with no accumulator: once --math fast makes exp
+ * arithmetic, both backends vectorize it, where a float sum in the same
+ * loop (no reassociation) kept LLVM's loop scalar. */
 bool lower_softmax(LowerCtx *lc, const Node *n)
 {
     if (!lower_check_f32(lc, n))
@@ -2161,7 +2164,6 @@ bool lower_softmax(LowerCtx *lc, const Node *n)
     Stmt *s = lower_loop(p, k, k->body, outer, LOOP_PARALLEL, &ov);
     s = lower_loop(p, k, s, inner, LOOP_PARALLEL, &iv);
     int mx = loop_new_local(p, k, DT_F32, "mx"), sum = loop_new_local(p, k, DT_F32, "sum");
-    int e = loop_new_local(p, k, DT_F32, "e");
     Expr *row = ex_add(p, ex_muli(p, ov, len * inner), iv);
 
     st_append(p, s, st_set(p, mx, ex_flt(p, -INFINITY)));
@@ -2169,12 +2171,13 @@ bool lower_softmax(LowerCtx *lc, const Node *n)
     Expr *at = ex_add(p, row, ex_muli(p, kv, inner));
     st_append(p, r, lower_accumulate(p, k, mx, BIN_MAX, ex_load(p, x, at)));
 
+    r = lower_loop(p, k, s, len, LOOP_PARALLEL, &kv);
+    at = ex_add(p, row, ex_muli(p, kv, inner));
+    st_append(p, r, st_store(p, y, at, ex_un(p, UN_EXP, lower_sub(p, ex_load(p, x, at), ex_local(p, k, mx)))));
     st_append(p, s, st_set(p, sum, ex_flt(p, 0.0)));
     r = lower_loop(p, k, s, len, LOOP_REDUCTION, &kv);
     at = ex_add(p, row, ex_muli(p, kv, inner));
-    st_append(p, r, st_set(p, e, ex_un(p, UN_EXP, lower_sub(p, ex_load(p, x, at), ex_local(p, k, mx)))));
-    st_append(p, r, st_store(p, y, at, ex_local(p, k, e)));
-    st_append(p, r, lower_accumulate(p, k, sum, BIN_ADD, ex_local(p, k, e)));
+    st_append(p, r, lower_accumulate(p, k, sum, BIN_ADD, ex_load(p, y, at)));
 
     /* One division per row; the last pass multiplies. */
     st_append(p, s, st_set(p, sum, lower_div(p, ex_flt(p, 1.0), ex_local(p, k, sum))));

@@ -23,6 +23,10 @@ typedef struct {
     QuantIo io;         /* graph inputs and outputs stay f32, or become i8 */
 } QuantizeOpts;
 
+/* How exp and tanh are computed (--math): libm's functions, or the
+ * fast-math pass's polynomials with their documented bounds. */
+typedef enum { MATH_EXACT, MATH_FAST } MathMode;
+
 /* What the pipeline works on: the graph, and the Loop IR once lowered. */
 typedef struct {
     Graph *graph;
@@ -31,6 +35,7 @@ typedef struct {
     const Target *target; /* the machine the code is for; NULL: host */
     Rounding rounding;  /* requantization of the int8 kernels fold-qdq makes */
     const QuantizeOpts *quantize; /* NULL: the `quantize` pass does nothing */
+    MathMode math;      /* MATH_EXACT: the `fast-math` pass does nothing */
 } Module;
 
 /* m->target, or the host when none was set. */
@@ -126,6 +131,14 @@ bool pass_fuse_residual(Ctx *c, Module *m);
 bool pass_lower(Ctx *c, Module *m);
 /* Loop passes. */
 bool pass_plan_memory(Ctx *c, Module *m);
+
+/* ----------------------------------------------------------- fast_math.c */
+
+/* Expands f32 exp and tanh into Loop IR polynomials when m->math is
+ * MATH_FAST (bounds in docs/fast-math.md). */
+bool pass_fast_math(Ctx *c, Module *m);
+/* The MathMode named "exact" or "fast", or -1. */
+int math_mode_by_name(const char *name);
 
 /* ---------------------------------------------------------------- lower.c */
 

@@ -26,6 +26,7 @@ static const PassInfo passes[] = {
     {"dce",            pass_dce,           LEVEL_GRAPH},
     {"fuse-elementwise", pass_fuse_elementwise, LEVEL_GRAPH},
     {"lower",          pass_lower,         LEVEL_LOOP},
+    {"fast-math",      pass_fast_math,     LEVEL_LOOP},
     {"plan-memory",    pass_plan_memory,   LEVEL_LOOP},
 };
 

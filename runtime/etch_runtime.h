@@ -50,6 +50,22 @@ static inline int64_t etch_absi(int64_t a) { return a < 0 ? -a : a; }
 static inline int32_t etch_mini32(int32_t a, int32_t b) { return a < b ? a : b; }
 static inline int32_t etch_maxi32(int32_t a, int32_t b) { return a > b ? a : b; }
 
+/* The bits of a float as an int32 and back (Loop IR's bitcast, which the
+ * fast-math pass uses to build 2^n). A union is C99's way to reinterpret;
+ * compilers make it a register move, or nothing, and vectorize it. */
+static inline int32_t etch_f32_bits(float x)
+{
+    union { float f; int32_t i; } u;
+    u.f = x;
+    return u.i;
+}
+static inline float etch_bits_f32(int32_t x)
+{
+    union { float f; int32_t i; } u;
+    u.i = x;
+    return u.f;
+}
+
 /* acc + a[0] b[0] + ... + a[3] b[3] (Loop IR's dot4). Where the ARM DSP
  * extension is (__ARM_FEATURE_SIMD32: Cortex-M4/M7/M33), two SMLADs on
  * the bytes sign-extended in pairs: SXTB16 takes bytes 0 and 2, SXTB16

@@ -32,6 +32,7 @@ typedef struct {
     bool stats;                 /* run: print latency and arena sizes */
     const char *target;         /* --target: a target_find name (NULL: host) */
     Rounding rounding;          /* --rounding: of the int8 kernels (single) */
+    MathMode math;              /* --math: exact (default) or fast exp/tanh */
     const char *quantize;       /* --quantize: "int8", or NULL */
     const char **calibrate; int ncalibrate, capcalibrate; /* [NAME=]FILE.npy|DIR */
     double percentile;          /* --calibrate-percentile (0: min/max) */

@@ -26,6 +26,7 @@ bool cli_load(Ctx *c, const CliOpts *o, Module *m)
         return false;
     m->prefix = o->name;
     m->rounding = o->rounding;
+    m->math = o->math;
     if (o->quantize && !cli_load_calibration(c, o, m))
         return false;
     /* An LLVM triple that names no target row gets no machine assumptions. */

@@ -3,6 +3,7 @@
  *   etch compile MODEL [-o OUTDIR] [--name PREFIX] [--emit c|llvm|bc|obj|asm] [-O 0|1|2|3]
  *                      [--target host|cortex-m4|cortex-m0|TRIPLE] [--shape NAME=D0,D1,...]
  *                      [--print-after=PASS|all] [--disable-pass=NAME] [--rounding single|tflite]
+ *                      [--math exact|fast]
  *   etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR]
  *                  [--backend interp|c|llvm] [--repeat N] [--stats] (+ compile's options)
  *   etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME] [--target T] [--shape ...]
@@ -34,13 +35,13 @@ static const Command commands[] = {
     {"compile", C_COMPILE, cli_compile,
      "etch compile MODEL [-o OUTDIR] [--name PREFIX] [--emit c|llvm|bc|obj|asm] [-O 0|1|2|3] "
      "[--target NAME|TRIPLE] [--print-after=PASS|all] "
-     "[--disable-pass=NAME] [--shape NAME=D0,D1,...] [quantize options]"},
+     "[--disable-pass=NAME] [--shape NAME=D0,D1,...] [--math exact|fast] [quantize options]"},
     {"run", C_RUN, cli_run,
      "etch run MODEL --input [NAME=]FILE.npy ... [--output-dir DIR] [--backend interp|c|llvm] "
      "[--repeat N] [--stats] [compile options]"},
     {"dump", C_DUMP, cli_dump,
      "etch dump MODEL [--print-after=PASS|all] [--disable-pass=NAME] [--target NAME|TRIPLE] "
-     "[--shape NAME=D0,D1,...] [quantize options]"},
+     "[--shape NAME=D0,D1,...] [--math exact|fast] [quantize options]"},
     {"dot", C_DOT, cli_dot, "etch dot MODEL [-o FILE] [--shape NAME=D0,D1,...]"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
@@ -77,6 +78,9 @@ static const Option options[] = {
     {"--rounding", true, C_COMPILE | C_RUN | C_DUMP,
      "requantization of int8 kernels: single (default; one rounding, as ONNX Runtime and "
      "TFLite's single-rounding kernels) or tflite (TFLite Micro's reference rounding)"},
+    {"--math", true, C_COMPILE | C_RUN | C_DUMP,
+     "exact (default: libm's exp and tanh) or fast (polynomials within 1.5 ulp, "
+     "vectorizable; see docs/fast-math.md)"},
     {"--quantize", true, C_COMPILE | C_RUN | C_DUMP,
      "int8: post-training quantization into QDQ form, calibrated on --calibrate"},
     {"--calibrate", true, C_COMPILE | C_RUN | C_DUMP,
@@ -252,6 +256,11 @@ static int set_option(Arena *a, const Command *cmd, CliOpts *o, const Option *op
         if (r < 0)
             return usage_error(cmd, "unknown rounding '%s' (roundings: single, tflite)", v);
         o->rounding = (Rounding)r;
+    } else if (strcmp(n, "--math") == 0) {
+        int mm = math_mode_by_name(v);
+        if (mm < 0)
+            return usage_error(cmd, "unknown math mode '%s' (modes: exact, fast)", v);
+        o->math = (MathMode)mm;
     } else if (strcmp(n, "--target") == 0) {
         /* An LLVM triple (arch-vendor-os...) is checked by LLVM when used. */
         if (!target_find(v) && !strchr(v, '-'))

@@ -427,12 +427,10 @@ typedef int InvokeFn(const void *const *inputs, void *const *outputs, void *work
  * LLVM backend when tu_diff_graph_llvm calls it. */
 static bool diff_llvm;
 static const char *diff_target; /* NULL: host */
+static MathMode diff_math;
 
-/* Builds, loads and runs the emitted C (or, with `llvm`, the LLVM
- * backend's host object linked into a shared object); false with a
- * message on failure. */
-static bool run_emitted_c(Ctx *c, const Program *p, const char *workdir, bool llvm,
-                          const void *const *ins, void *const *outs, TuStr *why)
+bool tu_run_program(Ctx *c, const Program *p, const char *workdir, bool llvm,
+                    const void *const *ins, void *const *outs, TuStr *why)
 {
     char *dir = tu_path(workdir, p->name);
     mkdir(dir, 0755);
@@ -594,7 +592,8 @@ bool tu_diff_graph(const char *text, TuRng *r, const TuData *kinds, double rel,
 
     stage = "pipeline";
     arm_crash_handler(stage, text);
-    Module m = {.graph = g, .target = diff_target ? target_find(diff_target) : NULL};
+    Module m = {.graph = g, .target = diff_target ? target_find(diff_target) : NULL,
+                .math = diff_math};
     if (!pipeline_run(c, &m, NULL) || !m.prog) {
         tu_str_append(&why, "pipeline_run failed\n");
         goto fail;
@@ -626,7 +625,7 @@ bool tu_diff_graph(const char *text, TuRng *r, const TuData *kinds, double rel,
 
     stage = diff_llvm ? "LLVM" : "C";
     arm_crash_handler(stage, text);
-    if (!run_emitted_c(c, p, workdir, diff_llvm, (const void *const *)cin, couts[1], &why))
+    if (!tu_run_program(c, p, workdir, diff_llvm, (const void *const *)cin, couts[1], &why))
         goto fail;
     same = compare_outputs(stage, g, p, ref, couts[1], rel, report) && same;
     ok = same;
@@ -667,6 +666,15 @@ bool tu_diff_graph_target(const char *target, bool llvm, const char *text, TuRng
     bool ok = tu_diff_graph(text, r, kinds, rel, workdir, report);
     diff_target = NULL;
     diff_llvm = false;
+    return ok;
+}
+
+bool tu_diff_graph_fast(bool llvm, const char *text, TuRng *r, const TuData *kinds, double rel,
+                        const char *workdir, TuStr *report)
+{
+    diff_math = MATH_FAST;
+    bool ok = tu_diff_graph_target(NULL, llvm, text, r, kinds, rel, workdir, report);
+    diff_math = MATH_EXACT;
     return ok;
 }
 

@@ -118,4 +118,16 @@ bool tu_diff_graph_scalar(const char *text, TuRng *r, const TuData *kinds, doubl
 bool tu_diff_graph_target(const char *target, bool llvm, const char *text, TuRng *r, const TuData *kinds,
                           double rel, const char *workdir, TuStr *report);
 
+/* The same with --math fast (the fast-math pass's exp and tanh), through
+ * the C backend or (llvm) the LLVM backend, for the host. */
+bool tu_diff_graph_fast(bool llvm, const char *text, TuRng *r, const TuData *kinds, double rel,
+                        const char *workdir, TuStr *report);
+
+/* Builds, loads and runs program p: the emitted C compiled with $CC, or
+ * (llvm) the LLVM backend's host object linked into a shared object, in a
+ * directory under workdir named after p. Inputs and outputs in entry
+ * order; false with a message in *why on failure. */
+bool tu_run_program(Ctx *c, const Program *p, const char *workdir, bool llvm,
+                    const void *const *ins, void *const *outs, TuStr *why);
+
 #endif /* ETCH_TESTUTIL_H */

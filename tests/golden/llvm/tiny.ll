@@ -72,19 +72,18 @@ entry:
   %i1 = alloca i64, align 8
   %i2 = alloca i64, align 8
   %i3 = alloca i64, align 8
+  %i4 = alloca i64, align 8
   %mx0 = alloca float, align 4
   store float 0.000000e+00, float* %mx0, align 4
   %sum1 = alloca float, align 4
   store float 0.000000e+00, float* %sum1, align 4
-  %e2 = alloca float, align 4
-  store float 0.000000e+00, float* %e2, align 4
   store i64 0, i64* %i0, align 8
   br label %for.head
 
-for.head:                                         ; preds = %for.end8, %entry
+for.head:                                         ; preds = %for.end11, %entry
   %0 = load i64, i64* %i0, align 8
   %1 = icmp slt i64 %0, 2
-  br i1 %1, label %for.body, label %for.end9
+  br i1 %1, label %for.body, label %for.end12
 
 for.body:                                         ; preds = %for.head
   store float 0xFFF0000000000000, float* %mx0, align 4
@@ -113,7 +112,6 @@ for.body2:                                        ; preds = %for.head1
   br label %for.head1
 
 for.end:                                          ; preds = %for.head1
-  store float 0.000000e+00, float* %sum1, align 4
   store i64 0, i64* %i2, align 8
   br label %for.head3
 
@@ -132,62 +130,81 @@ for.body4:                                        ; preds = %for.head3
   %23 = load float, float* %mx0, align 4
   %24 = fsub float %22, %23
   %25 = call float @expf(float %24)
-  store float %25, float* %e2, align 4
-  %26 = load float, float* %e2, align 4
-  %27 = load i64, i64* %i0, align 8
-  %28 = mul i64 %27, 3
-  %29 = load i64, i64* %i2, align 8
-  %30 = add i64 %28, %29
-  %31 = getelementptr inbounds float, float* %y, i64 %30
-  store float %26, float* %31, align 4
-  %32 = load float, float* %sum1, align 4
-  %33 = load float, float* %e2, align 4
-  %34 = fadd float %32, %33
-  store float %34, float* %sum1, align 4
-  %35 = load i64, i64* %i2, align 8
-  %36 = add nsw i64 %35, 1
-  store i64 %36, i64* %i2, align 8
+  %26 = load i64, i64* %i0, align 8
+  %27 = mul i64 %26, 3
+  %28 = load i64, i64* %i2, align 8
+  %29 = add i64 %27, %28
+  %30 = getelementptr inbounds float, float* %y, i64 %29
+  store float %25, float* %30, align 4
+  %31 = load i64, i64* %i2, align 8
+  %32 = add nsw i64 %31, 1
+  store i64 %32, i64* %i2, align 8
   br label %for.head3
 
 for.end5:                                         ; preds = %for.head3
-  %37 = load float, float* %sum1, align 4
-  %38 = fdiv float 1.000000e+00, %37
-  store float %38, float* %sum1, align 4
+  store float 0.000000e+00, float* %sum1, align 4
   store i64 0, i64* %i3, align 8
   br label %for.head6
 
 for.head6:                                        ; preds = %for.body7, %for.end5
-  %39 = load i64, i64* %i3, align 8
-  %40 = icmp slt i64 %39, 3
-  br i1 %40, label %for.body7, label %for.end8
+  %33 = load i64, i64* %i3, align 8
+  %34 = icmp slt i64 %33, 3
+  br i1 %34, label %for.body7, label %for.end8
 
 for.body7:                                        ; preds = %for.head6
-  %41 = load i64, i64* %i0, align 8
-  %42 = mul i64 %41, 3
+  %35 = load float, float* %sum1, align 4
+  %36 = load i64, i64* %i0, align 8
+  %37 = mul i64 %36, 3
+  %38 = load i64, i64* %i3, align 8
+  %39 = add i64 %37, %38
+  %40 = getelementptr inbounds float, float* %y, i64 %39
+  %41 = load float, float* %40, align 4
+  %42 = fadd float %35, %41
+  store float %42, float* %sum1, align 4
   %43 = load i64, i64* %i3, align 8
-  %44 = add i64 %42, %43
-  %45 = getelementptr inbounds float, float* %y, i64 %44
-  %46 = load float, float* %45, align 4
-  %47 = load float, float* %sum1, align 4
-  %48 = fmul float %46, %47
-  %49 = load i64, i64* %i0, align 8
-  %50 = mul i64 %49, 3
-  %51 = load i64, i64* %i3, align 8
-  %52 = add i64 %50, %51
-  %53 = getelementptr inbounds float, float* %y, i64 %52
-  store float %48, float* %53, align 4
-  %54 = load i64, i64* %i3, align 8
-  %55 = add nsw i64 %54, 1
-  store i64 %55, i64* %i3, align 8
+  %44 = add nsw i64 %43, 1
+  store i64 %44, i64* %i3, align 8
   br label %for.head6
 
 for.end8:                                         ; preds = %for.head6
-  %56 = load i64, i64* %i0, align 8
-  %57 = add nsw i64 %56, 1
-  store i64 %57, i64* %i0, align 8
+  %45 = load float, float* %sum1, align 4
+  %46 = fdiv float 1.000000e+00, %45
+  store float %46, float* %sum1, align 4
+  store i64 0, i64* %i4, align 8
+  br label %for.head9
+
+for.head9:                                        ; preds = %for.body10, %for.end8
+  %47 = load i64, i64* %i4, align 8
+  %48 = icmp slt i64 %47, 3
+  br i1 %48, label %for.body10, label %for.end11
+
+for.body10:                                       ; preds = %for.head9
+  %49 = load i64, i64* %i0, align 8
+  %50 = mul i64 %49, 3
+  %51 = load i64, i64* %i4, align 8
+  %52 = add i64 %50, %51
+  %53 = getelementptr inbounds float, float* %y, i64 %52
+  %54 = load float, float* %53, align 4
+  %55 = load float, float* %sum1, align 4
+  %56 = fmul float %54, %55
+  %57 = load i64, i64* %i0, align 8
+  %58 = mul i64 %57, 3
+  %59 = load i64, i64* %i4, align 8
+  %60 = add i64 %58, %59
+  %61 = getelementptr inbounds float, float* %y, i64 %60
+  store float %56, float* %61, align 4
+  %62 = load i64, i64* %i4, align 8
+  %63 = add nsw i64 %62, 1
+  store i64 %63, i64* %i4, align 8
+  br label %for.head9
+
+for.end11:                                        ; preds = %for.head9
+  %64 = load i64, i64* %i0, align 8
+  %65 = add nsw i64 %64, 1
+  store i64 %65, i64* %i0, align 8
   br label %for.head
 
-for.end9:                                         ; preds = %for.head
+for.end12:                                        ; preds = %for.head
   ret void
 }
 
