@@ -737,7 +737,8 @@ typedef struct {
      * channel of the group, sh rows of nph phases of sw elements, phased
      * (column c at element c / SW of phase c % SW) in the pixel form of a
      * strided conv. Without a copy the tiles read x (src = x, sh and sw
-     * its plane, nph 1). */
+     * its plane, nph 1). The pixel form of a grouped conv copies one
+     * group's channels at a time (vcopy_chans), just before its tiles. */
     bool copy, phased;
     int src;
     int64_t rc, sh, sw, nph;
@@ -1141,16 +1142,26 @@ static bool vpix_copies(const VConv *v)
                                             v->KH * v->KW > VCONV_UNROLL_TAPS));
 }
 
+/* The input channels the pixel form's copy holds: a grouped conv's tiles
+ * read their group's alone, so it copies those just before them (all of a
+ * depthwise conv's channels overflowed the L1 cache: its 16 planes of 48
+ * x 48, stride 2, in chunks of 11 rows took 35 KB, and ran at half the
+ * speed of a copy per channel); other convs copy every channel. */
+static int64_t vcopy_chans(const VConv *v)
+{
+    return v->G > 1 ? v->Cg : v->C;
+}
+
 /* The pixel form's copy layout (sw, nph) for v, and the output rows per
- * chunk for tiles of rb rows: as many as keep a chunk's rows of every input
- * channel in half the L1 cache, a whole number of tiles. */
+ * chunk for tiles of rb rows: as many as keep a chunk's rows of the copied
+ * channels in half the L1 cache, a whole number of tiles. */
 static int64_t vchunk_rows(const Target *tg, const VConv *v, int rb, int64_t *sw, int64_t *nph)
 {
     int64_t wp = (v->OW - 1) * v->SW + v->KW;
     *nph = v->SW > 1 ? (v->SW < v->KW ? v->SW : v->KW) : 1;
     *sw = (wp + v->SW - 1) / v->SW;
     int64_t budget = (tg->l1_bytes > 0 ? tg->l1_bytes : 32768) / 2;
-    int64_t rows = budget / (4 * v->C * *nph * *sw); /* input rows that fit */
+    int64_t rows = budget / (4 * vcopy_chans(v) * *nph * *sw); /* input rows that fit */
     int64_t rc = rows >= v->KH ? (rows - v->KH) / v->SH + 1 : 1;
     rc = rc / rb * rb;
     rc = rc > rb ? rc : rb;
@@ -1281,27 +1292,47 @@ static VPlan vconv_plan(const Target *tg, const VConv *v, bool chan_ok)
 
 /* ---------------------------------------------------------- the kernels */
 
+/* The vl elements src[s0 + 2j + 2l] (l < vl), loaded as two vectors from
+ * s0 + 2j - back (back 0 or 1) and unzipped from lane `back`. */
+static Expr *vload_stride2(Program *p, int src, Expr *s0, Expr *j, int back, int vl)
+{
+    Expr *at = ex_add(p, ex_add(p, s0, ex_muli(p, j, 2)), ex_int(p, -back));
+    return ex_vunzip(p, ex_vload(p, src, at, vl), ex_vload(p, src, ex_add(p, at, ex_int(p, vl)), vl), back);
+}
+
 /* dst[d0 + j] = src[s0 + j*step] (src < 0: 0) for j in [0, n): whole
- * vectors of vl lanes where contiguous, the last one overlapping the one
- * before it, else one element at a time. */
+ * vectors of vl lanes where contiguous or of step 2 (two loads unzipped),
+ * the last one overlapping the one before it, else one element at a time.
+ * `over`: how many elements of src past the last one copied may be read
+ * (a vector of step 2 reads one past its last element; without that, the
+ * run's last vector reads one before its first instead). */
 static void vcopy_run(Program *p, Kernel *k, Stmt *into, int dst, Expr *d0, int src, Expr *s0,
-                      int64_t n, int64_t step, int vl)
+                      int64_t n, int64_t step, int64_t over, int vl)
 {
     if (n <= 0)
         return;
-    if ((step == 1 || src < 0) && n >= vl) {
+    bool unzip = step == 2 && src >= 0;
+    if ((step == 1 || src < 0 || (unzip && (over > 0 || n > vl))) && n >= vl) {
         Expr *j;
-        int64_t whole = n / vl * vl;
+        /* The vectors of the loop; with step 2 and nothing to read past
+         * the end, none that reaches the last element. */
+        int64_t whole = unzip && over <= 0 ? (n - 1) / vl * vl : n / vl * vl;
         for (int part = 0; part < 2; part++) {
             Stmt *b = into;
-            if (part == 0) {
+            if (part == 0 && whole > 0) {
                 b = vrange(p, k, into, 0, whole, vl, &j);
-            } else if (whole < n) {
+            } else if (part == 1 && whole < n) {
                 j = ex_int(p, n - vl);
             } else {
-                break;
+                continue;
             }
-            Expr *val = src >= 0 ? ex_vload(p, src, ex_add(p, s0, j), vl) : ex_bcast(p, ex_flt(p, 0.0), vl);
+            Expr *val;
+            if (src < 0)
+                val = ex_bcast(p, ex_flt(p, 0.0), vl);
+            else if (unzip)
+                val = vload_stride2(p, src, s0, j, part == 1 && over <= 0, vl);
+            else
+                val = ex_vload(p, src, ex_add(p, s0, j), vl);
             st_append(p, b, st_store(p, dst, ex_add(p, d0, j), val));
         }
         return;
@@ -1313,20 +1344,20 @@ static void vcopy_run(Program *p, Kernel *k, Stmt *into, int dst, Expr *d0, int 
 }
 
 /* Copies the input rows of output rows oc + [0, cs) of image nv into the
- * scratch, every input channel (of every group: a depthwise conv's tiles
- * then read rows stored long before, not ones still in the store buffer):
- * source row r is input row oc*SH + r - pad_top, and element j of phase ph
- * input column j*SW + ph - pad_left (phased; else j - pad_left); zeros
- * outside the input. */
-static void vpix_copy(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, Expr *oc, int64_t cs)
+ * scratch: the input channels of group gv, or every one (gv NULL). Source
+ * row r is input row oc*SH + r - pad_top, and element j of phase ph input
+ * column j*SW + ph - pad_left (phased; else j - pad_left); zeros outside
+ * the input. */
+static void vpix_copy(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, Expr *gv, Expr *oc,
+                      int64_t cs)
 {
     const Geom *g = &v->geo;
     int64_t H = g->in[0], W = g->in[1], pt = g->pad_begin[0], pl = g->pad_begin[1];
     int64_t rows = (cs - 1) * v->SH + v->KH, step = v->phased ? v->SW : 1;
     Expr *c, *r;
-    Stmt *sc = lower_loop(p, k, s, v->C, LOOP_PARALLEL, &c);
+    Stmt *sc = lower_loop(p, k, s, gv ? v->Cg : v->C, LOOP_PARALLEL, &c);
     Stmt *sr = lower_loop(p, k, sc, rows, LOOP_PARALLEL, &r);
-    Expr *plane = ex_add(p, ex_muli(p, nv, v->C), c);
+    Expr *plane = ex_add(p, ex_muli(p, nv, v->C), gv ? ex_add(p, ex_muli(p, gv, v->Cg), c) : c);
     Expr *ih = ex_add(p, ex_muli(p, oc, v->SH), ex_add(p, r, ex_int(p, -pt)));
     Expr *inside = ex_bin(p, BIN_AND, ex_bin(p, BIN_GE, ih, ex_int(p, 0)),
                           ex_bin(p, BIN_LT, ih, ex_int(p, H)));
@@ -1342,11 +1373,13 @@ static void vpix_copy(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, 
         jlo = jlo < v->sw ? jlo : v->sw;
         jhi = jhi < v->sw ? jhi : v->sw;
         jhi = jhi > jlo ? jhi : jlo;
-        vcopy_run(p, k, data, v->src, row, -1, NULL, jlo, 1, v->VL);
+        /* Input columns past the last one copied, in the row. */
+        int64_t over = W - 1 - ((jhi - 1) * step + ph - pl);
+        vcopy_run(p, k, data, v->src, row, -1, NULL, jlo, 1, 0, v->VL);
         vcopy_run(p, k, data, v->src, ex_add(p, row, ex_int(p, jlo)), v->x,
-                  ex_add(p, srow, ex_int(p, jlo * step + ph - pl)), jhi - jlo, step, v->VL);
-        vcopy_run(p, k, data, v->src, ex_add(p, row, ex_int(p, jhi)), -1, NULL, v->sw - jhi, 1, v->VL);
-        vcopy_run(p, k, zero, v->src, row, -1, NULL, v->sw, 1, v->VL);
+                  ex_add(p, srow, ex_int(p, jlo * step + ph - pl)), jhi - jlo, step, over, v->VL);
+        vcopy_run(p, k, data, v->src, ex_add(p, row, ex_int(p, jhi)), -1, NULL, v->sw - jhi, 1, 0, v->VL);
+        vcopy_run(p, k, zero, v->src, row, -1, NULL, v->sw, 1, 0, v->VL);
     }
 }
 
@@ -1460,7 +1493,8 @@ static void vpix_chunk(Program *p, Kernel *k, Stmt *s, const VConv *v, const VPl
             Expr *r0 = rows[i].start; /* the tile's first row in the chunk */
             Expr *oh0 = ex_add(p, oc, r0), *plane0, *row0;
             if (v->copy) {
-                plane0 = ex_muli(p, gv, v->Cg);
+                /* The copy holds the group's channels, or all of them. */
+                plane0 = vcopy_chans(v) < v->C ? ex_int(p, 0) : ex_muli(p, gv, v->Cg);
                 row0 = ex_muli(p, r0, v->SH);
             } else {
                 plane0 = ex_add(p, ex_muli(p, nv, v->C), ex_muli(p, gv, v->Cg));
@@ -1494,8 +1528,12 @@ static void vpix_kernel(LowerCtx *lc, const VConv *v, const VPlan *pl)
      * r read again after its first store). */
     if (v->OW % v->L == 0)
         conv_inplace(k, v->r, v->x, v->y);
-    Expr *nv, *gv;
+    Expr *nv, *gv = NULL;
     Stmt *s = lower_loop(p, k, k->body, v->N, LOOP_PARALLEL, &nv);
+    /* A copy per group (vcopy_chans): the group loop outside the chunks. */
+    bool gcopy = v->copy && vcopy_chans(v) < v->C;
+    if (gcopy)
+        s = lower_loop(p, k, s, v->G, LOOP_PARALLEL, &gv);
     int64_t rc = v->copy ? v->rc : v->OH, fc = v->OH / rc * rc;
     int64_t cr[3] = {0, fc, v->OH};
     for (int c = 0; c < 2; c++) {
@@ -1505,8 +1543,10 @@ static void vpix_kernel(LowerCtx *lc, const VConv *v, const VPlan *pl)
         Expr *oc;
         Stmt *sc = vrange(p, k, s, cr[c], cr[c + 1], cs, &oc);
         if (v->copy)
-            vpix_copy(p, k, sc, v, nv, oc, cs);
-        Stmt *sg = lower_loop(p, k, sc, v->G, LOOP_PARALLEL, &gv);
+            vpix_copy(p, k, sc, v, nv, gv, oc, cs);
+        Stmt *sg = sc;
+        if (!gcopy)
+            sg = lower_loop(p, k, sc, v->G, LOOP_PARALLEL, &gv);
         vpix_chunk(p, k, sg, v, pl, nv, gv, oc, cs);
     }
 }
@@ -1519,7 +1559,7 @@ static void vchan_kernel(LowerCtx *lc, const VConv *v, const VPlan *pl)
     Expr *nv, *gv;
     Stmt *s = lower_loop(p, k, k->body, v->N, LOOP_PARALLEL, &nv);
     if (v->copy)
-        vpix_copy(p, k, s, v, nv, ex_int(p, 0), v->OH);
+        vpix_copy(p, k, s, v, nv, NULL, ex_int(p, 0), v->OH);
     s = lower_loop(p, k, s, v->G, LOOP_PARALLEL, &gv);
     /* Channel vectors: whole blocks of u full vectors in a loop, the rest
      * (with any partial vector) at a constant position. */
@@ -1621,7 +1661,7 @@ static bool lower_conv_vec(LowerCtx *lc, const Node *n, const Geom *gp)
         v.rc = pl.rc;
         v.sh = (v.rc - 1) * v.SH + v.KH;
         vchunk_rows(tg, &v, pl.b, &v.sw, &v.nph);
-        v.src = lower_scratch(p, scratch, DT_F32, v.C * v.sh * v.nph * v.sw);
+        v.src = lower_scratch(p, scratch, DT_F32, vcopy_chans(&v) * v.sh * v.nph * v.sw);
     }
     if (wconst && v.Mg > 1)
         v.wt = vpix_weight_table(lc, &v, wval->data, pl.a);

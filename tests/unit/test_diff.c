@@ -373,12 +373,17 @@ Test(diff, conv, .timeout = 120)
  * groups, depthwise (weights held in registers) and a fused activation;
  * many channels over few pixels (the channel-lane tiles, with their
  * weight table and partial last vector of channels); kernels of more taps
- * than the tiles unroll (a loop over kh). */
+ * than the tiles unroll (a loop over kh); depthwise convs of stride 2
+ * (a copy per channel, its columns unzipped from pairs of vectors: rows
+ * of 18 and 16 without left padding end a phase at the row's last element,
+ * which the phase's last vector, of 8 lanes, reaches from one element
+ * before it, or covers alone, one by one) and of a few output pixels
+ * (3 x 3). */
 static void conv_tile_case(Diff *d, int c)
 {
-    int kind = c % 6;
+    int kind = c % 8;
     int64_t group = kind == 2 ? rnd(d, 2, 3) : 1, cpg = rnd(d, 1, 5), mpg = rnd(d, 1, 11);
-    if (kind == 3) { /* depthwise */
+    if (kind == 3 || kind >= 6) { /* depthwise */
         group = rnd(d, 2, 5);
         cpg = 1;
         mpg = 1;
@@ -404,6 +409,21 @@ static void conv_tile_case(Diff *d, int c)
         if (kind == 4) {
             in[i] = rnd(d, k[i], 6);
             pb[i] = pe[i] = rnd(d, 1, 4) == 1;
+        }
+        if (kind == 6) { /* stride 2, as MobileNet's */
+            k[i] = 3;
+            s[i] = 2;
+            pb[i] = rnd(d, 0, 1);
+            pe[i] = rnd(d, 0, 1);
+            in[i] = i == 0 ? rnd(d, 3, 12) : c < 16 ? 18 - 2 * (c / 8) : rnd(d, 17, 53);
+            if (i == 1 && c < 16)
+                pb[i] = 0;
+        }
+        if (kind == 7) { /* 3 x 3 outputs */
+            k[i] = 3;
+            s[i] = rnd(d, 1, 2);
+            pb[i] = pe[i] = rnd(d, 0, 1);
+            in[i] = (3 - 1) * s[i] + k[i] - pb[i] - pe[i];
         }
     }
     int64_t xd[4] = {1, group * cpg, in[0], in[1]}, wd[4] = {group * mpg, cpg, k[0], k[1]};
@@ -433,7 +453,7 @@ Test(diff, conv_tiles, .timeout = 240)
 {
     Diff d;
     diff_begin(&d, "conv_tiles");
-    for (int c = 0; c < 18; c++)
+    for (int c = 0; c < 24; c++)
         conv_tile_case(&d, c);
     diff_end(&d);
 }
