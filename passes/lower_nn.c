@@ -941,10 +941,12 @@ static void vdw_tile(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, E
 }
 
 /* Pixel lanes: channels gv*Mg + m0 + [0, mb), rows oh0 + [0, rb) (source
- * row row0 + ri*SH + kh, plane plane0 + ci), vectors at columns ow[0..pv). */
+ * row row0 + ri*SH + kh, plane plane0 + ci), vectors at columns ow[0..pv).
+ * The weight table (vpix_weight_table) holds blocks of tb channels; mb is
+ * a whole number of them, or the one block of the rest. */
 static void vpix_tile(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, Expr *gv,
-                      Expr *m0, int mb, Expr *oh0, int rb, Expr *plane0, Expr *row0, Expr **ow,
-                      int pv)
+                      Expr *m0, int mb, int tb, Expr *oh0, int rb, Expr *plane0, Expr *row0,
+                      Expr **ow, int pv)
 {
     if (vdw_form(v, mb, rb, pv)) {
         vdw_tile(p, k, s, v, nv, gv, m0, oh0, rb, plane0, row0, ow, pv);
@@ -983,14 +985,16 @@ static void vpix_tile(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, 
         }
         if (!any)
             continue;
-        /* The tap's weights: mb consecutive floats of the blocked table, or
-         * rows of w apart. */
+        /* The tap's weights: runs of tb consecutive floats of the blocked
+         * table, or rows of w apart. */
         Expr *tap = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, taps[t].ci, v->KH), taps[t].kh), v->KW),
                            ex_int(p, taps[t].kw));
         for (int j = 0; j < mb; j++) {
             Expr *wi;
+            int bs = mb < tb ? mb : tb; /* the block's channels */
             if (v->wt >= 0)
-                wi = ex_add(p, ex_add(p, ex_muli(p, mbase, v->Cg * kk), ex_muli(p, tap, mb)), ex_int(p, j));
+                wi = ex_add(p, ex_add(p, ex_muli(p, ex_add(p, mbase, ex_int(p, j / bs * bs)), v->Cg * kk),
+                                      ex_muli(p, tap, bs)), ex_int(p, j % bs));
             else
                 wi = ex_add(p, ex_muli(p, ex_add(p, mbase, ex_int(p, j)), v->Cg * kk), tap);
             st_append(p, r, st_set(p, wl, ex_bcast(p, ex_load(p, v->wt >= 0 ? v->wt : v->w, wi), L)));
@@ -1181,6 +1185,25 @@ static double vweight_load(const Target *tg, const VConv *v, int lanes)
     return bytes <= (tg->l1_bytes > 0 ? tg->l1_bytes : 32768) ? 1.0 : 1.0 + lanes / 2.0;
 }
 
+/* How many blocks of mb channels the tiles of a row's last vectors (after
+ * its tiles of pv vectors) take together: those vectors are fewer, and a
+ * tile of mb channels x fewer vectors holds too few sums to hide the
+ * multiply-add latency (4 x 1 vectors of a 128-channel 6 x 6 pointwise
+ * conv beside its 4 x 2 tiles). As many blocks as keep the sums within a
+ * whole tile's, dividing the group's whole blocks; 1 when no tile of pv
+ * vectors fits in a row. */
+static int vtail_blocks(const VConv *v, int mb, int rb, int pv)
+{
+    int64_t ntw = v->OW / v->L / pv, wv = (v->OW + v->L - 1) / v->L, nb = v->Mg / mb;
+    int64_t pvt = wv - ntw * pv;
+    if (ntw == 0 || pvt <= 0)
+        return 1;
+    for (int64_t f = pv / pvt; f > 1; f--)
+        if (nb % f == 0 && f * mb * rb * pvt <= VCONV_MAX_ACC)
+            return (int)f;
+    return 1;
+}
+
 static double vpix_cost(const Target *tg, const VConv *v, int mb, int rb, int pv)
 {
     int L = v->L;
@@ -1193,15 +1216,17 @@ static double vpix_cost(const Target *tg, const VConv *v, int mb, int rb, int pv
     double cost = 0;
     int64_t cm[2] = {fm, rm ? 1 : 0}, cr[2] = {fr, rr ? 1 : 0}, cw[2] = {fw, rw ? 1 : 0};
     int sm[2] = {mb, (int)rm}, sr[2] = {rb, (int)rr}, sw[2] = {pv, (int)rw};
+    int tf = vtail_blocks(v, mb, rb, pv);
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 2; b++)
             for (int c = 0; c < 2; c++) {
-                int64_t count = cm[a] * cr[b] * cw[c];
+                int f = a == 0 && c == 1 ? tf : 1; /* blocks a tile takes (vpix_chunk) */
+                int64_t count = cm[a] / f * cr[b] * cw[c];
                 if (!count)
                     continue;
-                int acc = sm[a] * sr[b] * sw[c];
-                double loads = 2.0 * sr[b] * sw[c] + sm[a] * vweight_load(tg, v, 1);
-                if (vdw_form(v, sm[a], sr[b], sw[c])) /* each input vector once, weights once */
+                int acc = f * sm[a] * sr[b] * sw[c];
+                double loads = 2.0 * sr[b] * sw[c] + f * sm[a] * vweight_load(tg, v, 1);
+                if (vdw_form(v, f * sm[a], sr[b], sw[c])) /* each input vector once, weights once */
                     loads = (2.0 * (double)(((sr[b] - 1) * v->SH + v->KH) * v->KW * sw[c]) +
                              (double)taps) / (double)taps;
                 cost += (double)count * vtile_cost(tg, taps, acc, loads, acc);
@@ -1472,19 +1497,29 @@ static void vpix_chunk(Program *p, Kernel *k, Stmt *s, const VConv *v, const VPl
     int64_t fm = v->Mg / pl->a * pl->a;
     int64_t fullv = v->OW / L, wv = (v->OW + L - 1) / L;
     int64_t ntw = fullv / pl->c; /* column tiles of whole vectors; the rest after them */
-    int64_t mr[3] = {0, fm, v->Mg};
+    int tf = vtail_blocks(v, pl->a, pl->b, pl->c);
+    /* Passes over the channels: whole blocks of pl->a (the last vectors
+     * of a row too, unless tf blocks take them together after), the rest
+     * of the channels, and the last vectors of tf blocks at a time. */
+    struct {
+        int64_t lo, hi;
+        int mb;
+        bool full, last;
+    } ps[3] = {{0, fm, pl->a, true, tf == 1},
+               {fm, v->Mg, (int)(v->Mg - fm), true, true},
+               {0, tf > 1 ? fm : 0, tf * pl->a, false, true}};
     /* The row tiles of a chunk: whole tiles, then the rest. Sites at
      * constant rows only in a chunk at a constant row (without a copy the
      * whole plane is the one chunk). */
     int64_t ntr = cs / pl->b, rest = cs % pl->b;
     VSite *rows = arena_alloc(p->arena, sizeof *rows * (size_t)(ntr + 2));
     VSite *cols = arena_alloc(p->arena, sizeof *cols * (size_t)(ntw + 2));
-    for (int a = 0; a < 2; a++) {
-        if (mr[a] >= mr[a + 1])
+    for (int a = 0; a < 3; a++) {
+        if (ps[a].lo >= ps[a].hi || (!ps[a].last && ntw == 0) || (!ps[a].full && wv == ntw * pl->c))
             continue;
-        int mb = a ? (int)(mr[2] - mr[1]) : pl->a;
+        int mb = ps[a].mb;
         Expr *m0;
-        Stmt *sm = vrange(p, k, s, mr[a], mr[a + 1], mb, &m0);
+        Stmt *sm = vrange(p, k, s, ps[a].lo, ps[a].hi, mb, &m0);
         int nr = vsites(p, k, sm, v, 0, 0, ntr, pl->b, pl->b, rows);
         if (rest)
             rows[nr++] = (VSite){sm, ex_int(p, ntr * pl->b)};
@@ -1500,20 +1535,24 @@ static void vpix_chunk(Program *p, Kernel *k, Stmt *s, const VConv *v, const VPl
                 plane0 = ex_add(p, ex_muli(p, nv, v->C), ex_muli(p, gv, v->Cg));
                 row0 = ex_muli(p, oh0, v->SH);
             }
-            int nc = vsites(p, k, rows[i].body, v, 1, 0, ntw, (int64_t)pl->c * L, (int64_t)pl->c * L, cols);
             Expr *ow[VCONV_MAX_ACC];
-            for (int j = 0; j < nc; j++) {
-                for (int c = 0; c < pl->c; c++)
-                    ow[c] = ex_add(p, cols[j].start, ex_int(p, (int64_t)c * L));
-                vpix_tile(p, k, cols[j].body, v, nv, gv, m0, mb, oh0, rb, plane0, row0, ow, pl->c);
+            if (ps[a].full) {
+                int nc = vsites(p, k, rows[i].body, v, 1, 0, ntw, (int64_t)pl->c * L, (int64_t)pl->c * L,
+                                cols);
+                for (int j = 0; j < nc; j++) {
+                    for (int c = 0; c < pl->c; c++)
+                        ow[c] = ex_add(p, cols[j].start, ex_int(p, (int64_t)c * L));
+                    vpix_tile(p, k, cols[j].body, v, nv, gv, m0, mb, pl->a, oh0, rb, plane0, row0, ow,
+                              pl->c);
+                }
             }
-            if (wv > ntw * pl->c) {
+            if (ps[a].last && wv > ntw * pl->c) {
                 /* The last vectors; a partial one ends at the row's end,
                  * overlapping the vector before it. */
                 int pv = (int)(wv - ntw * pl->c);
                 for (int c = 0; c < pv; c++)
                     ow[c] = ex_int(p, c == pv - 1 ? v->OW - L : (ntw * pl->c + c) * L);
-                vpix_tile(p, k, rows[i].body, v, nv, gv, m0, mb, oh0, rb, plane0, row0, ow, pv);
+                vpix_tile(p, k, rows[i].body, v, nv, gv, m0, mb, pl->a, oh0, rb, plane0, row0, ow, pv);
             }
         }
     }

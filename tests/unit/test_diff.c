@@ -378,7 +378,9 @@ Test(diff, conv, .timeout = 120)
  * of 18 and 16 without left padding end a phase at the row's last element,
  * which the phase's last vector, of 8 lanes, reaches from one element
  * before it, or covers alone, one by one) and of a few output pixels
- * (3 x 3). */
+ * (3 x 3); pointwise convs of 32 and 34 channels over 6 x 6 pixels, whose
+ * rows' last vector takes two blocks of channels at once (vtail_blocks),
+ * beside a block of the rest. */
 static void conv_tile_case(Diff *d, int c)
 {
     int kind = c % 8;
@@ -397,6 +399,10 @@ static void conv_tile_case(Diff *d, int c)
      * rows, which the pixel tiles read from x directly, under a loop over kh
      * (a case that once loaded rows above the input). */
     bool direct = kind == 5 && c < 6;
+    if (pointwise && c < 16) {
+        cpg = rnd(d, 1, 16);
+        mpg = c < 8 ? 34 : 32;
+    }
     if (direct)
         cpg = 1;
     int64_t k[2], s[2], pb[2], pe[2], in[2];
@@ -406,6 +412,8 @@ static void conv_tile_case(Diff *d, int c)
         pb[i] = pointwise ? 0 : rnd(d, direct, 2);
         pe[i] = pointwise ? 0 : rnd(d, direct, 2);
         in[i] = i == 0 ? rnd(d, k[i], 6) : rnd(d, 1, 3) == 1 && !direct ? rnd(d, k[i], 9) : rnd(d, 17, 53);
+        if (pointwise && c < 16)
+            in[i] = 6;
         if (kind == 4) {
             in[i] = rnd(d, k[i], 6);
             pb[i] = pe[i] = rnd(d, 1, 4) == 1;
