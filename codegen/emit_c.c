@@ -463,6 +463,7 @@ static int expr_prec(const Expr *e)
     case EX_CAST:
         return PREC_UNARY;
     case EX_BCAST: case EX_LANE: case EX_MULADD: case EX_SHIFT: case EX_QFAST4: case EX_BITCAST:
+    case EX_UNZIP:
         return PREC_PRIMARY;
     }
     unreachable("bad expression kind");
@@ -711,6 +712,13 @@ static void emit_expr(Emit *em, const Expr *e, int min_prec)
         out_raw(em->w, "etch_vshift%d_%c%d(", e->lanes, e->i < 0 ? 'm' : 'p',
                 (int)(e->i < 0 ? -e->i : e->i));
         emit_expr(em, e->a, 0);
+        out_raw(em->w, ")");
+        break;
+    case EX_UNZIP:
+        out_raw(em->w, "etch_vunzip%d_%d(", e->lanes, (int)e->i);
+        emit_expr(em, e->a, 0);
+        out_raw(em->w, ", ");
+        emit_expr(em, e->b, 0);
         out_raw(em->w, ")");
         break;
     case EX_UN:
@@ -969,6 +977,7 @@ typedef struct {
     unsigned widths;
     bool fmaf;
     uint32_t shifts[ETCH_MAX_LANES + 1];  /* per width: bit 16 + n for a shift by n */
+    unsigned unzips[ETCH_MAX_LANES + 1];  /* per width: bit i for an unzip from lane i */
 } VecUse;
 
 static void vec_use_expr(VecUse *v, const Expr *e)
@@ -981,6 +990,8 @@ static void vec_use_expr(VecUse *v, const Expr *e)
         v->fmaf = true;
     if (e->kind == EX_SHIFT)
         v->shifts[e->lanes] |= 1u << (16 + e->i);
+    if (e->kind == EX_UNZIP)
+        v->unzips[e->lanes] |= 1u << e->i;
     vec_use_expr(v, e->a);
     vec_use_expr(v, e->b);
     vec_use_expr(v, e->c);
@@ -1058,6 +1069,38 @@ static void emit_shift_helpers(Writer *w, const Program *p, int n, uint32_t shif
         out_line(w, "    int i;");
         out_line(w, "    for (i = 0; i < %d; i++)", n);
         out_line(w, "        r.v[i] = i - (%d) >= 0 && i - (%d) < %d ? a.v[i - (%d)] : 0.0f;", sh, sh, n, sh);
+        out_line(w, "    return r;");
+        out_line(w, "#endif");
+        out_line(w, "}");
+    }
+}
+
+/* etch_vunzipN_K: lane l of the result is lane 2l + K of a ++ b: a
+ * two-vector shuffle as etch_vshift's, else a loop. */
+static void emit_unzip_helpers(Writer *w, const Program *p, int n, unsigned phases)
+{
+    const char *t = arena_printf(p->arena, "etch_f32x%d", n);
+    for (int ph = 0; ph < 2; ph++) {
+        if (!(phases & (1u << ph)))
+            continue;
+        char idx[256];
+        int len = 0;
+        for (int l = 0; l < n; l++)
+            len += snprintf(idx + len, sizeof idx - (size_t)len, "%s%d", l ? ", " : "", 2 * l + ph);
+        out_line(w, "ETCH_VUNUSED static inline %s etch_vunzip%d_%d(%s a, %s b)", t, n, ph, t, t);
+        out_line(w, "{");
+        out_line(w, "#if defined(__GNUC__) && !defined(ETCH_PORTABLE_VECTORS)");
+        out_line(w, "#if defined(__clang__) || __GNUC__ >= 12");
+        out_line(w, "    return __builtin_shufflevector(a, b, %s);", idx);
+        out_line(w, "#else");
+        out_line(w, "    etch_i32x%d m = {%s};", n, idx);
+        out_line(w, "    return __builtin_shuffle(a, b, m);");
+        out_line(w, "#endif");
+        out_line(w, "#else");
+        out_line(w, "    %s r;", t);
+        out_line(w, "    int i;");
+        out_line(w, "    for (i = 0; i < %d; i++)", n);
+        out_line(w, "        r.v[i] = 2 * i + %d < %d ? a.v[2 * i + %d] : b.v[2 * i + %d - %d];", ph, n, ph, ph, n);
         out_line(w, "    return r;");
         out_line(w, "#endif");
         out_line(w, "}");
@@ -1190,6 +1233,7 @@ static void emit_vector_helpers(Writer *w, const Program *p)
                     "c.v[i] = a.v[i] * b.v[i] + c.v[i]; return c; }", t, n, t, t, t, n);
         out_line(w, "#endif");
         emit_shift_helpers(w, p, n, v.shifts[n]);
+        emit_unzip_helpers(w, p, n, v.unzips[n]);
     }
 }
 

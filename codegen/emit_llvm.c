@@ -714,6 +714,15 @@ static LLVMValueRef emit_expr(Lb *lb, const Expr *e)
         return LLVMBuildShuffleVector(lb->b, emit_expr(lb, e->a), LLVMConstNull(vec_type(lb, e->lanes)),
                                       LLVMConstVector(mask, (unsigned)e->lanes), "");
     }
+    case EX_UNZIP: {
+        /* shufflevector(a, b): lane l takes lane 2l + i of a ++ b. */
+        LLVMValueRef mask[ETCH_MAX_LANES];
+        for (int l = 0; l < e->lanes; l++)
+            mask[l] = LLVMConstInt(lb->i32, (unsigned long long)(2 * l + e->i), 0);
+        LLVMValueRef a = emit_expr(lb, e->a);
+        return LLVMBuildShuffleVector(lb->b, a, emit_expr(lb, e->b),
+                                      LLVMConstVector(mask, (unsigned)e->lanes), "");
+    }
     case EX_UN:
         return emit_unary(lb, e);
     case EX_BIN:

@@ -554,6 +554,9 @@ typedef enum {
                  * in 16-bit SIMD steps (qadd: SMLAD, qmul: SMULBB + SMMLAR). */
     EX_BITCAST, /* the bits of scalar a read as `dtype`: f32 <-> i32 only (the
                  * exponent field of a float, for fast_math.c's exp) */
+    EX_UNZIP,   /* every second lane of a's lanes then b's, from lane i (0 or 1):
+                 * lane l gets lane 2l + i of a ++ b (stride-2 data, loaded
+                 * as two contiguous vectors) */
 } ExprKind;
 
 /* Unary ops: math functions map to the runtime/libm float versions. */
@@ -610,7 +613,8 @@ const char *binop_name(BinOp op);
  * they come from EX_LOAD (buf[idx + l] for every lane l: contiguous),
  * EX_BCAST and vector locals, and combine lane by lane through EX_BIN
  * (add, sub, mul, div, min, max, both operands of the same lanes),
- * EX_MULADD and EX_LANE, or across lanes through EX_SHIFT; ST_STORE of a
+ * EX_MULADD and EX_LANE, or across lanes through EX_SHIFT and EX_UNZIP;
+ * ST_STORE of a
  * vector value writes buf[idx + l].
  * Every other expression is a scalar (lanes 1). */
 enum { ETCH_MAX_LANES = 16 };
@@ -619,7 +623,8 @@ struct Expr {
     ExprKind kind;
     DType dtype;
     int lanes;          /* 1: a scalar; > 1: a vector of dtype f32 */
-    int64_t i;          /* EX_INT; EX_LANE: the lane; EX_SHIFT: the lanes moved */
+    int64_t i;          /* EX_INT; EX_LANE: the lane; EX_SHIFT: the lanes moved;
+                         * EX_UNZIP: the first lane taken */
     double f;           /* EX_FLT */
     int var;            /* EX_VAR */
     int local;          /* EX_LOCAL */
@@ -740,6 +745,10 @@ Expr *ex_muladd(Program *p, Expr *a, Expr *b, Expr *c);
 /* Vector a moved by n lanes toward the higher lanes (n < 0: the lower
  * ones), zeros in the lanes left empty; |n| < lanes. */
 Expr *ex_vshift(Program *p, Expr *a, int n);
+/* Lanes phase, phase + 2, ... of a ++ b (vectors of one width; phase 0 or
+ * 1): the elements of stride 2 from a's first (or second) element, when a
+ * and b are consecutive loads. */
+Expr *ex_vunzip(Program *p, Expr *a, Expr *b, int phase);
 /* Shorthands for index arithmetic, folding constants: a + b, a * k. */
 Expr *ex_add(Program *p, Expr *a, Expr *b);
 Expr *ex_mul(Program *p, Expr *a, Expr *b);

@@ -304,6 +304,19 @@ Expr *ex_vshift(Program *p, Expr *a, int n)
     return e;
 }
 
+Expr *ex_vunzip(Program *p, Expr *a, Expr *b, int phase)
+{
+    if (a->lanes < 2 || a->lanes != b->lanes || a->dtype != DT_F32 || b->dtype != DT_F32 ||
+        (phase != 0 && phase != 1))
+        unreachable("an unzip of scalars, of mixed widths or of a bad phase");
+    Expr *e = new_expr(p, EX_UNZIP, DT_F32);
+    e->a = a;
+    e->b = b;
+    e->i = phase;
+    e->lanes = a->lanes;
+    return e;
+}
+
 Expr *ex_add(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_ADD, a, b); }
 Expr *ex_mul(Program *p, Expr *a, Expr *b) { return ex_bin(p, BIN_MUL, a, b); }
 Expr *ex_muli(Program *p, Expr *a, int64_t k) { return ex_bin(p, BIN_MUL, a, ex_int(p, k)); }
@@ -432,6 +445,13 @@ static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e
     case EX_SHIFT:
         fputs("shift(", f);
         print_expr(f, p, k, e->a, 0);
+        fprintf(f, ", %lld)", (long long)e->i);
+        return;
+    case EX_UNZIP:
+        fputs("unzip(", f);
+        print_expr(f, p, k, e->a, 0);
+        fputs(", ", f);
+        print_expr(f, p, k, e->b, 0);
         fprintf(f, ", %lld)", (long long)e->i);
         return;
     case EX_MULADD:

@@ -323,8 +323,11 @@ static float eval_lane(Eval *ev, const Expr *e, int l)
     }
     switch (e->kind) {
     case EX_LOAD: {
-        int64_t idx = as_i(eval(ev, e->a), e->a->dtype) + l;
-        if (!ev->ok || !in_bounds(ev, e->buf, idx, "vector load from"))
+        /* The whole vector in bounds, whichever lanes are used: the
+         * machine loads them all (an unzip uses half). */
+        int64_t at = as_i(eval(ev, e->a), e->a->dtype), idx = at + l;
+        if (!ev->ok || !in_bounds(ev, e->buf, at, "vector load from") ||
+            !in_bounds(ev, e->buf, at + e->lanes - 1, "vector load from"))
             return 0.0f;
         if (ev->p->bufs[e->buf].dtype != DT_F32) {
             fail(ev, "vector load from non-f32 buffer '%s'", ev->p->bufs[e->buf].name);
@@ -353,6 +356,14 @@ static float eval_lane(Eval *ev, const Expr *e, int l)
     case EX_SHIFT: {
         int from = l - (int)e->i;
         return from >= 0 && from < e->lanes ? eval_lane(ev, e->a, from) : 0.0f;
+    }
+    case EX_UNZIP: {
+        if (e->a->lanes != e->lanes || e->b->lanes != e->lanes) {
+            fail(ev, "unzip of mixed widths");
+            return 0.0f;
+        }
+        int from = 2 * l + (int)e->i;
+        return from < e->lanes ? eval_lane(ev, e->a, from) : eval_lane(ev, e->b, from - e->lanes);
     }
     default:
         fail(ev, "expression kind %d has no vector form", (int)e->kind);
@@ -433,6 +444,7 @@ static Val eval(Eval *ev, const Expr *e)
     }
     case EX_BCAST:
     case EX_SHIFT:
+    case EX_UNZIP:
     case EX_QFAST4: /* vectors: caught above */
         break;
     }

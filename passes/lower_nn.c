@@ -737,7 +737,8 @@ typedef struct {
      * channel of the group, sh rows of nph phases of sw elements, phased
      * (column c at element c / SW of phase c % SW) in the pixel form of a
      * strided conv. Without a copy the tiles read x (src = x, sh and sw
-     * its plane, nph 1). */
+     * its plane, nph 1). The pixel form of a grouped conv copies one
+     * group's channels at a time (vcopy_chans), just before its tiles. */
     bool copy, phased;
     int src;
     int64_t rc, sh, sw, nph;
@@ -940,10 +941,12 @@ static void vdw_tile(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, E
 }
 
 /* Pixel lanes: channels gv*Mg + m0 + [0, mb), rows oh0 + [0, rb) (source
- * row row0 + ri*SH + kh, plane plane0 + ci), vectors at columns ow[0..pv). */
+ * row row0 + ri*SH + kh, plane plane0 + ci), vectors at columns ow[0..pv).
+ * The weight table (vpix_weight_table) holds blocks of tb channels; mb is
+ * a whole number of them, or the one block of the rest. */
 static void vpix_tile(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, Expr *gv,
-                      Expr *m0, int mb, Expr *oh0, int rb, Expr *plane0, Expr *row0, Expr **ow,
-                      int pv)
+                      Expr *m0, int mb, int tb, Expr *oh0, int rb, Expr *plane0, Expr *row0,
+                      Expr **ow, int pv)
 {
     if (vdw_form(v, mb, rb, pv)) {
         vdw_tile(p, k, s, v, nv, gv, m0, oh0, rb, plane0, row0, ow, pv);
@@ -982,14 +985,16 @@ static void vpix_tile(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, 
         }
         if (!any)
             continue;
-        /* The tap's weights: mb consecutive floats of the blocked table, or
-         * rows of w apart. */
+        /* The tap's weights: runs of tb consecutive floats of the blocked
+         * table, or rows of w apart. */
         Expr *tap = ex_add(p, ex_muli(p, ex_add(p, ex_muli(p, taps[t].ci, v->KH), taps[t].kh), v->KW),
                            ex_int(p, taps[t].kw));
         for (int j = 0; j < mb; j++) {
             Expr *wi;
+            int bs = mb < tb ? mb : tb; /* the block's channels */
             if (v->wt >= 0)
-                wi = ex_add(p, ex_add(p, ex_muli(p, mbase, v->Cg * kk), ex_muli(p, tap, mb)), ex_int(p, j));
+                wi = ex_add(p, ex_add(p, ex_muli(p, ex_add(p, mbase, ex_int(p, j / bs * bs)), v->Cg * kk),
+                                      ex_muli(p, tap, bs)), ex_int(p, j % bs));
             else
                 wi = ex_add(p, ex_muli(p, ex_add(p, mbase, ex_int(p, j)), v->Cg * kk), tap);
             st_append(p, r, st_set(p, wl, ex_bcast(p, ex_load(p, v->wt >= 0 ? v->wt : v->w, wi), L)));
@@ -1141,16 +1146,26 @@ static bool vpix_copies(const VConv *v)
                                             v->KH * v->KW > VCONV_UNROLL_TAPS));
 }
 
+/* The input channels the pixel form's copy holds: a grouped conv's tiles
+ * read their group's alone, so it copies those just before them (all of a
+ * depthwise conv's channels overflowed the L1 cache: its 16 planes of 48
+ * x 48, stride 2, in chunks of 11 rows took 35 KB, and ran at half the
+ * speed of a copy per channel); other convs copy every channel. */
+static int64_t vcopy_chans(const VConv *v)
+{
+    return v->G > 1 ? v->Cg : v->C;
+}
+
 /* The pixel form's copy layout (sw, nph) for v, and the output rows per
- * chunk for tiles of rb rows: as many as keep a chunk's rows of every input
- * channel in half the L1 cache, a whole number of tiles. */
+ * chunk for tiles of rb rows: as many as keep a chunk's rows of the copied
+ * channels in half the L1 cache, a whole number of tiles. */
 static int64_t vchunk_rows(const Target *tg, const VConv *v, int rb, int64_t *sw, int64_t *nph)
 {
     int64_t wp = (v->OW - 1) * v->SW + v->KW;
     *nph = v->SW > 1 ? (v->SW < v->KW ? v->SW : v->KW) : 1;
     *sw = (wp + v->SW - 1) / v->SW;
     int64_t budget = (tg->l1_bytes > 0 ? tg->l1_bytes : 32768) / 2;
-    int64_t rows = budget / (4 * v->C * *nph * *sw); /* input rows that fit */
+    int64_t rows = budget / (4 * vcopy_chans(v) * *nph * *sw); /* input rows that fit */
     int64_t rc = rows >= v->KH ? (rows - v->KH) / v->SH + 1 : 1;
     rc = rc / rb * rb;
     rc = rc > rb ? rc : rb;
@@ -1170,6 +1185,25 @@ static double vweight_load(const Target *tg, const VConv *v, int lanes)
     return bytes <= (tg->l1_bytes > 0 ? tg->l1_bytes : 32768) ? 1.0 : 1.0 + lanes / 2.0;
 }
 
+/* How many blocks of mb channels the tiles of a row's last vectors (after
+ * its tiles of pv vectors) take together: those vectors are fewer, and a
+ * tile of mb channels x fewer vectors holds too few sums to hide the
+ * multiply-add latency (4 x 1 vectors of a 128-channel 6 x 6 pointwise
+ * conv beside its 4 x 2 tiles). As many blocks as keep the sums within a
+ * whole tile's, dividing the group's whole blocks; 1 when no tile of pv
+ * vectors fits in a row. */
+static int vtail_blocks(const VConv *v, int mb, int rb, int pv)
+{
+    int64_t ntw = v->OW / v->L / pv, wv = (v->OW + v->L - 1) / v->L, nb = v->Mg / mb;
+    int64_t pvt = wv - ntw * pv;
+    if (ntw == 0 || pvt <= 0)
+        return 1;
+    for (int64_t f = pv / pvt; f > 1; f--)
+        if (nb % f == 0 && f * mb * rb * pvt <= VCONV_MAX_ACC)
+            return (int)f;
+    return 1;
+}
+
 static double vpix_cost(const Target *tg, const VConv *v, int mb, int rb, int pv)
 {
     int L = v->L;
@@ -1182,15 +1216,17 @@ static double vpix_cost(const Target *tg, const VConv *v, int mb, int rb, int pv
     double cost = 0;
     int64_t cm[2] = {fm, rm ? 1 : 0}, cr[2] = {fr, rr ? 1 : 0}, cw[2] = {fw, rw ? 1 : 0};
     int sm[2] = {mb, (int)rm}, sr[2] = {rb, (int)rr}, sw[2] = {pv, (int)rw};
+    int tf = vtail_blocks(v, mb, rb, pv);
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 2; b++)
             for (int c = 0; c < 2; c++) {
-                int64_t count = cm[a] * cr[b] * cw[c];
+                int f = a == 0 && c == 1 ? tf : 1; /* blocks a tile takes (vpix_chunk) */
+                int64_t count = cm[a] / f * cr[b] * cw[c];
                 if (!count)
                     continue;
-                int acc = sm[a] * sr[b] * sw[c];
-                double loads = 2.0 * sr[b] * sw[c] + sm[a] * vweight_load(tg, v, 1);
-                if (vdw_form(v, sm[a], sr[b], sw[c])) /* each input vector once, weights once */
+                int acc = f * sm[a] * sr[b] * sw[c];
+                double loads = 2.0 * sr[b] * sw[c] + f * sm[a] * vweight_load(tg, v, 1);
+                if (vdw_form(v, f * sm[a], sr[b], sw[c])) /* each input vector once, weights once */
                     loads = (2.0 * (double)(((sr[b] - 1) * v->SH + v->KH) * v->KW * sw[c]) +
                              (double)taps) / (double)taps;
                 cost += (double)count * vtile_cost(tg, taps, acc, loads, acc);
@@ -1281,27 +1317,47 @@ static VPlan vconv_plan(const Target *tg, const VConv *v, bool chan_ok)
 
 /* ---------------------------------------------------------- the kernels */
 
+/* The vl elements src[s0 + 2j + 2l] (l < vl), loaded as two vectors from
+ * s0 + 2j - back (back 0 or 1) and unzipped from lane `back`. */
+static Expr *vload_stride2(Program *p, int src, Expr *s0, Expr *j, int back, int vl)
+{
+    Expr *at = ex_add(p, ex_add(p, s0, ex_muli(p, j, 2)), ex_int(p, -back));
+    return ex_vunzip(p, ex_vload(p, src, at, vl), ex_vload(p, src, ex_add(p, at, ex_int(p, vl)), vl), back);
+}
+
 /* dst[d0 + j] = src[s0 + j*step] (src < 0: 0) for j in [0, n): whole
- * vectors of vl lanes where contiguous, the last one overlapping the one
- * before it, else one element at a time. */
+ * vectors of vl lanes where contiguous or of step 2 (two loads unzipped),
+ * the last one overlapping the one before it, else one element at a time.
+ * `over`: how many elements of src past the last one copied may be read
+ * (a vector of step 2 reads one past its last element; without that, the
+ * run's last vector reads one before its first instead). */
 static void vcopy_run(Program *p, Kernel *k, Stmt *into, int dst, Expr *d0, int src, Expr *s0,
-                      int64_t n, int64_t step, int vl)
+                      int64_t n, int64_t step, int64_t over, int vl)
 {
     if (n <= 0)
         return;
-    if ((step == 1 || src < 0) && n >= vl) {
+    bool unzip = step == 2 && src >= 0;
+    if ((step == 1 || src < 0 || (unzip && (over > 0 || n > vl))) && n >= vl) {
         Expr *j;
-        int64_t whole = n / vl * vl;
+        /* The vectors of the loop; with step 2 and nothing to read past
+         * the end, none that reaches the last element. */
+        int64_t whole = unzip && over <= 0 ? (n - 1) / vl * vl : n / vl * vl;
         for (int part = 0; part < 2; part++) {
             Stmt *b = into;
-            if (part == 0) {
+            if (part == 0 && whole > 0) {
                 b = vrange(p, k, into, 0, whole, vl, &j);
-            } else if (whole < n) {
+            } else if (part == 1 && whole < n) {
                 j = ex_int(p, n - vl);
             } else {
-                break;
+                continue;
             }
-            Expr *val = src >= 0 ? ex_vload(p, src, ex_add(p, s0, j), vl) : ex_bcast(p, ex_flt(p, 0.0), vl);
+            Expr *val;
+            if (src < 0)
+                val = ex_bcast(p, ex_flt(p, 0.0), vl);
+            else if (unzip)
+                val = vload_stride2(p, src, s0, j, part == 1 && over <= 0, vl);
+            else
+                val = ex_vload(p, src, ex_add(p, s0, j), vl);
             st_append(p, b, st_store(p, dst, ex_add(p, d0, j), val));
         }
         return;
@@ -1313,20 +1369,20 @@ static void vcopy_run(Program *p, Kernel *k, Stmt *into, int dst, Expr *d0, int 
 }
 
 /* Copies the input rows of output rows oc + [0, cs) of image nv into the
- * scratch, every input channel (of every group: a depthwise conv's tiles
- * then read rows stored long before, not ones still in the store buffer):
- * source row r is input row oc*SH + r - pad_top, and element j of phase ph
- * input column j*SW + ph - pad_left (phased; else j - pad_left); zeros
- * outside the input. */
-static void vpix_copy(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, Expr *oc, int64_t cs)
+ * scratch: the input channels of group gv, or every one (gv NULL). Source
+ * row r is input row oc*SH + r - pad_top, and element j of phase ph input
+ * column j*SW + ph - pad_left (phased; else j - pad_left); zeros outside
+ * the input. */
+static void vpix_copy(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, Expr *gv, Expr *oc,
+                      int64_t cs)
 {
     const Geom *g = &v->geo;
     int64_t H = g->in[0], W = g->in[1], pt = g->pad_begin[0], pl = g->pad_begin[1];
     int64_t rows = (cs - 1) * v->SH + v->KH, step = v->phased ? v->SW : 1;
     Expr *c, *r;
-    Stmt *sc = lower_loop(p, k, s, v->C, LOOP_PARALLEL, &c);
+    Stmt *sc = lower_loop(p, k, s, gv ? v->Cg : v->C, LOOP_PARALLEL, &c);
     Stmt *sr = lower_loop(p, k, sc, rows, LOOP_PARALLEL, &r);
-    Expr *plane = ex_add(p, ex_muli(p, nv, v->C), c);
+    Expr *plane = ex_add(p, ex_muli(p, nv, v->C), gv ? ex_add(p, ex_muli(p, gv, v->Cg), c) : c);
     Expr *ih = ex_add(p, ex_muli(p, oc, v->SH), ex_add(p, r, ex_int(p, -pt)));
     Expr *inside = ex_bin(p, BIN_AND, ex_bin(p, BIN_GE, ih, ex_int(p, 0)),
                           ex_bin(p, BIN_LT, ih, ex_int(p, H)));
@@ -1342,11 +1398,13 @@ static void vpix_copy(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv, 
         jlo = jlo < v->sw ? jlo : v->sw;
         jhi = jhi < v->sw ? jhi : v->sw;
         jhi = jhi > jlo ? jhi : jlo;
-        vcopy_run(p, k, data, v->src, row, -1, NULL, jlo, 1, v->VL);
+        /* Input columns past the last one copied, in the row. */
+        int64_t over = W - 1 - ((jhi - 1) * step + ph - pl);
+        vcopy_run(p, k, data, v->src, row, -1, NULL, jlo, 1, 0, v->VL);
         vcopy_run(p, k, data, v->src, ex_add(p, row, ex_int(p, jlo)), v->x,
-                  ex_add(p, srow, ex_int(p, jlo * step + ph - pl)), jhi - jlo, step, v->VL);
-        vcopy_run(p, k, data, v->src, ex_add(p, row, ex_int(p, jhi)), -1, NULL, v->sw - jhi, 1, v->VL);
-        vcopy_run(p, k, zero, v->src, row, -1, NULL, v->sw, 1, v->VL);
+                  ex_add(p, srow, ex_int(p, jlo * step + ph - pl)), jhi - jlo, step, over, v->VL);
+        vcopy_run(p, k, data, v->src, ex_add(p, row, ex_int(p, jhi)), -1, NULL, v->sw - jhi, 1, 0, v->VL);
+        vcopy_run(p, k, zero, v->src, row, -1, NULL, v->sw, 1, 0, v->VL);
     }
 }
 
@@ -1439,19 +1497,29 @@ static void vpix_chunk(Program *p, Kernel *k, Stmt *s, const VConv *v, const VPl
     int64_t fm = v->Mg / pl->a * pl->a;
     int64_t fullv = v->OW / L, wv = (v->OW + L - 1) / L;
     int64_t ntw = fullv / pl->c; /* column tiles of whole vectors; the rest after them */
-    int64_t mr[3] = {0, fm, v->Mg};
+    int tf = vtail_blocks(v, pl->a, pl->b, pl->c);
+    /* Passes over the channels: whole blocks of pl->a (the last vectors
+     * of a row too, unless tf blocks take them together after), the rest
+     * of the channels, and the last vectors of tf blocks at a time. */
+    struct {
+        int64_t lo, hi;
+        int mb;
+        bool full, last;
+    } ps[3] = {{0, fm, pl->a, true, tf == 1},
+               {fm, v->Mg, (int)(v->Mg - fm), true, true},
+               {0, tf > 1 ? fm : 0, tf * pl->a, false, true}};
     /* The row tiles of a chunk: whole tiles, then the rest. Sites at
      * constant rows only in a chunk at a constant row (without a copy the
      * whole plane is the one chunk). */
     int64_t ntr = cs / pl->b, rest = cs % pl->b;
     VSite *rows = arena_alloc(p->arena, sizeof *rows * (size_t)(ntr + 2));
     VSite *cols = arena_alloc(p->arena, sizeof *cols * (size_t)(ntw + 2));
-    for (int a = 0; a < 2; a++) {
-        if (mr[a] >= mr[a + 1])
+    for (int a = 0; a < 3; a++) {
+        if (ps[a].lo >= ps[a].hi || (!ps[a].last && ntw == 0) || (!ps[a].full && wv == ntw * pl->c))
             continue;
-        int mb = a ? (int)(mr[2] - mr[1]) : pl->a;
+        int mb = ps[a].mb;
         Expr *m0;
-        Stmt *sm = vrange(p, k, s, mr[a], mr[a + 1], mb, &m0);
+        Stmt *sm = vrange(p, k, s, ps[a].lo, ps[a].hi, mb, &m0);
         int nr = vsites(p, k, sm, v, 0, 0, ntr, pl->b, pl->b, rows);
         if (rest)
             rows[nr++] = (VSite){sm, ex_int(p, ntr * pl->b)};
@@ -1460,26 +1528,31 @@ static void vpix_chunk(Program *p, Kernel *k, Stmt *s, const VConv *v, const VPl
             Expr *r0 = rows[i].start; /* the tile's first row in the chunk */
             Expr *oh0 = ex_add(p, oc, r0), *plane0, *row0;
             if (v->copy) {
-                plane0 = ex_muli(p, gv, v->Cg);
+                /* The copy holds the group's channels, or all of them. */
+                plane0 = vcopy_chans(v) < v->C ? ex_int(p, 0) : ex_muli(p, gv, v->Cg);
                 row0 = ex_muli(p, r0, v->SH);
             } else {
                 plane0 = ex_add(p, ex_muli(p, nv, v->C), ex_muli(p, gv, v->Cg));
                 row0 = ex_muli(p, oh0, v->SH);
             }
-            int nc = vsites(p, k, rows[i].body, v, 1, 0, ntw, (int64_t)pl->c * L, (int64_t)pl->c * L, cols);
             Expr *ow[VCONV_MAX_ACC];
-            for (int j = 0; j < nc; j++) {
-                for (int c = 0; c < pl->c; c++)
-                    ow[c] = ex_add(p, cols[j].start, ex_int(p, (int64_t)c * L));
-                vpix_tile(p, k, cols[j].body, v, nv, gv, m0, mb, oh0, rb, plane0, row0, ow, pl->c);
+            if (ps[a].full) {
+                int nc = vsites(p, k, rows[i].body, v, 1, 0, ntw, (int64_t)pl->c * L, (int64_t)pl->c * L,
+                                cols);
+                for (int j = 0; j < nc; j++) {
+                    for (int c = 0; c < pl->c; c++)
+                        ow[c] = ex_add(p, cols[j].start, ex_int(p, (int64_t)c * L));
+                    vpix_tile(p, k, cols[j].body, v, nv, gv, m0, mb, pl->a, oh0, rb, plane0, row0, ow,
+                              pl->c);
+                }
             }
-            if (wv > ntw * pl->c) {
+            if (ps[a].last && wv > ntw * pl->c) {
                 /* The last vectors; a partial one ends at the row's end,
                  * overlapping the vector before it. */
                 int pv = (int)(wv - ntw * pl->c);
                 for (int c = 0; c < pv; c++)
                     ow[c] = ex_int(p, c == pv - 1 ? v->OW - L : (ntw * pl->c + c) * L);
-                vpix_tile(p, k, rows[i].body, v, nv, gv, m0, mb, oh0, rb, plane0, row0, ow, pv);
+                vpix_tile(p, k, rows[i].body, v, nv, gv, m0, mb, pl->a, oh0, rb, plane0, row0, ow, pv);
             }
         }
     }
@@ -1494,8 +1567,12 @@ static void vpix_kernel(LowerCtx *lc, const VConv *v, const VPlan *pl)
      * r read again after its first store). */
     if (v->OW % v->L == 0)
         conv_inplace(k, v->r, v->x, v->y);
-    Expr *nv, *gv;
+    Expr *nv, *gv = NULL;
     Stmt *s = lower_loop(p, k, k->body, v->N, LOOP_PARALLEL, &nv);
+    /* A copy per group (vcopy_chans): the group loop outside the chunks. */
+    bool gcopy = v->copy && vcopy_chans(v) < v->C;
+    if (gcopy)
+        s = lower_loop(p, k, s, v->G, LOOP_PARALLEL, &gv);
     int64_t rc = v->copy ? v->rc : v->OH, fc = v->OH / rc * rc;
     int64_t cr[3] = {0, fc, v->OH};
     for (int c = 0; c < 2; c++) {
@@ -1505,8 +1582,10 @@ static void vpix_kernel(LowerCtx *lc, const VConv *v, const VPlan *pl)
         Expr *oc;
         Stmt *sc = vrange(p, k, s, cr[c], cr[c + 1], cs, &oc);
         if (v->copy)
-            vpix_copy(p, k, sc, v, nv, oc, cs);
-        Stmt *sg = lower_loop(p, k, sc, v->G, LOOP_PARALLEL, &gv);
+            vpix_copy(p, k, sc, v, nv, gv, oc, cs);
+        Stmt *sg = sc;
+        if (!gcopy)
+            sg = lower_loop(p, k, sc, v->G, LOOP_PARALLEL, &gv);
         vpix_chunk(p, k, sg, v, pl, nv, gv, oc, cs);
     }
 }
@@ -1519,7 +1598,7 @@ static void vchan_kernel(LowerCtx *lc, const VConv *v, const VPlan *pl)
     Expr *nv, *gv;
     Stmt *s = lower_loop(p, k, k->body, v->N, LOOP_PARALLEL, &nv);
     if (v->copy)
-        vpix_copy(p, k, s, v, nv, ex_int(p, 0), v->OH);
+        vpix_copy(p, k, s, v, nv, NULL, ex_int(p, 0), v->OH);
     s = lower_loop(p, k, s, v->G, LOOP_PARALLEL, &gv);
     /* Channel vectors: whole blocks of u full vectors in a loop, the rest
      * (with any partial vector) at a constant position. */
@@ -1621,7 +1700,7 @@ static bool lower_conv_vec(LowerCtx *lc, const Node *n, const Geom *gp)
         v.rc = pl.rc;
         v.sh = (v.rc - 1) * v.SH + v.KH;
         vchunk_rows(tg, &v, pl.b, &v.sw, &v.nph);
-        v.src = lower_scratch(p, scratch, DT_F32, v.C * v.sh * v.nph * v.sw);
+        v.src = lower_scratch(p, scratch, DT_F32, vcopy_chans(&v) * v.sh * v.nph * v.sw);
     }
     if (wconst && v.Mg > 1)
         v.wt = vpix_weight_table(lc, &v, wval->data, pl.a);

@@ -373,12 +373,19 @@ Test(diff, conv, .timeout = 120)
  * groups, depthwise (weights held in registers) and a fused activation;
  * many channels over few pixels (the channel-lane tiles, with their
  * weight table and partial last vector of channels); kernels of more taps
- * than the tiles unroll (a loop over kh). */
+ * than the tiles unroll (a loop over kh); depthwise convs of stride 2
+ * (a copy per channel, its columns unzipped from pairs of vectors: rows
+ * of 18 and 16 without left padding end a phase at the row's last element,
+ * which the phase's last vector, of 8 lanes, reaches from one element
+ * before it, or covers alone, one by one) and of a few output pixels
+ * (3 x 3); pointwise convs of 32 and 34 channels over 6 x 6 pixels, whose
+ * rows' last vector takes two blocks of channels at once (vtail_blocks),
+ * beside a block of the rest. */
 static void conv_tile_case(Diff *d, int c)
 {
-    int kind = c % 6;
+    int kind = c % 8;
     int64_t group = kind == 2 ? rnd(d, 2, 3) : 1, cpg = rnd(d, 1, 5), mpg = rnd(d, 1, 11);
-    if (kind == 3) { /* depthwise */
+    if (kind == 3 || kind >= 6) { /* depthwise */
         group = rnd(d, 2, 5);
         cpg = 1;
         mpg = 1;
@@ -392,6 +399,10 @@ static void conv_tile_case(Diff *d, int c)
      * rows, which the pixel tiles read from x directly, under a loop over kh
      * (a case that once loaded rows above the input). */
     bool direct = kind == 5 && c < 6;
+    if (pointwise && c < 16) {
+        cpg = rnd(d, 1, 16);
+        mpg = c < 8 ? 34 : 32;
+    }
     if (direct)
         cpg = 1;
     int64_t k[2], s[2], pb[2], pe[2], in[2];
@@ -401,9 +412,26 @@ static void conv_tile_case(Diff *d, int c)
         pb[i] = pointwise ? 0 : rnd(d, direct, 2);
         pe[i] = pointwise ? 0 : rnd(d, direct, 2);
         in[i] = i == 0 ? rnd(d, k[i], 6) : rnd(d, 1, 3) == 1 && !direct ? rnd(d, k[i], 9) : rnd(d, 17, 53);
+        if (pointwise && c < 16)
+            in[i] = 6;
         if (kind == 4) {
             in[i] = rnd(d, k[i], 6);
             pb[i] = pe[i] = rnd(d, 1, 4) == 1;
+        }
+        if (kind == 6) { /* stride 2, as MobileNet's */
+            k[i] = 3;
+            s[i] = 2;
+            pb[i] = rnd(d, 0, 1);
+            pe[i] = rnd(d, 0, 1);
+            in[i] = i == 0 ? rnd(d, 3, 12) : c < 16 ? 18 - 2 * (c / 8) : rnd(d, 17, 53);
+            if (i == 1 && c < 16)
+                pb[i] = 0;
+        }
+        if (kind == 7) { /* 3 x 3 outputs */
+            k[i] = 3;
+            s[i] = rnd(d, 1, 2);
+            pb[i] = pe[i] = rnd(d, 0, 1);
+            in[i] = (3 - 1) * s[i] + k[i] - pb[i] - pe[i];
         }
     }
     int64_t xd[4] = {1, group * cpg, in[0], in[1]}, wd[4] = {group * mpg, cpg, k[0], k[1]};
@@ -433,7 +461,7 @@ Test(diff, conv_tiles, .timeout = 240)
 {
     Diff d;
     diff_begin(&d, "conv_tiles");
-    for (int c = 0; c < 18; c++)
+    for (int c = 0; c < 24; c++)
         conv_tile_case(&d, c);
     diff_end(&d);
 }

@@ -13,7 +13,7 @@
  *     min/max, compares, select, a short-circuit guarding a load) runs as a
  *     host object and agrees exactly with loop_eval on random data;
  *   - a hand-built Program over f32 vectors (loads, stores, broadcasts,
- *     lane extraction, lane shifts, lane-by-lane ops, multiply-adds, vector
+ *     lane extraction, lane shifts, unzips, lane-by-lane ops, multiply-adds, vector
  *     locals in a loop, widths 4 and 8) agrees with loop_eval through the LLVM backend
  *     and through the C backend compiled strictly, with and without the
  *     host's vector ISA and with the portable (non-GNU) helpers;
@@ -343,7 +343,8 @@ Test(llvm, integer_semantics, .timeout = 60)
 /* y[0..32) in 8-lane vectors: t = muladd(a[i..], bcast(b[i]), b[i+1..]),
  * clamped, minus a * 0.5 / 4; y[32..36) one 4-lane vector; y[36] a scalar
  * muladd; z[0..8) the lanes of a running vector sum (a vector local
- * carried across the loop), z[8..16) those of the last t. */
+ * carried across the loop), z[8..16) those of the last t; s: lane shifts
+ * and unzips. */
 static Program *vec_program(Arena *a)
 {
     enum { N = 37 };
@@ -352,7 +353,7 @@ static Program *vec_program(Arena *a)
     int ib = loop_add_buffer(p, "b", BK_INPUT, DT_F32, N + 1);
     int oy = loop_add_buffer(p, "y", BK_OUTPUT, DT_F32, N);
     int oz = loop_add_buffer(p, "z", BK_OUTPUT, DT_F32, 16);
-    int os = loop_add_buffer(p, "s", BK_OUTPUT, DT_F32, 16);
+    int os = loop_add_buffer(p, "s", BK_OUTPUT, DT_F32, 32);
     p->bufs[ia].index = 0; p->bufs[ib].index = 1;
     p->bufs[oy].index = 0; p->bufs[oz].index = 1; p->bufs[os].index = 2;
     VEC_PUSH(a, p->inputs, p->ninputs, p->capinputs) = ia;
@@ -390,6 +391,14 @@ static Program *vec_program(Arena *a)
     st_append(p, k->body, st_store(p, os, ex_int(p, 0), ex_vshift(p, ex_vload(p, ia, ex_int(p, 0), 8), 3)));
     st_append(p, k->body, st_store(p, os, ex_int(p, 8), ex_vshift(p, ex_vload(p, ia, ex_int(p, 8), 8), -2)));
     st_append(p, k->body, st_store(p, os, ex_int(p, 12), ex_vshift(p, ex_vload(p, ib, ex_int(p, 0), 4), 1)));
+    /* s[16..): the odd elements of a[0..16), the even ones of b[0..8),
+     * the odd ones of a[20..28). */
+    st_append(p, k->body, st_store(p, os, ex_int(p, 16), ex_vunzip(p, ex_vload(p, ia, ex_int(p, 0), 8),
+                                                                   ex_vload(p, ia, ex_int(p, 8), 8), 1)));
+    st_append(p, k->body, st_store(p, os, ex_int(p, 24), ex_vunzip(p, ex_vload(p, ib, ex_int(p, 0), 4),
+                                                                   ex_vload(p, ib, ex_int(p, 4), 4), 0)));
+    st_append(p, k->body, st_store(p, os, ex_int(p, 28), ex_vunzip(p, ex_vload(p, ia, ex_int(p, 20), 4),
+                                                                   ex_vload(p, ia, ex_int(p, 24), 4), 1)));
     return p;
 }
 
@@ -397,13 +406,13 @@ static Program *vec_program(Arena *a)
 static const char *vec_driver =
     "#include <stdio.h>\n#include \"vecs.h\"\n"
     "int main(void)\n{\n"
-    "    static float a[37], b[38], y[37], z[16], s[16];\n    int i;\n"
+    "    static float a[37], b[38], y[37], z[16], s[32];\n    int i;\n"
     "    for (i = 0; i < 37; i++) if (scanf(\"%a\", &a[i]) != 1) return 2;\n"
     "    for (i = 0; i < 38; i++) if (scanf(\"%a\", &b[i]) != 1) return 2;\n"
     "    if (vecs_run(a, b, y, z, s, 0) != 0) return 3;\n"
     "    for (i = 0; i < 37; i++) printf(\"%a\\n\", (double)y[i]);\n"
     "    for (i = 0; i < 16; i++) printf(\"%a\\n\", (double)z[i]);\n"
-    "    for (i = 0; i < 16; i++) printf(\"%a\\n\", (double)s[i]);\n"
+    "    for (i = 0; i < 32; i++) printf(\"%a\\n\", (double)s[i]);\n"
     "    return 0;\n}\n";
 
 static void expect_close(const float *got, const float *want, int n, const char *what,
@@ -422,7 +431,7 @@ Test(llvm, vector_semantics, .timeout = 120)
     tu_rng_init(&r, seed);
     Ctx *c = ctx_new();
     Program *p = vec_program(c->arena);
-    float a[37], b[38], ey[37], ez[16], es[16], gy[37], gz[16], gs[16];
+    float a[37], b[38], ey[37], ez[16], es[32], gy[37], gz[16], gs[32];
     for (int i = 0; i < 37; i++)
         a[i] = tu_rng_float(&r, -3, 3);
     for (int i = 0; i < 38; i++)
@@ -436,6 +445,9 @@ Test(llvm, vector_semantics, .timeout = 120)
     cr_expect(es[0] == 0 && es[2] == 0 && es[3] == a[0] && es[7] == a[4], "shift up");
     cr_expect(es[8] == a[10] && es[11] == a[13], "shift down");
     cr_expect(es[12] == 0 && es[15] == b[2], "4-lane shift");
+    cr_expect(es[16] == a[1] && es[19] == a[7] && es[20] == a[9] && es[23] == a[15], "odd unzip");
+    cr_expect(es[24] == b[0] && es[25] == b[2] && es[26] == b[4] && es[27] == b[6], "even unzip");
+    cr_expect(es[28] == a[21] && es[29] == a[23] && es[30] == a[25] && es[31] == a[27], "4-lane odd unzip");
 
     char *dir = tu_mkdtemp("llvm-vec");
     LlvmOpts o = {.kind = LLVM_EMIT_OBJ, .target = "host", .opt_level = 2};
@@ -454,7 +466,7 @@ Test(llvm, vector_semantics, .timeout = 120)
     cr_assert(invoke(ins, gouts, NULL) == 0);
     expect_close(gy, ey, 37, "llvm y", seed);
     expect_close(gz, ez, 16, "llvm z", seed);
-    expect_close(gs, es, 16, "llvm s", seed);
+    expect_close(gs, es, 32, "llvm s", seed);
     dlclose(lib);
     free(so);
 
@@ -480,7 +492,7 @@ Test(llvm, vector_semantics, .timeout = 120)
         st = tu_run(dir, cmd, &out, &err);
         cr_assert(st == 0, "C build/run with %s failed: %s%s", flags[f], out, err);
         char *q = out;
-        for (int i = 0; i < 37 + 32; i++) {
+        for (int i = 0; i < 37 + 16 + 32; i++) {
             float v = strtof(q, &q);
             if (i < 37)
                 gy[i] = v;
@@ -491,7 +503,7 @@ Test(llvm, vector_semantics, .timeout = 120)
         }
         expect_close(gy, ey, 37, flags[f], seed);
         expect_close(gz, ez, 16, flags[f], seed);
-        expect_close(gs, es, 16, flags[f], seed);
+        expect_close(gs, es, 32, flags[f], seed);
         free(out); free(err);
     }
     free(drv);

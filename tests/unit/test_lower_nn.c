@@ -208,7 +208,9 @@ static void run_case(Case *t, int node, const char *what)
 typedef struct {
     int ifs, fors, parallel, reduction, selects;
     int muladds, vloads, shifts;    /* vector multiply-adds and loads, lane shifts */
+    int unzips;
     int kernels, temps;             /* kernels; workspace buffers of no graph value */
+    int64_t temp_elems;             /* the elements of those */
 } Shape;
 
 static void scan_expr(const Expr *e, Shape *s)
@@ -220,6 +222,7 @@ static void scan_expr(const Expr *e, Shape *s)
     s->muladds += e->kind == EX_MULADD && e->lanes > 1;
     s->vloads += e->kind == EX_LOAD && e->lanes > 1;
     s->shifts += e->kind == EX_SHIFT;
+    s->unzips += e->kind == EX_UNZIP;
     scan_expr(e->a, s);
     scan_expr(e->b, s);
     scan_expr(e->c, s);
@@ -261,7 +264,10 @@ static Shape program_shape(const Program *p)
         scan_stmt(p->kernels[i].body, &s);
     s.kernels = p->nkernels;
     for (int b = 0; b < p->nbufs; b++)
-        s.temps += p->bufs[b].kind == BK_TEMP && p->bufs[b].value < 0;
+        if (p->bufs[b].kind == BK_TEMP && p->bufs[b].value < 0) {
+            s.temps++;
+            s.temp_elems += p->bufs[b].numel;
+        }
     return s;
 }
 
@@ -457,6 +463,25 @@ Test(lower_nn, conv_loop_structure)
     cr_expect_eq(sh.temps, 1);
     cr_expect_eq(sh.shifts, 0);
     cr_expect_gt(sh.vloads, 0);
+    cr_expect_gt(sh.unzips, 0, "the copy's columns unzipped from vectors expected");
+    case_end(&t);
+
+    /* A strided depthwise conv (MobileNet's) copies one channel at a time,
+     * just before its tiles, not every channel's rows: a scratch buffer
+     * smaller than two input planes. */
+    case_begin(&t, case_seed(4));
+    x = add_input(&t, TU_DATA_SIGNED, 4, 1, 16, 48, 48);
+    w = add_const(&t, TU_DATA_SIGNED, 4, 16, 1, 3, 3);
+    node = add_node(&t, OP_CONV, 2, x, w);
+    set_ints(&t, node, "strides", 2, 2, 2);
+    set_ints(&t, node, "pads", 4, 0, 0, 1, 1);
+    set_int(&t, node, "group", 16);
+    run_case(&t, node, "conv depthwise stride 2");
+    sh = program_shape(t.prog);
+    cr_expect_eq(sh.temps, 1);
+    cr_expect_lt(sh.temp_elems, 2 * 48 * 48, "a copy of one channel expected, got %lld elements",
+                 (long long)sh.temp_elems);
+    cr_expect_gt(sh.unzips, 0);
     case_end(&t);
 }
 
