@@ -412,6 +412,18 @@ static void print_operand(FILE *f, const Program *p, const Kernel *k, const Expr
         fputc(')', f);
 }
 
+/* "name(a, b, ..." for e's first n operands, without the closing paren. */
+static void print_call(FILE *f, const Program *p, const Kernel *k, const char *name, const Expr *e, int n)
+{
+    const Expr *args[3] = {e->a, e->b, e->c};
+    fprintf(f, "%s(", name);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", f);
+        print_expr(f, p, k, args[i], 0);
+    }
+}
+
 static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e, int prec)
 {
     (void)prec;
@@ -438,29 +450,15 @@ static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e
         fputc(')', f);
         return;
     case EX_LANE:
-        fputs("lane(", f);
-        print_expr(f, p, k, e->a, 0);
-        fprintf(f, ", %lld)", (long long)e->i);
-        return;
     case EX_SHIFT:
-        fputs("shift(", f);
-        print_expr(f, p, k, e->a, 0);
-        fprintf(f, ", %lld)", (long long)e->i);
-        return;
     case EX_UNZIP:
-        fputs("unzip(", f);
-        print_expr(f, p, k, e->a, 0);
-        fputs(", ", f);
-        print_expr(f, p, k, e->b, 0);
+        print_call(f, p, k, e->kind == EX_LANE ? "lane" : e->kind == EX_SHIFT ? "shift" : "unzip", e,
+                   e->kind == EX_UNZIP ? 2 : 1);
         fprintf(f, ", %lld)", (long long)e->i);
         return;
     case EX_MULADD:
-        fputs("muladd(", f);
-        print_expr(f, p, k, e->a, 0);
-        fputs(", ", f);
-        print_expr(f, p, k, e->b, 0);
-        fputs(", ", f);
-        print_expr(f, p, k, e->c, 0);
+    case EX_DOT4:
+        print_call(f, p, k, e->kind == EX_MULADD ? "muladd" : "dot4", e, 3);
         fputc(')', f);
         return;
     case EX_UN:
@@ -516,15 +514,6 @@ static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e
     case EX_BITCAST:
         fprintf(f, "bits_%s(", dtype_name(e->dtype));
         print_expr(f, p, k, e->a, 0);
-        fputc(')', f);
-        return;
-    case EX_DOT4:
-        fputs("dot4(", f);
-        print_expr(f, p, k, e->a, 0);
-        fputs(", ", f);
-        print_expr(f, p, k, e->b, 0);
-        fputs(", ", f);
-        print_expr(f, p, k, e->c, 0);
         fputc(')', f);
         return;
     }

@@ -105,7 +105,8 @@ bool lower_act(LowerCtx *lc, const Node *n)
     k->comment = arena_printf(p->arena, "%s; act %s", k->comment, ir_attr_str(n, "act"));
     int y = lower_buf(lc, n->out[0]);
     Expr *i;
-    Stmt *l = lower_loop(p, k, k->body, type_numel(ir_out_type(lc->g, n, 0)), LOOP_PARALLEL | LOOP_VECTOR, &i);
+    int64_t count = type_numel(ir_out_type(lc->g, n, 0));
+    Stmt *l = lower_loop(p, k, k->body, count, LOOP_PARALLEL | LOOP_VECTOR, &i);
     Expr **val = arena_alloc(p->arena, (size_t)(body->nvalues + 1) * sizeof *val);
     val[body->inputs[0]] = ex_load(p, y, i);
     st_append(p, l, st_store(p, y, i, lower_body(lc, k, l, body, val)));

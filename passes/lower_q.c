@@ -851,12 +851,12 @@ static bool lower_qfast_runs(LowerCtx *lc, const Node *n, const QFast *f, Kernel
         st_append(p, r, st_store(p, y, ex_add(p, ybase, off), ex_qfast4(p, f, ld[0], ld[1])));
     }
     if (run % 4) {
-        Expr *off;
         r = lower_loop(p, k, s, run % 4, LOOP_PARALLEL, &j);
-        off = ex_add(p, j, ex_int(p, run / 4 * 4));
-        Expr *va[2];
-        for (int i = 0; i < 2; i++)
-            va[i] = ex_cast(p, DT_I32, i == one ? ex_local(p, k, v) : ex_load(p, buf[i], ex_add(p, base[i], off)));
+        Expr *off = ex_add(p, j, ex_int(p, run / 4 * 4)), *va[2];
+        for (int i = 0; i < 2; i++) {
+            Expr *e = i == one ? ex_local(p, k, v) : ex_load(p, buf[i], ex_add(p, base[i], off));
+            va[i] = ex_cast(p, DT_I32, e);
+        }
         st_append(p, r, st_store(p, y, ex_add(p, ybase, off), fast_expr(p, f, va[0], va[1], yt->dtype)));
     }
     return true;

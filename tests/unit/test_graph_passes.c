@@ -641,6 +641,25 @@ Test(fuse_elementwise, planner_sees_fewer_buffers)
     cr_expect_lt(ws[1], ws[0], "workspace %lld -> %lld", (long long)ws[0], (long long)ws[1]);
 }
 
+/* The graph text `fmt` with `bad` in it must not parse, with a diagnostic
+ * at its line 4 (where the tests put the node). */
+static void expect_rejected_at_line4(const char *fmt, const char *bad)
+{
+    TuStr t = {0};
+    tu_str_printf(&t, fmt, bad);
+    Ctx *c = ctx_new();
+    char *diag = NULL;
+    size_t len = 0;
+    c->err = open_memstream(&diag, &len);
+    Graph *g = fe_parse_string(c, "bad.etch", t.s);
+    fclose(c->err);
+    cr_expect(!g && c->nerrors > 0, "\"%s\" was accepted", bad);
+    cr_expect(strstr(diag, "bad.etch:4:") != NULL, "no location for \"%s\":\n%s", bad, diag);
+    free(diag);
+    ctx_free(c);
+    free(t.s);
+}
+
 /* A malformed expr is a diagnostic at the node, never a crash. */
 Test(fuse_elementwise, bad_exprs_are_diagnosed)
 {
@@ -661,25 +680,10 @@ Test(fuse_elementwise, bad_exprs_are_diagnosed)
         "%0 = add($0, $1); neg($0)",
         "fused($0, expr = relu)",
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        TuStr t = {0};
-        tu_str_printf(&t,
-                      "graph g {\n  input x : f32[3]\n  input w : f32[2, 3]\n"
-                      "  y = fused(x, w, expr = \"%s\")\n  output y\n}\n",
-                      bad[i]);
-        Ctx *c = ctx_new();
-        char *diag = NULL;
-        size_t len = 0;
-        c->err = open_memstream(&diag, &len);
-        Graph *g = fe_parse_string(c, "bad.etch", t.s);
-        fclose(c->err);
-        cr_expect(!g && c->nerrors > 0, "expr \"%s\" was accepted", bad[i]);
-        cr_expect(strstr(diag, "bad.etch:4:") != NULL, "no location for \"%s\":\n%s", bad[i],
-                  diag);
-        free(diag);
-        ctx_free(c);
-        free(t.s);
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_rejected_at_line4("graph g {\n  input x : f32[3]\n  input w : f32[2, 3]\n"
+                                 "  y = fused(x, w, expr = \"%s\")\n  output y\n}\n",
+                                 bad[i]);
 }
 
 /* Unary activations become the conv's or gemm's `act`, after its clamp: a
@@ -731,24 +735,11 @@ Test(fuse_activation, unary_activations_become_act)
 Test(fuse_activation, bad_acts_are_diagnosed)
 {
     static const char *const bad[] = {"sigmoid($0", "sigmoid($1)", "cast($0, to = i32)", "nosuch($0)"};
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        TuStr t = {0};
-        tu_str_printf(&t,
-                      "graph g {\n  input x : f32[2, 3]\n  const w : f32[3, 2] = [1, 2, 3, 4, 5, 6]\n"
-                      "  y = gemm(x, w, act = \"%s\")\n  output y\n}\n",
-                      bad[i]);
-        Ctx *c = ctx_new();
-        char *diag = NULL;
-        size_t len = 0;
-        c->err = open_memstream(&diag, &len);
-        Graph *gr = fe_parse_string(c, "bad.etch", t.s);
-        fclose(c->err);
-        cr_expect(!gr && c->nerrors > 0, "act \"%s\" was accepted", bad[i]);
-        cr_expect(strstr(diag, "bad.etch:4:") != NULL, "no location for \"%s\":\n%s", bad[i], diag);
-        free(diag);
-        ctx_free(c);
-        free(t.s);
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_rejected_at_line4("graph g {\n  input x : f32[2, 3]\n"
+                                 "  const w : f32[3, 2] = [1, 2, 3, 4, 5, 6]\n"
+                                 "  y = gemm(x, w, act = \"%s\")\n  output y\n}\n",
+                                 bad[i]);
 }
 
 Test(graph_passes, pipeline_matches_unoptimized_interpreter, .timeout = 120)
