@@ -4,8 +4,12 @@
 // For each model: a deterministic random input (xorshift32 seeded from the
 // model's name, uniform in [0, 1)) written as .npy; ORT (onnxruntime-node, one
 // intra-op thread, sequential, all graph optimizations) timed over many calls,
-// minus the binding's per-call overhead, which is the median time of an
-// Identity model (models/identity.onnx) fed an input of the same size; etch
+// minus the binding's per-call overhead, which is the median time of a model
+// that does next to nothing (models/overhead.onnx: y = x[0:e]) fed an input of
+// the same bytes and returning as many elements as the model's outputs (an
+// Identity fed the input would also copy out a whole input's worth of
+// output, which for VWW's 110 KB image against its 2 outputs overstated the
+// overhead by tens of us); etch
 // timed by `etch run --backend c|llvm --repeat N --stats` (the median of N
 // calls of the compiled entry point, no process or binding cost). Each side takes
 // the median over --reps repetitions. Also printed: GFLOP/s of etch (2 flops
@@ -154,7 +158,7 @@ async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'etch-bench-'));
   const opts = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
     graphOptimizationLevel: 'all' };
-  const ident = await ort.InferenceSession.create(path.join(here, 'models', 'identity.onnx'), opts);
+  const ident = await ort.InferenceSession.create(path.join(here, 'models', 'overhead.onnx'), opts);
   const rows = [];
   for (const [name, etchModel, ortModel = etchModel] of MODELS) {
     if (o.only && !o.only.includes(name)) continue;
@@ -165,7 +169,11 @@ async function main() {
     writeNpy(npy, input.dims, data);
     const session = await ort.InferenceSession.create(path.join(root, ortModel), opts);
     const feeds = { [session.inputNames[0]]: new ort.Tensor(input.int8 ? 'int8' : 'float32', data, input.dims) };
-    const idFeeds = { x: new ort.Tensor('float32', Float32Array.from(data), [n]) };
+    const outs = await session.run(feeds);
+    const outN = session.outputNames.reduce((s, k) => s + outs[k].data.length, 0);
+    const xN = input.int8 ? Math.ceil(n / 4) : n; /* the same bytes */
+    const idFeeds = { x: new ort.Tensor('float32', new Float32Array(xN).fill(0.5), [xN]),
+      e: new ort.Tensor('int64', BigInt64Array.from([BigInt(outN)]), [1]) };
     // Enough calls per repetition for ~0.2 s of ORT time, at least 20.
     const first = await timeOrtMs(session, feeds, 5);
     const runs = o.runs || Math.max(20, Math.min(2000, Math.round(2e5 / Math.max(first, 1))));

@@ -2,8 +2,9 @@
 """make_models.py: the ONNX files bench/host feeds to ONNX Runtime.
 
 Writes, into bench/host/models/ (committed; the bench itself needs no Python):
-  identity.onnx    y = x for a 1-D float tensor of any length: timing it measures
-                   the Node binding's per-call overhead for an input of that size;
+  overhead.onnx    y = x[0:e] for a 1-D float tensor x of any length and an int64
+                   e: timing it measures the Node binding's per-call overhead
+                   for an input of x's bytes and an output of e elements;
   digits_mlp.onnx  examples/digits_mlp/digits_mlp.etch, same weights;
   digits_cnn.onnx  examples/digits_cnn/digits_cnn.etch, same weights.
 The examples are rebuilt op for op from their .etch files (opset 13), so ORT runs
@@ -36,11 +37,13 @@ def init(name, array):
     return numpy_helper.from_array(array, name)
 
 
-def identity():
+def overhead():
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n"])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n"])
-    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity", [x], [y])
-    save(g, "identity.onnx")
+    e = helper.make_tensor_value_info("e", TensorProto.INT64, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m"])
+    g = helper.make_graph([helper.make_node("Slice", ["x", "s", "e"], ["y"])], "overhead", [x, e], [y],
+                          [init("s", np.array([0], np.int64))])
+    save(g, "overhead.onnx")
 
 
 def digits_mlp():
@@ -84,6 +87,6 @@ def digits_cnn():
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    identity()
+    overhead()
     digits_mlp()
     digits_cnn()
