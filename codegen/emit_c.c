@@ -772,22 +772,29 @@ static void blank(Writer *w)
 }
 
 /* y[idx .. idx + 4) = qadd4 / qmul4 of a and b: a call of the runtime's
- * etch_qadd4_i8 or etch_qmul4_i8 with the QFast constants (inlined, so
- * the compiler keeps them in registers across the loop). */
+ * etch_qadd4_i8 or etch_qmul4_i8 (etch_qadd4_one_i8, etch_qmul4_one_i8
+ * when b is one code) with the QFast constants (inlined, so the compiler
+ * keeps them in registers across the loop and hoists b's part of a run). */
 static void emit_qfast4(Emit *em, const Stmt *s)
 {
     const QFast *q = s->val->q;
-    out_raw(em->w, "%s(&%s[", q->mul ? "etch_qmul4_i8" : "etch_qadd4_i8", em->nm->buf[s->buf]);
+    bool one = s->val->i;
+    out_raw(em->w, "etch_%s4%s_i8(&%s[", q->mul ? "qmul" : "qadd", one ? "_one" : "", em->nm->buf[s->buf]);
     emit_expr(em, s->idx, 0);
-    for (int i = 0; i < 2; i++) {
-        const Expr *ld = i ? s->val->b : s->val->a;
-        out_raw(em->w, "], &%s[", em->nm->buf[ld->buf]);
-        emit_expr(em, ld->a, 0);
+    out_raw(em->w, "], &%s[", em->nm->buf[s->val->a->buf]);
+    emit_expr(em, s->val->a->a, 0);
+    if (one) {
+        out_raw(em->w, "], ");
+        emit_expr(em, s->val->b, 0);
+    } else {
+        out_raw(em->w, "], &%s[", em->nm->buf[s->val->b->buf]);
+        emit_expr(em, s->val->b->a, 0);
+        out_raw(em->w, "]");
     }
     if (q->mul)
-        out_raw(em->w, "], %d, %d, %d, %d, %d", q->z0, q->z1, q->m0, q->c, q->shift);
+        out_raw(em->w, ", %d, %d, %d, %d, %d", q->z0, q->z1, q->m0, q->c, q->shift);
     else
-        out_raw(em->w, "], %d, %d, %d, %d", q->m0, q->m1, q->c, q->shift);
+        out_raw(em->w, ", %d, %d, %d, %d", q->m0, q->m1, q->c, q->shift);
     out_raw(em->w, ", %d, %d);\n", q->lo, q->hi);
 }
 

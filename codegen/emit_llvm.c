@@ -562,18 +562,30 @@ static LLVMValueRef i32c(const Lb *lb, int64_t v)
  * etch_qmul4_i8: one (unaligned) word load a side, SIMD steps by the
  * llvm.arm intrinsics (the ARM backend folds the rotates into SXTB16 and
  * SXTAB16, and matches PKHBT/PKHTB and BFI from plain IR), one word
- * store. */
-static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, LLVMValueRef yp)
+ * store. With one (b's code, an i32) for all four lanes, as
+ * etch_qadd4_one_i8 and etch_qmul4_one_i8: a's word only, b's part
+ * computed here and hoisted out of the run's loop by LLVM. */
+static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, LLVMValueRef one, LLVMValueRef yp)
 {
     LLVMBuilderRef b = lb->b;
     LLVMValueRef word[2], r[4];
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < (one ? 1 : 2); i++) {
         word[i] = LLVMBuildLoad2(b, lb->i32, LLVMBuildBitCast(b, base[i], LLVMPointerType(lb->i32, 0), ""), "");
         LLVMSetAlignment(word[i], 1);
     }
     #define ROT8(v) call_i32(lb, "llvm.fshr.i32", (LLVMValueRef[]){(v), (v), i32c(lb, 8)}, 3)
     bool pack16 = q->mul && q->shift == 0 && q->lo == -128 && q->hi == 127;
-    if (!q->mul) {
+    if (!q->mul && one) {
+        /* (a0, a2), (a1, a3); SMLABB/SMLATB by m0 onto b m1 + c */
+        LLVMValueRef half[2] = {call_i32(lb, "llvm.arm.sxtb16", &word[0], 1), NULL}, rot = ROT8(word[0]);
+        half[1] = call_i32(lb, "llvm.arm.sxtb16", &rot, 1);
+        LLVMValueRef cb = LLVMBuildAdd(b, LLVMBuildMul(b, one, i32c(lb, q->m1), ""), i32c(lb, q->c), "");
+        for (int l = 0; l < 4; l++) {
+            LLVMValueRef x = call_i32(lb, l < 2 ? "llvm.arm.smlabb" : "llvm.arm.smlatb",
+                                      (LLVMValueRef[]){half[l % 2], i32c(lb, q->m0), cb}, 3);
+            r[l] = LLVMBuildAShr(b, x, i32c(lb, q->shift), "");
+        }
+    } else if (!q->mul) {
         /* bytes a0 a1 b0 b1 and a2 a3 b2 b3: each SXTB16 gives a pair (a_i, b_i) */
         LLVMValueRef p01 = LLVMBuildOr(b, LLVMBuildAnd(b, word[0], i32c(lb, 0xffff), ""),
                                        LLVMBuildShl(b, word[1], i32c(lb, 16), ""), "");
@@ -590,11 +602,13 @@ static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, LLVMValu
         /* centered halves (a0, a2), (a1, a3) and the same of b; SMULBB/SMULTT */
         LLVMValueRef half[2][2];
         int32_t zero[2] = {q->z0, q->z1};
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < (one ? 1 : 2); i++) {
             LLVMValueRef nz = i32c(lb, (int64_t)((uint32_t)-zero[i] & 0xffffu) * 0x10001);
             half[i][0] = call_i32(lb, "llvm.arm.sxtab16", (LLVMValueRef[]){nz, word[i]}, 2);
             half[i][1] = call_i32(lb, "llvm.arm.sxtab16", (LLVMValueRef[]){nz, ROT8(word[i])}, 2);
         }
+        if (one) /* b - zb in both halves' place: SMULBB/SMULTB */
+            half[1][0] = half[1][1] = LLVMBuildSub(b, one, i32c(lb, q->z1), "");
         /* lane l: half l % 2, bottom for l < 2. SMMLAR is inline assembly:
          * LLVM 14 does not match it from IR with a constant multiplier. */
         LLVMTypeRef params[3] = {lb->i32, lb->i32, lb->i32}, fty = LLVMFunctionType(lb->i32, params, 3, 0);
@@ -604,7 +618,7 @@ static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, LLVMValu
         LLVMValueRef m = i32c(lb, q->m0), c = i32c(lb, q->c + (pack16 ? 128 : 0));
         for (int l = 0; l < 4; l++) {
             LLVMValueRef args[2] = {half[0][l % 2], half[1][l % 2]};
-            LLVMValueRef pr = call_i32(lb, l < 2 ? "llvm.arm.smulbb" : "llvm.arm.smultt", args, 2);
+            LLVMValueRef pr = call_i32(lb, l < 2 ? "llvm.arm.smulbb" : one ? "llvm.arm.smultb" : "llvm.arm.smultt", args, 2);
             if (q->shift)
                 pr = LLVMBuildShl(b, pr, i32c(lb, q->shift), "");
             r[l] = LLVMBuildCall2(b, fty, smmlar, (LLVMValueRef[]){pr, m, c}, 3, "");
@@ -635,24 +649,30 @@ static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, LLVMValu
     LLVMSetAlignment(st, 1);
 }
 
-/* y[idx + l] = quant_fast(q, a[l], b[l]) for l < 4 (qfast4): the DSP form
- * where the target has it, else in i64 as quant_fast computes; every load
- * comes before the first store (y may be a or b). */
+/* y[idx + l] = quant_fast(q, a[l], b[l]) for l < 4 (qfast4; b one code
+ * for all when s->val->i): the DSP form where the target has it, else in
+ * i64 as quant_fast computes; every load comes before the first store (y
+ * may be a or b). */
 static void emit_qfast4(Lb *lb, const Stmt *s)
 {
     const QFast *q = s->val->q;
     LLVMBuilderRef b = lb->b;
-    LLVMValueRef base[2] = {elem_ptr(lb, s->val->a->buf, s->val->a->a), elem_ptr(lb, s->val->b->buf, s->val->b->a)};
+    bool one = s->val->i;
+    LLVMValueRef base[2] = {elem_ptr(lb, s->val->a->buf, s->val->a->a), NULL}, bv = NULL;
+    if (one)
+        bv = as_i(lb, emit_expr(lb, s->val->b), s->val->b->dtype); /* an i64 */
+    else
+        base[1] = elem_ptr(lb, s->val->b->buf, s->val->b->a);
     LLVMValueRef yp = elem_ptr(lb, s->buf, s->idx), r[4];
     if (lb->arm_dsp) {
-        emit_qfast4_dsp(lb, q, base, yp);
+        emit_qfast4_dsp(lb, q, base, one ? LLVMBuildTrunc(b, bv, lb->i32, "") : NULL, yp);
         return;
     }
     for (int l = 0; l < 4; l++) {
         LLVMValueRef v[2], off = i64c(lb, l);
         for (int i = 0; i < 2; i++) {
-            LLVMValueRef at = LLVMBuildInBoundsGEP2(b, lb->i8, base[i], &off, 1, "");
-            v[i] = LLVMBuildSExt(b, LLVMBuildLoad2(b, lb->i8, at, ""), lb->i64, "");
+            LLVMValueRef at = i == 1 && one ? NULL : LLVMBuildInBoundsGEP2(b, lb->i8, base[i], &off, 1, "");
+            v[i] = at ? LLVMBuildSExt(b, LLVMBuildLoad2(b, lb->i8, at, ""), lb->i64, "") : bv;
         }
         LLVMValueRef x;
         if (q->mul) {

@@ -164,6 +164,15 @@ Expr *ex_qfast4(Program *p, const QFast *q, Expr *a, Expr *b)
     return e;
 }
 
+Expr *ex_qfast4_one(Program *p, const QFast *q, Expr *a, Expr *b)
+{
+    assert(b->lanes == 1 && b->dtype == DT_I32);
+    Expr *e = ex_qfast4(p, q, a, a);
+    e->i = 1;
+    e->b = b;
+    return e;
+}
+
 Expr *ex_un(Program *p, UnOp op, Expr *a)
 {
     if (a->lanes > 1)
@@ -502,7 +511,7 @@ static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e
         const QFast *q = e->q;
         fputs(q->mul ? "qmul4(" : "qadd4(", f);
         print_expr(f, p, k, e->a, 0);
-        fputs(", ", f);
+        fputs(e->i ? ", one " : ", ", f);
         print_expr(f, p, k, e->b, 0);
         if (q->mul)
             fprintf(f, ", zero = [%d, %d], mult = %d, shift = %d", q->z0, q->z1, q->m0, q->shift);

@@ -121,6 +121,14 @@ static inline int32_t etch_smmlar(int32_t x, int32_t m, int32_t acc)
     __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(m), "r"(acc));
     return r;
 }
+/* x's top halfword times y's bottom one (GCC 12 loses SMULTB when it
+ * knows y is a sign-extended byte) */
+static inline int32_t etch_smultb(int32_t x, int32_t y)
+{
+    int32_t r;
+    __asm__("smultb %0, %1, %2" : "=r"(r) : "r"(x), "r"(y));
+    return r;
+}
 /* r0..r3 clamped to [lo, hi] (SSAT already did [-128, 127]) as one word. */
 static inline void etch_pack4_i8(int8_t *y, int32_t r0, int32_t r1, int32_t r2, int32_t r3, int32_t lo, int32_t hi)
 {
@@ -152,17 +160,11 @@ static inline void etch_qadd4_i8(int8_t *y, const int8_t *a, const int8_t *b, in
     int32_t r2 = __smlad(__sxtb16(p23), m, c), r3 = __smlad(etch_sxtb16_ror8(p23), m, c);
     etch_pack4_i8(y, __ssat(r0 >> s, 8), __ssat(r1 >> s, 8), __ssat(r2 >> s, 8), __ssat(r3 >> s, 8), lo, hi);
 }
-static inline void etch_qmul4_i8(int8_t *y, const int8_t *a, const int8_t *b, int32_t za, int32_t zb, int32_t m,
-                                 int32_t c, int s, int32_t lo, int32_t hi)
+/* qmul's products p0..p3 of centered codes, shifted by s, through SMMLAR
+ * into y[0..3]. */
+static inline void etch_qmul4_finish(int8_t *y, int32_t p0, int32_t p1, int32_t p2, int32_t p3, int32_t m, int32_t c,
+                                     int s, int32_t lo, int32_t hi)
 {
-    uint32_t x, w;
-    memcpy(&x, a, 4);
-    memcpy(&w, b, 4);
-    uint32_t nza = ((uint32_t)-za & 0xffffu) * 0x10001u, nzb = ((uint32_t)-zb & 0xffffu) * 0x10001u;
-    uint32_t ae = __sxtab16(nza, x), ao = etch_sxtab16_ror8(nza, x); /* a0 a2, a1 a3, centered */
-    uint32_t be = __sxtab16(nzb, w), bo = etch_sxtab16_ror8(nzb, w);
-    int32_t p0 = (int16_t)ae * (int16_t)be, p2 = ((int32_t)ae >> 16) * ((int32_t)be >> 16);
-    int32_t p1 = (int16_t)ao * (int16_t)bo, p3 = ((int32_t)ao >> 16) * ((int32_t)bo >> 16);
     if (s > 0) {
         p0 = (int32_t)((uint32_t)p0 << s), p1 = (int32_t)((uint32_t)p1 << s);
         p2 = (int32_t)((uint32_t)p2 << s), p3 = (int32_t)((uint32_t)p3 << s);
@@ -179,6 +181,42 @@ static inline void etch_qmul4_i8(int8_t *y, const int8_t *a, const int8_t *b, in
     }
     etch_pack4_i8(y, __ssat(etch_smmlar(p0, m, c), 8), __ssat(etch_smmlar(p1, m, c), 8),
                   __ssat(etch_smmlar(p2, m, c), 8), __ssat(etch_smmlar(p3, m, c), 8), lo, hi);
+}
+static inline void etch_qmul4_i8(int8_t *y, const int8_t *a, const int8_t *b, int32_t za, int32_t zb, int32_t m,
+                                 int32_t c, int s, int32_t lo, int32_t hi)
+{
+    uint32_t x, w;
+    memcpy(&x, a, 4);
+    memcpy(&w, b, 4);
+    uint32_t nza = ((uint32_t)-za & 0xffffu) * 0x10001u, nzb = ((uint32_t)-zb & 0xffffu) * 0x10001u;
+    uint32_t ae = __sxtab16(nza, x), ao = etch_sxtab16_ror8(nza, x); /* a0 a2, a1 a3, centered */
+    uint32_t be = __sxtab16(nzb, w), bo = etch_sxtab16_ror8(nzb, w);
+    etch_qmul4_finish(y, (int16_t)ae * (int16_t)be, (int16_t)ao * (int16_t)bo, ((int32_t)ae >> 16) * ((int32_t)be >> 16),
+                      ((int32_t)ao >> 16) * ((int32_t)bo >> 16), m, c, s, lo, hi);
+}
+/* The same with b one code for all four: qadd's b m1 + c and qmul's
+ * b - zb are the same for a whole run (the compiler hoists them), and a
+ * is one SXTB16 (SXTAB16) a pair, then SMLABB/SMLATB (SMULBB/SMULTB). */
+static inline void etch_qadd4_one_i8(int8_t *y, const int8_t *a, int32_t b, int32_t m0, int32_t m1, int32_t c, int s,
+                                     int32_t lo, int32_t hi)
+{
+    uint32_t x;
+    memcpy(&x, a, 4);
+    int32_t cb = b * m1 + c;
+    int32_t e = (int32_t)__sxtb16(x), o = (int32_t)etch_sxtb16_ror8(x); /* a0 a2, a1 a3 */
+    etch_pack4_i8(y, __ssat(__smlabb(e, m0, cb) >> s, 8), __ssat(__smlabb(o, m0, cb) >> s, 8),
+                  __ssat(__smlatb(e, m0, cb) >> s, 8), __ssat(__smlatb(o, m0, cb) >> s, 8), lo, hi);
+}
+static inline void etch_qmul4_one_i8(int8_t *y, const int8_t *a, int32_t b, int32_t za, int32_t zb, int32_t m,
+                                     int32_t c, int s, int32_t lo, int32_t hi)
+{
+    uint32_t x;
+    memcpy(&x, a, 4);
+    uint32_t nza = ((uint32_t)-za & 0xffffu) * 0x10001u;
+    uint32_t ae = __sxtab16(nza, x), ao = etch_sxtab16_ror8(nza, x); /* a0 a2, a1 a3, centered */
+    int16_t bc = (int16_t)(b - zb); /* |b - zb| <= 255 */
+    etch_qmul4_finish(y, (int16_t)ae * bc, (int16_t)ao * bc, etch_smultb((int32_t)ae, bc), etch_smultb((int32_t)ao, bc),
+                      m, c, s, lo, hi);
 }
 #else
 static inline void etch_qadd4_i8(int8_t *y, const int8_t *a, const int8_t *b, int32_t m0, int32_t m1, int32_t c,
@@ -200,6 +238,18 @@ static inline void etch_qmul4_i8(int8_t *y, const int8_t *a, const int8_t *b, in
     }
     for (int l = 0; l < 4; l++)
         y[l] = (int8_t)r[l];
+}
+static inline void etch_qadd4_one_i8(int8_t *y, const int8_t *a, int32_t b, int32_t m0, int32_t m1, int32_t c, int s,
+                                     int32_t lo, int32_t hi)
+{
+    const int8_t bb[4] = {(int8_t)b, (int8_t)b, (int8_t)b, (int8_t)b};
+    etch_qadd4_i8(y, a, bb, m0, m1, c, s, lo, hi);
+}
+static inline void etch_qmul4_one_i8(int8_t *y, const int8_t *a, int32_t b, int32_t za, int32_t zb, int32_t m,
+                                     int32_t c, int s, int32_t lo, int32_t hi)
+{
+    const int8_t bb[4] = {(int8_t)b, (int8_t)b, (int8_t)b, (int8_t)b};
+    etch_qmul4_i8(y, a, bb, za, zb, m, c, s, lo, hi);
 }
 #endif
 

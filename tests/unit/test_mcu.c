@@ -399,9 +399,13 @@ Test(mcu, int8_ops_m0, .timeout = 300)
 /* qadd and qmul in their QFast forms over 39 elements: on Cortex-M4 four
  * pairs of qfast4 groups, a lone group and a tail of three; qmul with
  * M = 1/11 (the USAT16 packing) and M = 1.2 (k = 2, SSAT, saturating), qadd
- * plain and with a fused relu (qmin = -20); a qadd of a value per row and
- * a qmul of a row for every row (broadcast runs of 13); Cortex-M0 takes the
- * scalar form. The QEMU runs match the host's integer reference exactly. */
+ * plain and with a fused relu (qmin = -20); a qmul of a row for every row
+ * (broadcast runs of 13); a value per row as either operand (qfast4's one
+ * code b, swapped in when it is a): qadd plain (bc) and with a relu (ba),
+ * qmul with M = 0.05 (bn, USAT16) and M = 1.17 (bs, k = 2); each its own
+ * constant (fold-qdq leaves a constant read by two dequantizes in float).
+ * Cortex-M0 takes the scalar form. The QEMU runs match the host's integer reference
+ * exactly. */
 static const char *const QFAST_OPS =
     "graph qfast {\n"
     "  input x : i8[1, 1, 3, 13]\n"
@@ -414,6 +418,9 @@ static const char *const QFAST_OPS =
     "  const sm : f32[] = [0.011]\n  const zm : i8[] = [4]\n"
     "  const sm2 : f32[] = [0.0005]\n  const zm2 : i8[] = [0]\n"
     "  const k : i8[1, 1, 3, 1] = [-100, 5, 120]\n  const sk : f32[] = [0.07]\n  const zk : i8[] = [2]\n"
+    "  const sq : f32[] = [0.003]\n"
+    "  const k2 : i8[1, 1, 3, 1] = [90, -128, 17]\n  const k3 : i8[1, 1, 3, 1] = [-60, 33, 127]\n"
+    "  const k4 : i8[1, 1, 3, 1] = [-7, 25, -110]\n"
     "  const kr : i8[1, 1, 1, 13] = [-128, -90, -41, -7, 0, 3, 19, 44, 65, 88, 101, 120, 127]\n"
     "  xf = dequantize_linear(x, sx, zx)\n"
     "  c = quantize_linear(conv(xf, dequantize_linear(w, sw)), sc, zc)\n"
@@ -424,7 +431,10 @@ static const char *const QFAST_OPS =
     "  m2 = quantize_linear(mul(dequantize_linear(d, sd, zd), dequantize_linear(c, sc, zc)), sm2, zm2)\n"
     "  bc = quantize_linear(add(xf, dequantize_linear(k, sk, zk)), ss, zs)\n"
     "  bm = quantize_linear(mul(dequantize_linear(kr, sk, zk), xf), sm, zm)\n"
-    "  output s, r, m, m2, bc, bm\n"
+    "  ba = quantize_linear(relu(add(dequantize_linear(k2, sk, zk), xf)), sr, zr)\n"
+    "  bn = quantize_linear(mul(dequantize_linear(k3, sm, zk), xf), sm, zm)\n"
+    "  bs = quantize_linear(mul(xf, dequantize_linear(k4, sk, zm2)), sq, zm2)\n"
+    "  output s, r, m, m2, bc, bm, ba, bn, bs\n"
     "}\n";
 
 static void check_qfast(const char *target, const char *backend)

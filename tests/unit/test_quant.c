@@ -271,20 +271,23 @@ Test(quant, qadd, .timeout = 600)
     qdiff_begin(&d);
     for (int c = 0; c < 8; c++) {
         int a0 = rnd(&d, 1, 3), a1 = rnd(&d, 1, 13); /* up to 39: qfast4 pairs, a lone group, a tail */
-        /* b broadcast over rows ([1, a1]) or, every fourth case, along them
-         * ([a0, 1], rows long enough for the DSP targets' runs) */
-        bool bcast = c % 2, along = c % 4 == 3;
+        /* b broadcast over rows ([1, a1]) or, every fourth case, one
+         * operand along them ([a0, 1], rows long enough for the DSP targets'
+         * runs, single rounding for their qfast4 of one code): a, then b */
+        bool bcast = c % 2, along = c % 4 == 3, one_a = c == 3;
         if (along)
             a1 = rnd(&d, 8, 13);
+        const char *rmode = along ? "single" : rounding(&d);
         tu_str_clear(&d.text);
         tu_str_printf(&d.text,
                       "graph qadd_%d {\n  input a : i8[%d, %d] {scale = %.6g, zero = %d}\n"
                       "  input b : i8[%d, %d] {scale = %.6g, zero = %d}\n"
                       "  y : i8[%d, %d] {scale = %.6g, zero = %d} = qadd(a, b, qmin = %d, rounding = \"%s\")\n"
                       "  output y\n}\n",
-                      c, a0, a1, rscale(&d, 0.01f, 0.2f), rnd(&d, -128, 127), bcast && !along ? 1 : a0,
-                      along ? 1 : a1, rscale(&d, 0.01f, 0.2f), rnd(&d, -128, 127), a0, a1, rscale(&d, 0.02f, 0.3f),
-                      rnd(&d, -20, 20), rnd(&d, 0, 1) ? -128 : 0, rounding(&d));
+                      c, a0, one_a ? 1 : a1, rscale(&d, 0.01f, 0.2f), rnd(&d, -128, 127),
+                      bcast && !along ? 1 : a0, along && !one_a ? 1 : a1, rscale(&d, 0.01f, 0.2f),
+                      rnd(&d, -128, 127), a0, a1, rscale(&d, 0.02f, 0.3f), rnd(&d, -20, 20),
+                      rnd(&d, 0, 1) ? -128 : 0, rmode);
         run_case(&d);
     }
     qdiff_end(&d, "qadd");
@@ -691,10 +694,12 @@ Test(quant, qmul, .timeout = 600)
     qdiff_begin(&d);
     for (int c = 0; c < 8; c++) {
         int a0 = rnd(&d, 1, 3), a1 = rnd(&d, 1, 13);
-        /* b broadcast over rows ([1, a1]) or along them ([a0, 1]) */
-        bool bcast = c % 2, u8 = c == 3, along = c == 7;
+        /* b broadcast over rows ([1, a1]) or one operand along them
+         * ([a0, 1], single rounding as in qadd): a, then b */
+        bool bcast = c % 2, u8 = c == 3, along = c == 5 || c == 7, one_a = c == 5;
         if (along)
             a1 = rnd(&d, 8, 13);
+        const char *rmode = along ? "single" : rounding(&d);
         const char *dt = u8 ? "u8" : "i8";
         d.kinds[0] = d.kinds[1] = u8 ? TU_DATA_UINT8 : TU_DATA_INT8;
         tu_str_clear(&d.text);
@@ -703,11 +708,11 @@ Test(quant, qmul, .timeout = 600)
                       "  input b : %s[%d, %d] {scale = %.6g, zero = %d}\n"
                       "  y : %s[%d, %d] {scale = %.6g, zero = %d} = qmul(a, b, qmax = %d, rounding = \"%s\")\n"
                       "  output y\n}\n",
-                      c, dt, a0, a1, rscale(&d, 0.01f, 0.2f), u8 ? rnd(&d, 0, 255) : rnd(&d, -128, 127), dt,
-                      bcast && !along ? 1 : a0, along ? 1 : a1, rscale(&d, 0.01f, 0.2f),
+                      c, dt, a0, one_a ? 1 : a1, rscale(&d, 0.01f, 0.2f), u8 ? rnd(&d, 0, 255) : rnd(&d, -128, 127),
+                      dt, bcast && !along ? 1 : a0, along && !one_a ? 1 : a1, rscale(&d, 0.01f, 0.2f),
                       u8 ? rnd(&d, 0, 255) : rnd(&d, -128, 127), dt,
                       a0, a1, rscale(&d, 0.005f, 0.3f), u8 ? rnd(&d, 0, 255) : rnd(&d, -20, 20),
-                      rnd(&d, 0, 1) ? 255 : 60, rounding(&d));
+                      rnd(&d, 0, 1) ? 255 : 60, rmode);
         run_case(&d);
     }
     qdiff_end(&d, "qmul");
