@@ -804,7 +804,10 @@ static int run_cover(const Type *t, const Type *y, int nd)
  * qfast4's one code b (the operands swapped in f if it is a; both forms
  * are symmetric), read once a run: a bias-like [1, C, 16] + [1, C, 1] on
  * Cortex-M4 takes qadd 4.2 instructions an element, qmul 4.8 (float add
- * and mul 5.4). False when no trailing run of 8 or more fits. */
+ * and mul 5.4); runs of 4, 5.3 and 5.5 (float 6.7). False when no
+ * trailing run of 4 or more fits: shorter runs, and the last run % 4
+ * elements, take the scalar form (on Cortex-M4 qmul's is ~16 instructions
+ * an element, slower than float). */
 static bool lower_qfast_runs(LowerCtx *lc, const Node *n, const QFast *f, Kernel **kp)
 {
     Program *p = lc->p;
@@ -818,7 +821,7 @@ static bool lower_qfast_runs(LowerCtx *lc, const Node *n, const QFast *f, Kernel
     int64_t run = 1;
     for (int d = yt->rank - nd; d < yt->rank; d++)
         run *= yt->dims[d];
-    if (nd == 0 || run < 8)
+    if (nd == 0 || run < 4)
         return false;
     Kernel *k = *kp = lower_kernel(lc, n);
     int buf[2] = {lower_buf(lc, n->in[0]), lower_buf(lc, n->in[1])}, y = lower_buf(lc, n->out[0]);

@@ -276,7 +276,7 @@ Test(quant, qadd, .timeout = 600)
          * runs, single rounding for their qfast4 of one code): a, then b */
         bool bcast = c % 2, along = c % 4 == 3, one_a = c == 3;
         if (along)
-            a1 = rnd(&d, 8, 13);
+            a1 = rnd(&d, 4, 13);
         const char *rmode = along ? "single" : rounding(&d);
         tu_str_clear(&d.text);
         tu_str_printf(&d.text,
@@ -698,7 +698,7 @@ Test(quant, qmul, .timeout = 600)
          * ([a0, 1], single rounding as in qadd): a, then b */
         bool bcast = c % 2, u8 = c == 3, along = c == 5 || c == 7, one_a = c == 5;
         if (along)
-            a1 = rnd(&d, 8, 13);
+            a1 = rnd(&d, 4, 13);
         const char *rmode = along ? "single" : rounding(&d);
         const char *dt = u8 ? "u8" : "i8";
         d.kinds[0] = d.kinds[1] = u8 ? TU_DATA_UINT8 : TU_DATA_INT8;
