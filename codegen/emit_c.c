@@ -1044,9 +1044,37 @@ static const char *x86_fma(int lanes, const char **guard)
     }
 }
 
+/* A vector helper `sig` (its name and parameters) returning the shuffle of
+ * lanes idx of a ++ b (b NULL: a vector of zeros): __builtin_shufflevector
+ * from Clang and GCC 12 on, __builtin_shuffle before, and with portable
+ * vectors a loop setting lane i to the C expression `lane`. */
+static void emit_shuffle_fn(Writer *w, const Program *p, int n, const char *sig, const char *b,
+                            const char *idx, const char *lane)
+{
+    const char *t = arena_printf(p->arena, "etch_f32x%d", n);
+    out_line(w, "ETCH_VUNUSED static inline %s %s", t, sig);
+    out_line(w, "{");
+    out_line(w, "#if defined(__GNUC__) && !defined(ETCH_PORTABLE_VECTORS)");
+    if (!b)
+        out_line(w, "    %s z = {0.0f};", t);
+    out_line(w, "#if defined(__clang__) || __GNUC__ >= 12");
+    out_line(w, "    return __builtin_shufflevector(a, %s, %s);", b ? b : "z", idx);
+    out_line(w, "#else");
+    out_line(w, "    etch_i32x%d m = {%s};", n, idx);
+    out_line(w, "    return __builtin_shuffle(a, %s, m);", b ? b : "z");
+    out_line(w, "#endif");
+    out_line(w, "#else");
+    out_line(w, "    %s r;", t);
+    out_line(w, "    int i;");
+    out_line(w, "    for (i = 0; i < %d; i++)", n);
+    out_line(w, "        r.v[i] = %s;", lane);
+    out_line(w, "    return r;");
+    out_line(w, "#endif");
+    out_line(w, "}");
+}
+
 /* etch_vshiftN_pK / _mK: lane l of the result is a[l - K] / a[l + K], or
- * zero: a shuffle with a vector of zeros (__builtin_shufflevector from
- * Clang and GCC 12 on, __builtin_shuffle before), else a loop. */
+ * zero: a shuffle with a vector of zeros (emit_shuffle_fn). */
 static void emit_shift_helpers(Writer *w, const Program *p, int n, uint32_t shifts)
 {
     const char *t = arena_printf(p->arena, "etch_f32x%d", n);
@@ -1060,30 +1088,16 @@ static void emit_shift_helpers(Writer *w, const Program *p, int n, uint32_t shif
             len += snprintf(idx + len, sizeof idx - (size_t)len, "%s%d", l ? ", " : "",
                             from >= 0 && from < n ? from : n);
         }
-        const char *name = arena_printf(p->arena, "etch_vshift%d_%c%d", n, sh < 0 ? 'm' : 'p', sh < 0 ? -sh : sh);
-        out_line(w, "ETCH_VUNUSED static inline %s %s(%s a)", t, name, t);
-        out_line(w, "{");
-        out_line(w, "#if defined(__GNUC__) && !defined(ETCH_PORTABLE_VECTORS)");
-        out_line(w, "    %s z = {0.0f};", t);
-        out_line(w, "#if defined(__clang__) || __GNUC__ >= 12");
-        out_line(w, "    return __builtin_shufflevector(a, z, %s);", idx);
-        out_line(w, "#else");
-        out_line(w, "    etch_i32x%d m = {%s};", n, idx);
-        out_line(w, "    return __builtin_shuffle(a, z, m);");
-        out_line(w, "#endif");
-        out_line(w, "#else");
-        out_line(w, "    %s r;", t);
-        out_line(w, "    int i;");
-        out_line(w, "    for (i = 0; i < %d; i++)", n);
-        out_line(w, "        r.v[i] = i - (%d) >= 0 && i - (%d) < %d ? a.v[i - (%d)] : 0.0f;", sh, sh, n, sh);
-        out_line(w, "    return r;");
-        out_line(w, "#endif");
-        out_line(w, "}");
+        const char *sig = arena_printf(p->arena, "etch_vshift%d_%c%d(%s a)", n, sh < 0 ? 'm' : 'p',
+                                       sh < 0 ? -sh : sh, t);
+        emit_shuffle_fn(w, p, n, sig, NULL, idx,
+                        arena_printf(p->arena, "i - (%d) >= 0 && i - (%d) < %d ? a.v[i - (%d)] : 0.0f",
+                                     sh, sh, n, sh));
     }
 }
 
 /* etch_vunzipN_K: lane l of the result is lane 2l + K of a ++ b: a
- * two-vector shuffle as etch_vshift's, else a loop. */
+ * two-vector shuffle (emit_shuffle_fn). */
 static void emit_unzip_helpers(Writer *w, const Program *p, int n, unsigned phases)
 {
     const char *t = arena_printf(p->arena, "etch_f32x%d", n);
@@ -1094,23 +1108,9 @@ static void emit_unzip_helpers(Writer *w, const Program *p, int n, unsigned phas
         int len = 0;
         for (int l = 0; l < n; l++)
             len += snprintf(idx + len, sizeof idx - (size_t)len, "%s%d", l ? ", " : "", 2 * l + ph);
-        out_line(w, "ETCH_VUNUSED static inline %s etch_vunzip%d_%d(%s a, %s b)", t, n, ph, t, t);
-        out_line(w, "{");
-        out_line(w, "#if defined(__GNUC__) && !defined(ETCH_PORTABLE_VECTORS)");
-        out_line(w, "#if defined(__clang__) || __GNUC__ >= 12");
-        out_line(w, "    return __builtin_shufflevector(a, b, %s);", idx);
-        out_line(w, "#else");
-        out_line(w, "    etch_i32x%d m = {%s};", n, idx);
-        out_line(w, "    return __builtin_shuffle(a, b, m);");
-        out_line(w, "#endif");
-        out_line(w, "#else");
-        out_line(w, "    %s r;", t);
-        out_line(w, "    int i;");
-        out_line(w, "    for (i = 0; i < %d; i++)", n);
-        out_line(w, "        r.v[i] = 2 * i + %d < %d ? a.v[2 * i + %d] : b.v[2 * i + %d - %d];", ph, n, ph, ph, n);
-        out_line(w, "    return r;");
-        out_line(w, "#endif");
-        out_line(w, "}");
+        emit_shuffle_fn(w, p, n, arena_printf(p->arena, "etch_vunzip%d_%d(%s a, %s b)", n, ph, t, t), "b", idx,
+                        arena_printf(p->arena, "2 * i + %d < %d ? a.v[2 * i + %d] : b.v[2 * i + %d - %d]", ph,
+                                     n, ph, ph, n));
     }
 }
 

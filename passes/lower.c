@@ -357,6 +357,20 @@ Stmt *lower_loop(Program *p, Kernel *k, Stmt *into, int64_t n, unsigned flags, E
     return s->body;
 }
 
+Stmt *lower_step_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b, int64_t step,
+                      unsigned flags, Expr **var)
+{
+    if (b - a <= step) {
+        *var = ex_int(p, a);
+        return into;
+    }
+    int v = loop_new_var(k);
+    Stmt *l = st_for(p, v, ex_int(p, a), ex_int(p, b), step, flags);
+    st_append(p, into, l);
+    *var = ex_var(p, v);
+    return l->body;
+}
+
 int64_t lower_prod(const int64_t *dims, int from, int to)
 {
     int64_t n = 1;

@@ -787,22 +787,6 @@ static Expr *vout(Program *p, const VConv *v, Expr *yi, Expr *sum)
     return vact(p, v->n, sum);
 }
 
-/* A loop over [lo, hi) in steps of `step` appended to `into`, or the
- * constant lo for a single step; returns the body, *var the index. */
-static Stmt *vrange(Program *p, Kernel *k, Stmt *into, int64_t lo, int64_t hi, int64_t step,
-                    Expr **var)
-{
-    if (hi - lo <= step) {
-        *var = ex_int(p, lo);
-        return into;
-    }
-    int v = loop_new_var(k);
-    Stmt *l = st_for(p, v, ex_int(p, lo), ex_int(p, hi), step, LOOP_PARALLEL);
-    st_append(p, into, l);
-    *var = ex_var(p, v);
-    return l->body;
-}
-
 /* The reduction over input channels and its taps (kh, kw): the taps all
  * unrolled in the channel loop's body when they are few, else a loop over
  * kh with kw unrolled. Fills bodies[i]/taps[i] for each unrolled tap. */
@@ -1345,7 +1329,7 @@ static void vcopy_run(Program *p, Kernel *k, Stmt *into, int dst, Expr *d0, int 
         for (int part = 0; part < 2; part++) {
             Stmt *b = into;
             if (part == 0 && whole > 0) {
-                b = vrange(p, k, into, 0, whole, vl, &j);
+                b = lower_step_loop(p, k, into, 0, whole, vl, LOOP_PARALLEL, &j);
             } else if (part == 1 && whole < n) {
                 j = ex_int(p, n - vl);
             } else {
@@ -1479,7 +1463,8 @@ static int vsites(Program *p, Kernel *k, Stmt *s, const VConv *v, int dim, int64
     for (int64_t t = 0; t < n; t++) {
         if (t == t0 && t1 > t0) {
             Expr *var;
-            Stmt *body = vrange(p, k, s, base + t0 * step, base + t1 * step, step, &var);
+            Stmt *body = lower_step_loop(p, k, s, base + t0 * step, base + t1 * step, step, LOOP_PARALLEL,
+                                         &var);
             out[m++] = (VSite){body, var};
             t = t1 - 1;
             continue;
@@ -1519,7 +1504,7 @@ static void vpix_chunk(Program *p, Kernel *k, Stmt *s, const VConv *v, const VPl
             continue;
         int mb = ps[a].mb;
         Expr *m0;
-        Stmt *sm = vrange(p, k, s, ps[a].lo, ps[a].hi, mb, &m0);
+        Stmt *sm = lower_step_loop(p, k, s, ps[a].lo, ps[a].hi, mb, LOOP_PARALLEL, &m0);
         int nr = vsites(p, k, sm, v, 0, 0, ntr, pl->b, pl->b, rows);
         if (rest)
             rows[nr++] = (VSite){sm, ex_int(p, ntr * pl->b)};
@@ -1580,7 +1565,7 @@ static void vpix_kernel(LowerCtx *lc, const VConv *v, const VPlan *pl)
             continue;
         int64_t cs = c ? cr[2] - cr[1] : rc;
         Expr *oc;
-        Stmt *sc = vrange(p, k, s, cr[c], cr[c + 1], cs, &oc);
+        Stmt *sc = lower_step_loop(p, k, s, cr[c], cr[c + 1], cs, LOOP_PARALLEL, &oc);
         if (v->copy)
             vpix_copy(p, k, sc, v, nv, gv, oc, cs);
         Stmt *sg = sc;
@@ -1611,7 +1596,7 @@ static void vchan_kernel(LowerCtx *lc, const VConv *v, const VPlan *pl)
         Expr *mv0;
         int u = pl->a;
         if (a == 0) {
-            su = vrange(p, k, s, ur[0], ur[1], u, &mv0);
+            su = lower_step_loop(p, k, s, ur[0], ur[1], u, LOOP_PARALLEL, &mv0);
         } else {
             mv0 = ex_int(p, ur[1]);
             u = (int)(ur[2] - ur[1]);
@@ -1621,7 +1606,7 @@ static void vchan_kernel(LowerCtx *lc, const VConv *v, const VPlan *pl)
                 continue;
             int q = b ? (int)(pr[2] - pr[1]) : pl->b;
             Expr *p0;
-            Stmt *sp = vrange(p, k, su, pr[b], pr[b + 1], q, &p0);
+            Stmt *sp = lower_step_loop(p, k, su, pr[b], pr[b + 1], q, LOOP_PARALLEL, &p0);
             vchan_tile(p, k, sp, v, nv, gv, mv0, u, p0, q);
         }
     }

@@ -190,22 +190,6 @@ static Requant shared_requant(const Node *n, QMult *q, int32_t zero, DType out)
     return rq;
 }
 
-/* A loop over [a, b) by `step` with `flags` appended to `into`, or the
- * constant a alone when one step covers the range; returns the body. */
-static Stmt *step_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b, int64_t step, unsigned flags,
-                       Expr **var)
-{
-    if (b - a <= step) {
-        *var = ex_int(p, a);
-        return into;
-    }
-    int v = loop_new_var(k);
-    Stmt *l = st_for(p, v, ex_int(p, a), ex_int(p, b), step, flags);
-    st_append(p, into, l);
-    *var = ex_var(p, v);
-    return l->body;
-}
-
 /* The reduction loop of a dot form over [0, n): two iterations per step
  * when `pair` allows and n is even (>= 4), so a short body pays the loop's
  * own instructions (a fifth of a pointwise conv's) half as often. *unroll
@@ -417,7 +401,7 @@ static void qconv_channels(Program *p, Kernel *k, Stmt *into, const QConv *c, in
         return;
     const Geom *geo = c->geo;
     Expr *mgv;
-    Stmt *s = step_loop(p, k, into, m0, m1, block, LOOP_PARALLEL, &mgv);
+    Stmt *s = lower_step_loop(p, k, into, m0, m1, block, LOOP_PARALLEL, &mgv);
     int64_t hr[4], wr[4];
     lower_plane_regions(geo, hr, wr);
     for (int i = 0; i < 3; i++) {
@@ -435,7 +419,7 @@ static void qconv_channels(Program *p, Kernel *k, Stmt *into, const QConv *c, in
             if (t.bfold >= 0 && block >= 2 && c->pairs)
                 pairs = (wr[j + 1] - a) / 2;
             if (pairs > 0) {
-                Stmt *l = step_loop(p, k, rows, a, a + 2 * pairs, 2, LOOP_PARALLEL, &t.owv);
+                Stmt *l = lower_step_loop(p, k, rows, a, a + 2 * pairs, 2, LOOP_PARALLEL, &t.owv);
                 QTile h = t;
                 h.nch = block / 2;
                 h.npx = 2;
@@ -543,7 +527,7 @@ static void qconv_depthwise(LowerCtx *lc, Kernel *k, Stmt *s, const QConv *c, in
             int64_t full = (wr[2] - wr[1]) / block * block;
             if (full > 0) {
                 Expr *owv;
-                Stmt *l = step_loop(p, k, rows, wr[1], wr[1] + full, block, LOOP_PARALLEL, &owv);
+                Stmt *l = lower_step_loop(p, k, rows, wr[1], wr[1] + full, block, LOOP_PARALLEL, &owv);
                 qconv_dw_block(p, k, l, c, bfold, ohv, owv, block);
             }
             if (wr[1] + full < wr[2]) {
@@ -666,7 +650,7 @@ bool lower_qgemm(LowerCtx *lc, const Node *n)
         if (j0 >= j1)
             continue;
         Expr *jv;
-        Stmt *s = step_loop(p, k, s0, j0, j1, bl, LOOP_PARALLEL, &jv);
+        Stmt *s = lower_step_loop(p, k, s0, j0, j1, bl, LOOP_PARALLEL, &jv);
         int acc[DOT_MAX_BLOCK];
         Expr *col[DOT_MAX_BLOCK];
         for (int r = 0; r < bl; r++) {
@@ -677,7 +661,7 @@ bool lower_qgemm(LowerCtx *lc, const Node *n)
         Expr *wrow = ex_muli(p, jv, depth), *arow = ex_muli(p, iv, depth);
         if (depth4 > 0) {
             Expr *kv;
-            Stmt *l = step_loop(p, k, s, 0, depth4, 4, LOOP_REDUCTION, &kv);
+            Stmt *l = lower_step_loop(p, k, s, 0, depth4, 4, LOOP_REDUCTION, &kv);
             Expr *av = ex_load(p, a, ex_add(p, arow, kv));
             Expr *wbase = ex_add(p, wrow, ex_muli(p, kv, bl)); /* packed_weights, quad */
             for (int r = 0; r < bl; r++) {
@@ -689,7 +673,7 @@ bool lower_qgemm(LowerCtx *lc, const Node *n)
         int unroll = 1;
         Stmt *red;
         if (depth4 > 0) {
-            red = depth4 < depth ? step_loop(p, k, s, depth4, depth, 1, LOOP_REDUCTION, &kv0) : NULL;
+            red = depth4 < depth ? lower_step_loop(p, k, s, depth4, depth, 1, LOOP_REDUCTION, &kv0) : NULL;
         } else {
             /* Pairs only for narrow blocks: at 8 accumulators a second a and
              * its weights spill on Cortex-M4 (AD: 2.67 -> 2.86 per MAC). */

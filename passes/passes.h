@@ -174,6 +174,10 @@ Stmt *lower_nest(Program *p, Kernel *k, Stmt *into, const Type *t, int *vars);
 /* Opens a loop of n iterations in `into` and returns its body; *var gets
  * the loop's index expression. An extent of 1 opens nothing. */
 Stmt *lower_loop(Program *p, Kernel *k, Stmt *into, int64_t n, unsigned flags, Expr **var);
+/* A loop over [a, b) by `step` with `flags`, or the constant a alone when
+ * one step covers the range; returns the body, *var the index. */
+Stmt *lower_step_loop(Program *p, Kernel *k, Stmt *into, int64_t a, int64_t b, int64_t step,
+                      unsigned flags, Expr **var);
 /* Every input and output of n is plain f32 (no quantization); else a
  * diagnostic naming the node and the value. For lowerings that compute in
  * f32 only: anything else is reported, not guessed. */
