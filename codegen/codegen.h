@@ -25,6 +25,8 @@ bool cg_emit_c(Ctx *c, const Program *p, const char *dir);
 /* The same, to open streams (tests, golden files). */
 void cg_emit_c_source(FILE *f, const Program *p);
 void cg_emit_c_header(FILE *f, const Program *p);
+/* emit_c_vec.c: the vector type and helpers for each width p uses. */
+void cg_emit_c_vector_helpers(Writer *w, const Program *p);
 
 /* -------------------------------------------------------------- runtime.c */
 
