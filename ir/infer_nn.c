@@ -294,12 +294,32 @@ bool infer_global_pool(Ctx *c, Graph *g, Node *n)
 
 static const char *const gemm_roles[] = {"a", "b", "c"};
 
+/* gemm's and matmul's c (when present) broadcasts to the inferred output
+ * without widening it (unidirectionally: each of its dims, aligned right,
+ * is y's or 1). ta, tb: a and b as type strings, for the message. */
+static bool check_c(Ctx *c, const Graph *g, const Node *n, const char *ta, const char *tb)
+{
+    if (!has_input(n, 2))
+        return true;
+    const Type *ct = ir_in_type(g, n, 2), *y = ir_out_type(g, n, 0);
+    bool ok = ct->rank <= y->rank;
+    for (int i = 0; ok && i < ct->rank; i++) {
+        int64_t d = ct->dims[ct->rank - 1 - i];
+        ok = d == y->dims[y->rank - 1 - i] || d == 1;
+    }
+    if (ok)
+        return true;
+    char tc[TSZ], ty[TSZ];
+    return infer_node_error(c, g, n, "c is %s, which does not broadcast to the output %s (a is %s, b is %s)",
+                            type_str(ct, tc, sizeof tc), type_str(y, ty, sizeof ty), ta, tb);
+}
+
 bool infer_gemm(Ctx *c, Graph *g, Node *n)
 {
     if (!infer_check_f32(c, g, n, gemm_roles))
         return false;
     const Type *a = ir_in_type(g, n, 0), *b = ir_in_type(g, n, 1);
-    char ta[TSZ], tb[TSZ], tc[TSZ];
+    char ta[TSZ], tb[TSZ];
     type_str(a, ta, sizeof ta);
     type_str(b, tb, sizeof tb);
     if (a->rank != 2 || b->rank != 2)
@@ -311,26 +331,11 @@ bool infer_gemm(Ctx *c, Graph *g, Node *n)
         return infer_node_error(c, g, n, "inner dimensions differ: a is %s, b is %s (trans_a = %d, "
                         "trans_b = %d)", ta, tb, tra, trb);
     int64_t dims[2] = {M, N};
-    if (has_input(n, 2)) {
-        const Type *ct = ir_in_type(g, n, 2);
-        bool ok = ct->rank <= 2;
-        for (int i = 0; ok && i < ct->rank; i++) {
-            int64_t d = ct->dims[ct->rank - 1 - i], want = dims[1 - i];
-            ok = d == want || d == 1;
-        }
-        if (!ok) {
-            Type ot = type_make(DT_F32, 2, dims);
-            char to[TSZ];
-            return infer_node_error(c, g, n, "c is %s, which does not broadcast to the output %s "
-                            "(a is %s, b is %s)", type_str(ct, tc, sizeof tc),
-                            type_str(&ot, to, sizeof to), ta, tb);
-        }
-    }
     set_out(g, n, 2, dims);
-    return infer_act(c, g, n);
+    return check_c(c, g, n, ta, tb) && infer_act(c, g, n);
 }
 
-static const char *const matmul_roles[] = {"a", "b"};
+static const char *const matmul_roles[] = {"a", "b", "c"};
 
 bool infer_matmul(Ctx *c, Graph *g, Node *n)
 {
@@ -363,7 +368,7 @@ bool infer_matmul(Ctx *c, Graph *g, Node *n)
     if (!b1)
         dims[rank++] = b->dims[b->rank - 1];
     set_out(g, n, rank, dims);
-    return true;
+    return check_c(c, g, n, ta, tb) && infer_act(c, g, n);
 }
 
 static const char *const bn_roles[] = {"x", "scale", "bias", "mean", "var"};

@@ -214,10 +214,12 @@ void ref_gemm(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
                 double bv = trb ? b[j * K + k] : b[k * N + j];
                 acc += av * bv;
             }
-            acc *= alpha;
+            /* The f32 product, then beta c added in f32 (a fused add's
+             * value, bit for bit: fuse-residual). */
+            float v = (float)(acc * alpha);
             if (cv)
-                acc += beta * cv[bcast_2d(&in[2].type, i, j)];
-            y[i * N + j] = act_clamp(n, (float)acc);
+                v += (float)(beta * cv[bcast_2d(&in[2].type, i, j)]);
+            y[i * N + j] = act_clamp(n, v);
         }
     ref_act(g, n, &out[0]);
 }
@@ -235,10 +237,10 @@ static int64_t batch_offset(const int64_t *bidx, int nb, const int64_t *dims, in
     return off * mat;
 }
 
+/* The f32 product, then (as the unfused add, clamp and activation would,
+ * bit for bit) its c, fused clamp and act. */
 void ref_matmul(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
 {
-    (void)g;
-    (void)n;
     const Type *at = &in[0].type, *bt = &in[1].type;
     const float *a = in[0].data, *b = in[1].data;
     float *y = out[0].data;
@@ -264,6 +266,10 @@ void ref_matmul(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
                 yp[i * N + j] = (float)acc;
             }
     }
+    const float *c = n->nin > 2 && n->in[2] >= 0 ? in[2].data : NULL;
+    for (int64_t o = 0, count = type_numel(&out[0].type); o < count; o++)
+        y[o] = act_clamp(n, c ? y[o] + c[ref_bcast_index(&in[2].type, &out[0].type, o)] : y[o]);
+    ref_act(g, n, &out[0]);
 }
 
 void ref_batch_norm(const Graph *g, const Node *n, const Tensor *in, Tensor *out)

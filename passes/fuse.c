@@ -1,12 +1,12 @@
 /* fuse.c: the fusion passes.
  *
  * fuse-activation: activations folded into their producer.
- * A relu or clip whose input is produced by a conv or gemm, used by nothing
- * else and not a graph output, becomes that node's act_min/act_max: the
+ * A relu or clip whose input is produced by a conv, gemm or matmul, used by
+ * nothing else and not a graph output, becomes that node's act_min/act_max: the
  * kernel clamps its own result as it stores it, so the activation costs no
  * kernel, no second pass over memory and, above all on an MCU, no second
  * tensor live beside the first (MobileNet's pointwise conv + relu pairs set
- * VWW's peak). The conv/gemm takes over the activation's output value, so
+ * VWW's peak). The producer takes over the activation's output value, so
  * names downstream do not change; the pre-activation value and the
  * activation node are marked dead. Any other activation function (sigmoid,
  * tanh, gelu, leaky_relu, elu, hard_swish, ...) in that place becomes its
@@ -55,11 +55,12 @@ static bool clamp_of(const Node *n, double *lo, double *hi)
 
 static bool fusable_ew(const Graph *g, const Node *n);
 
-/* A conv or gemm with an f32 result that can take an activation: a clamp
- * only before anything else, an `act` after a clamp but not a second act. */
+/* A conv, gemm or matmul with an f32 result that can take an activation: a
+ * clamp only before anything else, an `act` after a clamp but not a second
+ * act. */
 static bool fusable_producer(const Graph *g, const Node *p, bool clamp)
 {
-    if (p->dead || (p->op != OP_CONV && p->op != OP_GEMM))
+    if (p->dead || (p->op != OP_CONV && p->op != OP_GEMM && p->op != OP_MATMUL))
         return false;
     if (ir_out_type(g, p, 0)->dtype != DT_F32)
         return false;

@@ -2037,8 +2037,10 @@ static Expr *matmul_index(Program *p, const Type *t, Expr **bv, int nb, Expr *r,
 }
 
 /* numpy matmul: y[batch..., i, j] = sum_k a[batch..., i, k] * b[batch..., k, j],
- * batch dims broadcast; a 1-D a has no i (a row), a 1-D b no j (a column). */
-bool lower_matmul(LowerCtx *lc, const Node *n)
+ * batch dims broadcast; a 1-D a has no i (a row), a 1-D b no j (a column).
+ * A fused c (bias or residual, broadcast to y) starts each row, as gemm's;
+ * the clamp follows the row's sums. */
+static bool lower_matmul_forms(LowerCtx *lc, const Node *n)
 {
     if (!lower_check_f32(lc, n))
         return false;
@@ -2072,7 +2074,13 @@ bool lower_matmul(LowerCtx *lc, const Node *n)
         ybase = type_index(p, yt, tmp);
     }
     Stmt *init = lower_loop(p, k, s, cols, LOOP_PARALLEL | LOOP_VECTOR, &jv);
-    st_append(p, init, st_store(p, y, ex_add(p, ybase, jv), ex_flt(p, 0.0)));
+    Expr *start = ex_flt(p, 0.0);
+    if (has_input(n, 2)) {
+        if (!b1)
+            yi[d] = jv;
+        start = ex_load(p, lower_buf(lc, n->in[2]), lower_bcast_index(p, ir_in_type(lc->g, n, 2), yt, yi));
+    }
+    st_append(p, init, st_store(p, y, ex_add(p, ybase, jv), start));
     Stmt *r = lower_loop(p, k, s, depth, LOOP_REDUCTION, &kv);
     int av = loop_new_local(p, k, DT_F32, "av");
     st_append(p, r, st_set(p, av, ex_load(p, a, matmul_index(p, at, yi, nb, a1 ? NULL : iv, kv))));
@@ -2080,7 +2088,15 @@ bool lower_matmul(LowerCtx *lc, const Node *n)
     Expr *bv = ex_load(p, b, matmul_index(p, bt, yi, nb, kv, b1 ? NULL : jv));
     Expr *at_y = ex_add(p, ybase, jv);
     st_append(p, r, st_store(p, y, at_y, lower_add(p, ex_load(p, y, at_y), lower_mul(p, ex_local(p, k, av), bv))));
+    if (has_act(n))
+        clamp_range(p, k, s, n, y, -1, ybase, cols);
     return true;
+}
+
+/* The matmul, then its fused act (lower_act) over the whole output. */
+bool lower_matmul(LowerCtx *lc, const Node *n)
+{
+    return lower_matmul_forms(lc, n) && lower_act(lc, n);
 }
 
 /* ---------------------------------------------------------- normalization */

@@ -229,7 +229,7 @@ static bool matmuls_to_gemm(Ctx *c, Graph *g)
     const OpInfo *gi = op_info(OP_GEMM);
     for (int i = 0; i < g->nnodes; i++) {
         Node *n = &g->nodes[i];
-        if (n->dead || n->op != OP_MATMUL || !is_f32_const(g, n->in[1]) ||
+        if (n->dead || n->op != OP_MATMUL || n->nin != 2 || ir_has_act(n) || !is_f32_const(g, n->in[1]) ||
             ir_in_type(g, n, 0)->rank != 2 || ir_in_type(g, n, 1)->rank != 2 ||
             ir_in_type(g, n, 0)->dtype != DT_F32)
             continue;

@@ -529,8 +529,9 @@ static void gemm_case(Diff *d, int c)
     int64_t m = rnd(d, 1, 6), k = rnd(d, 1, 7), n = rnd(d, 1, 6);
     bool ta = c % 2 == 1 || (c > 5 && coin(d)), tb = c % 4 >= 2 || (c > 5 && coin(d));
     int64_t ad[2] = {ta ? k : m, ta ? m : k}, bd[2] = {tb ? n : k, tb ? k : n};
-    /* c shapes: none, [N], [1, N], [M, 1], [M, N], scalar, [1] */
-    int cs = c < 7 ? c : rnd(d, 0, 6);
+    /* c shapes: none, [N], [1, N], [M, 1], [M, N], scalar, [1]; from case 11
+     * none, and an add of [M, N] after the gemm instead */
+    int cs = c < 7 ? c : c < 11 ? rnd(d, 0, 6) : 0;
     int64_t cd[2];
     int cr = 0;
     switch (cs) {
@@ -556,8 +557,15 @@ static void gemm_case(Diff *d, int c)
         tu_str_printf(&a, ", alpha = %.4g", (double)tu_rng_float(&d->rng, -2, 2));
     if (c >= 4 && cs != 0)
         tu_str_printf(&a, ", beta = %.4g", (double)tu_rng_float(&d->rng, -2, 2));
-    fused_activation(d, &a);
-    g_line(d, "y = gemm(a, b%s%s)", cs ? ", c" : "", a.s ? a.s : "");
+    if (c >= 11) { /* an add after it, which fuse-residual makes its c */
+        int64_t rd[2] = {m, n};
+        g_operand(d, "r", 2, rd, TU_DATA_SIGNED);
+        g_line(d, "t = gemm(a, b%s)", a.s ? a.s : "");
+        g_line(d, coin(d) ? "y = relu(add(t, r))" : "y = add(r, t)");
+    } else {
+        fused_activation(d, &a);
+        g_line(d, "y = gemm(a, b%s%s)", cs ? ", c" : "", a.s ? a.s : "");
+    }
     free(a.s);
     g_run(d);
 }
@@ -566,16 +574,36 @@ Test(diff, gemm)
 {
     Diff d;
     diff_begin(&d, "gemm");
-    for (int c = 0; c < 11; c++)
+    for (int c = 0; c < 14; c++)
         gemm_case(&d, c);
     diff_end(&d);
 }
 
+/* matmul's output dims for a [da, ra] and b [db, rb] (numpy rules). */
+static int matmul_out_dims(const int64_t *da, int ra, const int64_t *db, int rb, int64_t *yd)
+{
+    int nba = ra > 1 ? ra - 2 : 0, nbb = rb > 1 ? rb - 2 : 0, nb = nba > nbb ? nba : nbb, r = 0;
+    for (int i = 0; i < nb; i++) {
+        int ia = i - (nb - nba), ib = i - (nb - nbb);
+        int64_t x = ia >= 0 ? da[ia] : 1, y = ib >= 0 ? db[ib] : 1;
+        yd[r++] = x > y ? x : y;
+    }
+    if (ra > 1)
+        yd[r++] = da[ra - 2];
+    if (rb > 1)
+        yd[r++] = db[rb - 1];
+    return r;
+}
+
+/* Cases 0..7 each matmul form; from 8 on, the same forms with a c (a
+ * suffix of y's dims, some 1) and a fused activation, written fused
+ * (matmul(a, b, c, ...)) or as the add and activation fuse-residual and
+ * fuse-activation fold. */
 Test(diff, matmul)
 {
     Diff d;
     diff_begin(&d, "matmul");
-    for (int c = 0; c < 8; c++) {
+    for (int c = 0; c < 16; c++) {
         int64_t m = rnd(&d, 1, 5), k = rnd(&d, 1, 6), n = rnd(&d, 1, 5), b = rnd(&d, 2, 3);
         int ra, rb;
         int64_t da[4], db[4];
@@ -598,15 +626,34 @@ Test(diff, matmul)
             ra = 3; rb = 2;
             da[0] = b; da[1] = m; da[2] = k; db[0] = k; db[1] = n;
             break;
-        default: /* 1-D a against batched b */
+        case 7: /* 1-D a against batched b */
             ra = 1; rb = 3;
             da[0] = k; db[0] = b; db[1] = k; db[2] = n;
+            break;
+        default: /* batched a, plain b: a dense layer over a sequence */
+            ra = rnd(&d, 2, 3); rb = 2;
+            da[0] = b; da[ra - 2] = m; da[ra - 1] = k; db[0] = k; db[1] = n;
             break;
         }
         g_begin(&d);
         g_input(&d, "a", ra, da, TU_DATA_SIGNED);
         g_operand(&d, "b", rb, db, TU_DATA_SIGNED);
-        g_line(&d, "y = matmul(a, b)");
+        if (c < 8) {
+            g_line(&d, "y = matmul(a, b)");
+        } else {
+            int64_t yd[IR_MAX_RANK], cd[IR_MAX_RANK];
+            int yr = matmul_out_dims(da, ra, db, rb, yd), cr = rnd(&d, 0, yr);
+            for (int i = 0; i < cr; i++)
+                cd[i] = coin(&d) ? yd[yr - cr + i] : 1;
+            g_operand(&d, "c", cr, cd, TU_DATA_SIGNED);
+            TuStr a = {0};
+            fused_activation(&d, &a);
+            if (c % 2)
+                g_line(&d, "y = matmul(a, b, c%s)", a.s ? a.s : "");
+            else
+                g_line(&d, c % 4 ? "y = relu(add(matmul(a, b), c))" : "y = add(c, matmul(a, b))");
+            free(a.s);
+        }
         g_run(&d);
     }
     diff_end(&d);

@@ -454,6 +454,56 @@ Test(fuse_residual, leaves_what_it_cannot_fuse)
     done(k);
 }
 
+/* A dense layer as TF exports it (MatMul + bias Add + activation) over a
+ * batch of sequences becomes one matmul node, bias as c; a residual (on
+ * either side) the same, and a gemm's (its beta reset to 1); values stay
+ * bit for bit. Left alone: a c that widens the product, a product read
+ * twice, a matmul with its clamp already (the add comes after the clamp),
+ * and a graph output. */
+Test(fuse_residual, matmul_bias_and_activation)
+{
+    Case *k = load("graph g {\n"
+                   "  input x : f32[2, 3, 4]\n"
+                   "  input r : f32[3, 2]\n"
+                   "  input m : f32[3, 4]\n"
+                   "  const w : f32[4, 2] = [0.5, -1, 0.25, 2, -0.75, 1.5, 1, -0.5]\n"
+                   "  const b : f32[2] = [0.125, -0.25]\n"
+                   "  const wide : f32[5, 1, 1, 2] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+                   "  y = relu(add(matmul(x, w), b))\n"
+                   "  z = tanh(add(r, matmul(neg(x), w)))\n"
+                   "  v = add(matmul(abs(x), w), wide)\n"
+                   "  t = matmul(exp(x), w)\n"
+                   "  u = add(t, add(t, b))\n"
+                   "  q = add(relu(matmul(sqrt(abs(x)), w)), b)\n"
+                   "  o = matmul(floor(x), w)\n"
+                   "  o2 = add(o, b)\n"
+                   "  gm = relu(add(r, gemm(m, w, alpha = 0.5, beta = 3)))\n"
+                   "  output y, z, v, u, q, o, o2, gm\n"
+                   "}\n");
+    const char *passes[] = {"fuse-residual", "fuse-activation", "dce"};
+    cr_assert(run(k, passes, 3));
+    cr_expect_eq(live_ops(k->g, OP_RELU), 0, "q's relu still folds, as a clamp");
+    cr_expect_eq(live_ops(k->g, OP_TANH), 0);
+    cr_expect_eq(live_ops(k->g, OP_ADD), 5, "v, u (2), q and o2 keep theirs");
+    int fused = 0;
+    for (int i = 0; i < k->g->nnodes; i++) {
+        const Node *n = &k->g->nodes[i];
+        if (n->dead || n->op != OP_MATMUL || n->nin < 3)
+            continue;
+        fused++;
+        const char *c = ir_value(k->g, n->in[2])->name, *y = ir_value(k->g, n->out[0])->name;
+        cr_expect((strcmp(y, "y") == 0 && strcmp(c, "b") == 0 && ir_attr_float(n, "act_min") == 0.0) ||
+                      (strcmp(y, "z") == 0 && strcmp(c, "r") == 0 && strcmp(ir_attr_str(n, "act"), "tanh($0)") == 0),
+                  "%s = matmul(..., %s)", y, c);
+    }
+    cr_expect_eq(fused, 2);
+    const Node *gm = ir_node(k->g, ir_value(k->g, ir_find_value(k->g, "gm"))->producer);
+    cr_expect(gm->op == OP_GEMM && gm->nin == 3 && strcmp(ir_value(k->g, gm->in[2])->name, "r") == 0);
+    cr_expect(ir_attr_float(gm, "beta") == 1.0 && ir_attr_float(gm, "act_min") == 0.0);
+    same_results(k, 0.0);
+    done(k);
+}
+
 /* ------------------------------------------------------ fold-transposes */
 
 /* Every pair of rank-3 perms: the composed transpose (or the dropped one)

@@ -736,6 +736,29 @@ Test(ref_nn, matmul_batch_broadcast)
     case_fini(&t);
 }
 
+/* A fused c ([N], broadcast over batch and rows) added to the product,
+ * then the clamp: [2, 1, 2] x [2, 2] + [1, -1], clamped to [0, 20]. */
+Test(ref_nn, matmul_c_and_clamp)
+{
+    Case t;
+    case_init(&t, 3);
+    float *a = IN(&t, 2, 1, 2), *b = IN(&t, 2, 2), *c = IN(&t, 2);
+    static const float av[] = {1, 2, -3, 4}, bv[] = {5, 6, 7, 8};
+    memcpy(a, av, sizeof av);
+    memcpy(b, bv, sizeof bv);
+    c[0] = 1;
+    c[1] = -1;
+    mk(&t, OP_MATMUL);
+    set_float(&t, "act_min", 0);
+    set_float(&t, "act_max", 20);
+    const float *y = run(&t);
+    SHAPE(&t, 2, 1, 2);
+    /* [19 + 1, 22 - 1] and [13 + 1, 14 - 1], clamped */
+    static const float want[] = {20, 20, 14, 13};
+    CHECK(&t, y, want);
+    case_fini(&t);
+}
+
 Test(ref_nn, matmul_1d_promotion)
 {
     Case t;
@@ -1019,6 +1042,15 @@ Test(ref_nn, error_matmul)
     IN(&t, 3, 2);
     mk(&t, OP_MATMUL);
     EXPECT_ERROR(&t, "f32[]", "f32[3, 2]");
+    case_fini(&t);
+
+    /* c may broadcast to the product but not widen it */
+    case_init(&t, 5);
+    IN(&t, 3, 4);
+    IN(&t, 4, 5);
+    IN(&t, 2, 1, 5);
+    mk(&t, OP_MATMUL);
+    EXPECT_ERROR(&t, "node 'y' (matmul): c is f32[2, 1, 5], which does not broadcast to the output f32[3, 5]");
     case_fini(&t);
 }
 
