@@ -767,8 +767,7 @@ static Expr *vsrc_index(Program *p, const VConv *v, Expr *plane, Expr *rp, Expr 
     return ex_add(p, ex_muli(p, row, v->sw), ex_add(p, ex_muli(p, ow, v->SW), ex_int(p, kw)));
 }
 
-/* The activation (act_min/act_max) of a vector or a scalar sum. */
-static Expr *vact(Program *p, const Node *n, Expr *v)
+Expr *lower_vact(Program *p, const Node *n, Expr *v)
 {
     double lo = ir_attr_float(n, "act_min"), hi = ir_attr_float(n, "act_max");
     if (!isinf(lo))
@@ -784,7 +783,7 @@ static Expr *vout(Program *p, const VConv *v, Expr *yi, Expr *sum)
 {
     if (v->r >= 0)
         sum = ex_bin(p, BIN_ADD, sum, sum->lanes > 1 ? ex_vload(p, v->r, yi, sum->lanes) : ex_load(p, v->r, yi));
-    return vact(p, v->n, sum);
+    return lower_vact(p, v->n, sum);
 }
 
 /* The reduction over input channels and its taps (kh, kw): the taps all
@@ -1068,7 +1067,7 @@ static void vchan_tile(Program *p, Kernel *k, Stmt *s, const VConv *v, Expr *nv,
     /* Activated whole unless a residual, one per lane, comes first. */
     for (int i = 0; i < u * q; i++)
         if (whole[i / q] && v->r < 0)
-            st_append(p, s, st_set(p, acc[i], vact(p, v->n, ex_local(p, k, acc[i]))));
+            st_append(p, s, st_set(p, acc[i], lower_vact(p, v->n, ex_local(p, k, acc[i]))));
     for (int i = 0; i < u; i++)
         for (int l = 0; l < L; l++) {
             Expr *m = ex_add(p, ex_muli(p, ex_add(p, mv0, ex_int(p, i)), L), ex_int(p, l));
@@ -1965,6 +1964,8 @@ static bool lower_gemm_forms(LowerCtx *lc, const Node *n)
 {
     if (!lower_check_f32(lc, n))
         return false;
+    if (lower_mm_vec(lc, n))
+        return true;
     Program *p = lc->p;
     const Type *at = ir_in_type(lc->g, n, 0), *yt = ir_out_type(lc->g, n, 0);
     bool ta = ir_attr_int(n, "trans_a") != 0, tb = ir_attr_int(n, "trans_b") != 0;
@@ -2044,6 +2045,8 @@ static bool lower_matmul_forms(LowerCtx *lc, const Node *n)
 {
     if (!lower_check_f32(lc, n))
         return false;
+    if (lower_mm_vec(lc, n))
+        return true;
     Program *p = lc->p;
     const Type *at = ir_in_type(lc->g, n, 0), *bt = ir_in_type(lc->g, n, 1);
     const Type *yt = ir_out_type(lc->g, n, 0);

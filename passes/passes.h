@@ -171,6 +171,14 @@ Expr *lower_bcast_index(Program *p, const Type *in, const Type *out, Expr **out_
  * written to vars[0..rank) and the innermost body block is returned. */
 Stmt *lower_nest(Program *p, Kernel *k, Stmt *into, const Type *t, int *vars);
 
+/* The fused clamp (act_min/act_max) of a conv, gemm or matmul applied to v,
+ * a vector or a scalar (lower_nn.c). */
+Expr *lower_vact(Program *p, const Node *n, Expr *v);
+/* gemm or matmul by a constant matrix as register-tiled vectors, on targets
+ * with a vector unit (lower_mm.c); false, with nothing emitted, for any
+ * other shape or target. */
+bool lower_mm_vec(LowerCtx *lc, const Node *n);
+
 /* Opens a loop of n iterations in `into` and returns its body; *var gets
  * the loop's index expression. An extent of 1 opens nothing. */
 Stmt *lower_loop(Program *p, Kernel *k, Stmt *into, int64_t n, unsigned flags, Expr **var);

@@ -40,6 +40,8 @@ const MODELS = [
   ['vww_96_float', 'tests/models/mlperf-tiny/vww_96_float.onnx'],
   ['digits_mlp', 'examples/digits_mlp/digits_mlp.etch', 'bench/host/models/digits_mlp.onnx'],
   ['digits_cnn', 'examples/digits_cnn/digits_cnn.etch', 'bench/host/models/digits_cnn.onnx'],
+  // A dense layer of 128 rows (make_models.py): the gemm register tiles.
+  ['dense_seq', 'bench/host/models/dense_seq.onnx'],
   // int8 (pre-quantized QDQ): etch's int8 kernels vs ORT's fused int8 ones.
   ['ad01_int8', 'tests/models/mlperf-tiny/ad01_int8.onnx'],
   ['kws_ref_model', 'tests/models/mlperf-tiny/kws_ref_model.onnx'],

@@ -6,7 +6,11 @@ Writes, into bench/host/models/ (committed; the bench itself needs no Python):
                    e: timing it measures the Node binding's per-call overhead
                    for an input of x's bytes and an output of e elements;
   digits_mlp.onnx  examples/digits_mlp/digits_mlp.etch, same weights;
-  digits_cnn.onnx  examples/digits_cnn/digits_cnn.etch, same weights.
+  digits_cnn.onnx  examples/digits_cnn/digits_cnn.etch, same weights;
+  dense_seq.onnx   a dense layer over a batch of sequences, as TensorFlow exports it
+                   (MatMul of x [4, 32, 256] by W [256, 256], Add of a bias, Relu):
+                   a gemm of 128 rows, past the MLPerf Tiny models' one-row ones;
+                   weights from a seeded generator.
 The examples are rebuilt op for op from their .etch files (opset 13), so ORT runs
 the same math etch compiles. Run with /usr/bin/python3 (onnx, numpy).
 """
@@ -85,8 +89,23 @@ def digits_cnn():
     save(helper.make_graph(nodes, "digits_cnn", [x], [y], inits), "digits_cnn.onnx")
 
 
+def dense_seq():
+    rng = np.random.default_rng(20261130)
+    w = (rng.standard_normal((256, 256)) / 16).astype(np.float32)
+    b = rng.standard_normal(256).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["m"]),
+        helper.make_node("Add", ["m", "b"], ["a"]),
+        helper.make_node("Relu", ["a"], ["y"]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 32, 256])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 32, 256])
+    save(helper.make_graph(nodes, "dense_seq", [x], [y], [init("w", w), init("b", b)]), "dense_seq.onnx")
+
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
     overhead()
     digits_mlp()
     digits_cnn()
+    dense_seq()

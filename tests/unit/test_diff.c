@@ -579,6 +579,60 @@ Test(diff, gemm)
     diff_end(&d);
 }
 
+/* The register-tiled form of a gemm or matmul by a constant matrix
+ * (lower_mm.c), at sizes past one tile: row tiles and the rows left,
+ * whole panels and the last one's columns lane by lane, narrow rows,
+ * every c it reads as a vector or a broadcast, alpha, beta, activations.
+ * Even cases are gemms, odd ones matmuls of a batched (or 1-D) a. */
+static void mm_tile_case(Diff *d, int c)
+{
+    int64_t m = rnd(d, 1, 20), k = rnd(d, 1, 40), n = c % 3 == 0 ? rnd(d, 1, 5) : rnd(d, 6, 70);
+    TuStr a = {0};
+    g_begin(d);
+    if (c % 2 == 0) {
+        bool ta = coin(d), tb = coin(d);
+        int64_t ad[2] = {ta ? k : m, ta ? m : k}, bd[2] = {tb ? n : k, tb ? k : n};
+        g_input(d, "a", 2, ad, TU_DATA_SIGNED);
+        g_const(d, "b", 2, bd, TU_DATA_SIGNED);
+        int64_t cd[2] = {m, n};
+        int cs = rnd(d, 0, 4);
+        bool has_c = cs != 0;
+        switch (cs) {
+        case 0: break;
+        case 1: g_operand(d, "c", 1, cd + 1, TU_DATA_SIGNED); break;
+        case 2: cd[1] = 1; g_operand(d, "c", 2, cd, TU_DATA_SIGNED); break;
+        case 3: g_operand(d, "c", 2, cd, TU_DATA_SIGNED); break;
+        default: g_operand(d, "c", 0, cd, TU_DATA_SIGNED); break;
+        }
+        tu_str_printf(&a, "%s%s, alpha = %.4g", ta ? ", trans_a = 1" : "", tb ? ", trans_b = 1" : "",
+                      (double)tu_rng_float(&d->rng, -2, 2));
+        if (has_c)
+            tu_str_printf(&a, ", beta = %.4g", (double)tu_rng_float(&d->rng, -2, 2));
+        fused_activation(d, &a);
+        g_line(d, "y = gemm(a, b%s%s)", has_c ? ", c" : "", a.s);
+    } else {
+        int64_t ad[3] = {rnd(d, 1, 3), m, k}, bd[2] = {k, n}, yd[3] = {ad[0], m, n};
+        int ra = c % 4 == 3 ? 1 : 3;
+        g_input(d, "a", ra, ra == 1 ? ad + 2 : ad, TU_DATA_SIGNED);
+        g_const(d, "b", 2, bd, TU_DATA_SIGNED);
+        bool full = coin(d) && ra == 3;
+        g_operand(d, "c", full ? 3 : 1, full ? yd : yd + 2, TU_DATA_SIGNED);
+        fused_activation(d, &a);
+        g_line(d, "y = matmul(a, b, c%s)", a.s ? a.s : "");
+    }
+    free(a.s);
+    g_run(d);
+}
+
+Test(diff, mm_tiles, .timeout = 240)
+{
+    Diff d;
+    diff_begin(&d, "mm_tiles");
+    for (int c = 0; c < 16; c++)
+        mm_tile_case(&d, c);
+    diff_end(&d);
+}
+
 /* matmul's output dims for a [da, ra] and b [db, rb] (numpy rules). */
 static int matmul_out_dims(const int64_t *da, int ra, const int64_t *db, int rb, int64_t *yd)
 {
