@@ -72,7 +72,8 @@ bool pass_fuse_residual(Ctx *c, Module *m)
             if (g->nodes[pi].op == OP_CONV && !type_equal(&ir_value(g, r)->type, yt))
                 continue;
             Attr one = {.type = AT_FLOAT, .f = 1.0};
-            if (g->nodes[pi].op == OP_GEMM && !ir_set_attr(c, g, pi, "beta", &one, add->loc))
+            if (g->nodes[pi].op == OP_GEMM && ir_attr_float(&g->nodes[pi], "beta") != 1.0 &&
+                !ir_set_attr(c, g, pi, "beta", &one, add->loc))
                 return changed;
             Node *prod = &g->nodes[pi];
             int *in = arena_alloc(g->arena, (size_t)(slot + 1) * sizeof *in);

@@ -61,6 +61,27 @@ bool graph_node_quantized(const Graph *g, const Node *n)
     return false;
 }
 
+bool graph_matmul_as_gemm(Ctx *c, Graph *g, int node, bool *done)
+{
+    Node *n = &g->nodes[node];
+    *done = false;
+    if (n->dead || n->op != OP_MATMUL || n->nin != 2 || ir_has_act(n))
+        return true;
+    const Value *a = ir_value(g, n->in[0]), *b = ir_value(g, n->in[1]);
+    if (a->type.rank != 2 || a->type.dtype != DT_F32 || a->type.quant || b->kind != VK_CONST ||
+        b->dead || !b->data || b->type.rank != 2 || b->type.dtype != DT_F32 || b->type.quant)
+        return true;
+    const OpInfo *gi = op_info(OP_GEMM);
+    n->op = OP_GEMM;
+    n->attrs = arena_alloc(g->arena, (size_t)gi->nattrs * sizeof *n->attrs);
+    for (int k = 0; k < gi->nattrs; k++) {
+        n->attrs[k] = gi->attrs[k].def;
+        n->attrs[k].set = false;
+    }
+    *done = true;
+    return gi->infer(c, g, n);
+}
+
 bool pass_infer_shapes(Ctx *c, Module *m)
 {
     Graph *g = m->graph;

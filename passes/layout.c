@@ -8,9 +8,12 @@
  * stream contiguously. This pass transposes a constant B at compile time
  * into the layout of the target's form (trans_b = 1 for the dot form, 0
  * for the axpy form; PyTorch's Linear exports trans_b = 1), so lowering
- * picks that form. The old constant is left for dce. Invariant: the graph
- * computes the same values (only the float summation order of the kernel
- * changes, as for any lowering choice).
+ * picks that form. The old constant is left for dce. A matmul of a 2-D a
+ * by a constant 2-D b (TensorFlow's Dense exports MatMul) becomes that
+ * gemm first, so it gets the same layout (and, later, its bias and
+ * activation through fuse-residual and fuse-activation). Invariant: the
+ * graph computes the same values (only the float summation order of the
+ * kernel changes, as for any lowering choice).
  */
 #include "passes.h"
 
@@ -37,6 +40,10 @@ bool pass_layout(Ctx *c, Module *m)
     int64_t want = module_target(m)->vector_bytes > 0 ? 0 : 1; /* trans_b */
     bool changed = false;
     for (int i = 0; i < g->nnodes; i++) {
+        bool gemm;
+        if (!graph_matmul_as_gemm(c, g, i, &gemm))
+            return changed;
+        changed |= gemm;
         Node *n = &g->nodes[i];
         if (n->dead || n->op != OP_GEMM || n->nin < 2 || ir_attr_int(n, "trans_b") == want)
             continue;

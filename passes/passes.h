@@ -90,6 +90,11 @@ int *graph_identity_map(const Graph *g);     /* rep[v] = v */
 void graph_apply_map(Node *n, const int *rep);
 /* Some input or output of n carries quantization parameters. */
 bool graph_node_quantized(const Graph *g, const Node *n);
+/* Makes node a gemm (default attributes) when it is a float matmul of a
+ * 2-D a by a constant 2-D b, without c or activation: the same product,
+ * and the form whose weights layout and quantize arrange. *done says
+ * whether it did; false after a diagnostic. */
+bool graph_matmul_as_gemm(Ctx *c, Graph *g, int node, bool *done);
 
 /* ---------------------------------------------------------- fold_const.c */
 

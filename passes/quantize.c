@@ -228,19 +228,11 @@ static bool matmuls_to_gemm(Ctx *c, Graph *g)
 {
     const OpInfo *gi = op_info(OP_GEMM);
     for (int i = 0; i < g->nnodes; i++) {
-        Node *n = &g->nodes[i];
-        if (n->dead || n->op != OP_MATMUL || n->nin != 2 || ir_has_act(n) || !is_f32_const(g, n->in[1]) ||
-            ir_in_type(g, n, 0)->rank != 2 || ir_in_type(g, n, 1)->rank != 2 ||
-            ir_in_type(g, n, 0)->dtype != DT_F32)
-            continue;
-        n->op = OP_GEMM;
-        n->attrs = arena_alloc(g->arena, (size_t)gi->nattrs * sizeof *n->attrs);
-        for (int k = 0; k < gi->nattrs; k++) {
-            n->attrs[k] = gi->attrs[k].def;
-            n->attrs[k].set = false;
-        }
-        if (!gi->infer(c, g, n))
+        bool done;
+        if (!graph_matmul_as_gemm(c, g, i, &done))
             return false;
+        if (!done)
+            continue;
         bias_adds_into_gemm(g, i);
         if (!gi->infer(c, g, &g->nodes[i]))
             return false;

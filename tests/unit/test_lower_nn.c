@@ -29,6 +29,7 @@ typedef struct {
     float *in_data[8];
     int nin;
     Program *prog;  /* after run_case */
+    const Target *target; /* NULL: the host */
 } Case;
 
 static void case_begin(Case *t, uint64_t seed)
@@ -168,7 +169,7 @@ static void run_case(Case *t, int node, const char *what)
         ins[i] = (Tensor){.type = t->g->values[t->g->inputs[i]].type, .data = t->in_data[i]};
     cr_assert(interp_run(t->c, t->g, ins, outs), "%s: interp_run failed (seed %llu)", what, seed);
 
-    Module m = {.graph = t->g};
+    Module m = {.graph = t->g, .target = t->target};
     cr_assert(pass_lower(t->c, &m) && t->c->nerrors == 0, "%s: lowering failed (seed %llu)", what,
               seed);
     t->prog = m.prog;
@@ -487,11 +488,15 @@ Test(lower_nn, conv_loop_structure)
 
 /* ------------------------------------------------------------------- gemm */
 
-/* c shapes: 0 none, 1 scalar, 2 [N], 3 [M, 1], 4 [M, N], 5 [1, N]. */
-static void gemm_case(uint64_t seed, bool ta, bool tb, int cshape, double alpha, double beta)
+/* c shapes: 0 none, 1 scalar, 2 [N], 3 [M, 1], 4 [M, N], 5 [1, N]. On
+ * the host (b constant) the vector tile form (lower_mm.c); for `generic`,
+ * no vector unit, the scalar forms. */
+static void gemm_case_on(uint64_t seed, const char *target, bool ta, bool tb, int cshape, double alpha,
+                         double beta)
 {
     Case t;
     case_begin(&t, seed);
+    t.target = target_find(target);
     int m = tu_rng_int(&t.rng, 1, 7), k = tu_rng_int(&t.rng, 1, 9), n = tu_rng_int(&t.rng, 1, 7);
     int a = ta ? add_input(&t, TU_DATA_SIGNED, 2, k, m) : add_input(&t, TU_DATA_SIGNED, 2, m, k);
     int b = tb ? add_const(&t, TU_DATA_SIGNED, 2, n, k) : add_const(&t, TU_DATA_SIGNED, 2, k, n);
@@ -514,17 +519,28 @@ static void gemm_case(uint64_t seed, bool ta, bool tb, int cshape, double alpha,
     if (beta != 1.0)
         set_float(&t, node, "beta", beta);
     char what[96];
-    snprintf(what, sizeof what, "gemm ta=%d tb=%d c#%d alpha=%g beta=%g", ta, tb, cshape, alpha,
-             beta);
+    snprintf(what, sizeof what, "gemm on %s ta=%d tb=%d c#%d alpha=%g beta=%g", target, ta, tb, cshape,
+             alpha, beta);
     run_case(&t, node, what);
     Shape sh = program_shape(t.prog);
-    /* The dot form (trans_b) runs blocks of columns (the host's gemm block:
-     * 4, or 2 for narrower outputs), then the remaining columns, each with
-     * its reduction loop. */
-    int blk = n >= 4 ? 4 : n >= 2 ? 2 : 1;
-    int ranges = tb ? 1 + (n % blk != 0) : 1;
-    cr_expect_eq(sh.reduction, k > 1 ? ranges : 0, "%s: reduction loops %d", what, sh.reduction);
+    if (t.target->vector_bytes > 0) {
+        cr_expect(sh.vloads > 0 && sh.muladds > 0, "%s: vector tiles expected", what);
+        cr_expect_eq(sh.reduction > 0, k > 1, "%s: reduction loops %d", what, sh.reduction);
+    } else {
+        /* The dot form (trans_b) runs blocks of columns (the target's
+         * gemm block), then the remaining columns, each with its
+         * reduction loop. */
+        int blk = lower_dot_block(t.target, n);
+        int ranges = tb ? 1 + (n % blk != 0) : 1;
+        cr_expect_eq(sh.reduction, k > 1 ? ranges : 0, "%s: reduction loops %d", what, sh.reduction);
+    }
     case_end(&t);
+}
+
+static void gemm_case(uint64_t seed, bool ta, bool tb, int cshape, double alpha, double beta)
+{
+    gemm_case_on(seed, "host", ta, tb, cshape, alpha, beta);
+    gemm_case_on(seed, "generic", ta, tb, cshape, alpha, beta);
 }
 
 Test(lower_nn, gemm_transposes)
