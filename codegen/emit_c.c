@@ -773,19 +773,27 @@ static void blank(Writer *w)
 
 /* y[idx .. idx + 4) = qadd4 / qmul4 of a and b: a call of the runtime's
  * etch_qadd4_i8 or etch_qmul4_i8 (etch_qadd4_one_i8, etch_qmul4_one_i8
- * when b is one code) with the QFast constants (inlined, so the compiler
- * keeps them in registers across the loop and hoists b's part of a run). */
+ * when b is one code; etch_qadd4_two_i8, etch_qmul4_two_i8 with the second
+ * code and its first lane, a constant the compiler folds) with the QFast
+ * constants (inlined, so the compiler keeps them in registers across the
+ * loop and hoists b's part of a run). */
 static void emit_qfast4(Emit *em, const Stmt *s)
 {
     const QFast *q = s->val->q;
-    bool one = s->val->i;
-    out_raw(em->w, "etch_%s4%s_i8(&%s[", q->mul ? "qmul" : "qadd", one ? "_one" : "", em->nm->buf[s->buf]);
+    bool one = s->val->i, two = s->val->c;
+    out_raw(em->w, "etch_%s4%s_i8(&%s[", q->mul ? "qmul" : "qadd", two ? "_two" : one ? "_one" : "",
+            em->nm->buf[s->buf]);
     emit_expr(em, s->idx, 0);
     out_raw(em->w, "], &%s[", em->nm->buf[s->val->a->buf]);
     emit_expr(em, s->val->a->a, 0);
     if (one) {
         out_raw(em->w, "], ");
         emit_expr(em, s->val->b, 0);
+        if (two) {
+            out_raw(em->w, ", ");
+            emit_expr(em, s->val->c, 0);
+            out_raw(em->w, ", %d", (int)s->val->i);
+        }
     } else {
         out_raw(em->w, "], &%s[", em->nm->buf[s->val->b->buf]);
         emit_expr(em, s->val->b->a, 0);
