@@ -647,8 +647,20 @@ static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, const LL
                 v = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, v, i32c(lb, q->lo), ""), i32c(lb, q->lo), v, "");
             if (q->hi < 127)
                 v = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, v, i32c(lb, q->hi), ""), i32c(lb, q->hi), v, "");
-            v = LLVMBuildShl(b, LLVMBuildAnd(b, v, i32c(lb, 0xff), ""), i32c(lb, 8 * l), "");
-            y = y ? LLVMBuildOr(b, y, v, "") : v;
+            /* byte l of y replaced by BFI, inline assembly as in the C
+             * runtime: from plain IR LLVM 14 masks each lane with UXTB
+             * first. Lane 0 stays whole; the others overwrite its upper
+             * bytes. */
+            if (l == 0) {
+                y = v;
+                continue;
+            }
+            LLVMTypeRef params[2] = {lb->i32, lb->i32}, fty = LLVMFunctionType(lb->i32, params, 2, 0);
+            char text[32], cons[] = "=r,0,r";
+            snprintf(text, sizeof text, "bfi $0, $2, #%d, #8", 8 * l);
+            LLVMValueRef bfi = LLVMGetInlineAsm(fty, text, strlen(text), cons, strlen(cons), 0, 0,
+                                                LLVMInlineAsmDialectATT, 0);
+            y = LLVMBuildCall2(b, fty, bfi, (LLVMValueRef[]){y, v}, 2, "");
         }
     }
     LLVMValueRef st = LLVMBuildStore(b, y, LLVMBuildBitCast(b, yp, LLVMPointerType(lb->i32, 0), ""));
