@@ -773,19 +773,27 @@ static void blank(Writer *w)
 
 /* y[idx .. idx + 4) = qadd4 / qmul4 of a and b: a call of the runtime's
  * etch_qadd4_i8 or etch_qmul4_i8 (etch_qadd4_one_i8, etch_qmul4_one_i8
- * when b is one code) with the QFast constants (inlined, so the compiler
- * keeps them in registers across the loop and hoists b's part of a run). */
+ * when b is one code; etch_qadd4_two_i8, etch_qmul4_two_i8 with the second
+ * code and its first lane, a constant the compiler folds) with the QFast
+ * constants (inlined, so the compiler keeps them in registers across the
+ * loop and hoists b's part of a run). */
 static void emit_qfast4(Emit *em, const Stmt *s)
 {
     const QFast *q = s->val->q;
-    bool one = s->val->i;
-    out_raw(em->w, "etch_%s4%s_i8(&%s[", q->mul ? "qmul" : "qadd", one ? "_one" : "", em->nm->buf[s->buf]);
+    bool one = s->val->i, two = s->val->c;
+    out_raw(em->w, "etch_%s4%s_i8(&%s[", q->mul ? "qmul" : "qadd", two ? "_two" : one ? "_one" : "",
+            em->nm->buf[s->buf]);
     emit_expr(em, s->idx, 0);
     out_raw(em->w, "], &%s[", em->nm->buf[s->val->a->buf]);
     emit_expr(em, s->val->a->a, 0);
     if (one) {
         out_raw(em->w, "], ");
         emit_expr(em, s->val->b, 0);
+        if (two) {
+            out_raw(em->w, ", ");
+            emit_expr(em, s->val->c, 0);
+            out_raw(em->w, ", %d", (int)s->val->i);
+        }
     } else {
         out_raw(em->w, "], &%s[", em->nm->buf[s->val->b->buf]);
         emit_expr(em, s->val->b->a, 0);
@@ -878,24 +886,36 @@ static void emit_stmt(Emit *em, const Stmt *s)
 
 /* ----------------------------------------------------------------- kernels */
 
-/* Whether s holds a loop flagged LOOP_SLP. */
-static bool has_slp_loop(const Stmt *s)
+/* Whether s holds a statement `is` says yes to. */
+static bool has_stmt(const Stmt *s, bool (*is)(const Stmt *))
 {
     if (!s)
         return false;
+    if (is(s))
+        return true;
     switch (s->kind) {
     case ST_BLOCK:
         for (int i = 0; i < s->n; i++)
-            if (has_slp_loop(s->items[i]))
+            if (has_stmt(s->items[i], is))
                 return true;
         return false;
     case ST_FOR:
-        return (s->flags & LOOP_SLP) || has_slp_loop(s->body);
+        return has_stmt(s->body, is);
     case ST_IF:
-        return has_slp_loop(s->then) || has_slp_loop(s->els);
+        return has_stmt(s->then, is) || has_stmt(s->els, is);
     default:
         return false;
     }
+}
+
+static bool is_slp_loop(const Stmt *s)
+{
+    return s->kind == ST_FOR && (s->flags & LOOP_SLP);
+}
+
+static bool is_qfast4(const Stmt *s)
+{
+    return s->kind == ST_STORE && s->val->kind == EX_QFAST4;
 }
 
 static void emit_kernel(Writer *w, const Program *p, const Names *nm, int ki)
@@ -910,7 +930,7 @@ static void emit_kernel(Writer *w, const Program *p, const Names *nm, int ki)
      * per-loop pragma to stop it, so the kernel opts out as a whole (its
      * basic-block SLP vectorizer still packs the tile). Clang keeps the
      * loop scalar by itself. */
-    if (has_slp_loop(k->body)) {
+    if (has_stmt(k->body, is_slp_loop)) {
         out_line(w, "#if defined(__GNUC__) && !defined(__clang__)");
         out_line(w, "__attribute__((optimize(\"no-tree-loop-vectorize\")))");
         out_line(w, "#endif");
@@ -925,6 +945,15 @@ static void emit_kernel(Writer *w, const Program *p, const Names *nm, int ki)
     if (vector_tile) {
         out_line(w, "#if defined(__GNUC__) && !defined(__clang__)");
         out_line(w, "__attribute__((optimize(\"ira-region=one\")))");
+        out_line(w, "#endif");
+    }
+    /* qfast4: GCC's first scheduling pass (on for ARM at -O2) hoisted the
+     * word loads and codes of a loop step's groups ahead of their use, so
+     * that they spilled (qadd, runs of 7 on Cortex-M4: 51 stack accesses
+     * in the kernel, 4 without it). */
+    if (has_stmt(k->body, is_qfast4)) {
+        out_line(w, "#if defined(__GNUC__) && !defined(__clang__)");
+        out_line(w, "__attribute__((optimize(\"no-schedule-insns\")))");
         out_line(w, "#endif");
     }
     /* A kernel stays a function of its own: its restrict parameters are

@@ -562,11 +562,14 @@ static LLVMValueRef i32c(const Lb *lb, int64_t v)
  * etch_qmul4_i8: one (unaligned) word load a side, SIMD steps by the
  * llvm.arm intrinsics (the ARM backend folds the rotates into SXTB16 and
  * SXTAB16, and matches PKHBT/PKHTB and BFI from plain IR), one word
- * store. With one (b's code, an i32) for all four lanes, as
- * etch_qadd4_one_i8 and etch_qmul4_one_i8: a's word only, b's part
- * computed here and hoisted out of the run's loop by LLVM. */
-static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, LLVMValueRef one, LLVMValueRef yp)
+ * store. With codes (b's, i32s) instead, code[0] for lanes below k and
+ * code[1] for the rest, as etch_qadd4_two_i8 and etch_qmul4_two_i8: a's
+ * word only, b's part computed here and hoisted out of the run's loop by
+ * LLVM. */
+static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, const LLVMValueRef *code, int k,
+                            LLVMValueRef yp)
 {
+    LLVMValueRef one = code ? code[0] : NULL;
     LLVMBuilderRef b = lb->b;
     LLVMValueRef word[2], r[4];
     for (int i = 0; i < (one ? 1 : 2); i++) {
@@ -579,10 +582,12 @@ static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, LLVMValu
         /* (a0, a2), (a1, a3); SMLABB/SMLATB by m0 onto b m1 + c */
         LLVMValueRef half[2] = {call_i32(lb, "llvm.arm.sxtb16", &word[0], 1), NULL}, rot = ROT8(word[0]);
         half[1] = call_i32(lb, "llvm.arm.sxtb16", &rot, 1);
-        LLVMValueRef cb = LLVMBuildAdd(b, LLVMBuildMul(b, one, i32c(lb, q->m1), ""), i32c(lb, q->c), "");
+        LLVMValueRef cb[2];
+        for (int i = 0; i < 2; i++)
+            cb[i] = LLVMBuildAdd(b, LLVMBuildMul(b, code[i], i32c(lb, q->m1), ""), i32c(lb, q->c), "");
         for (int l = 0; l < 4; l++) {
             LLVMValueRef x = call_i32(lb, l < 2 ? "llvm.arm.smlabb" : "llvm.arm.smlatb",
-                                      (LLVMValueRef[]){half[l % 2], i32c(lb, q->m0), cb}, 3);
+                                      (LLVMValueRef[]){half[l % 2], i32c(lb, q->m0), cb[l >= k]}, 3);
             r[l] = LLVMBuildAShr(b, x, i32c(lb, q->shift), "");
         }
     } else if (!q->mul) {
@@ -600,15 +605,16 @@ static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, LLVMValu
         }
     } else {
         /* centered halves (a0, a2), (a1, a3) and the same of b; SMULBB/SMULTT */
-        LLVMValueRef half[2][2];
+        LLVMValueRef half[2][2] = {{NULL, NULL}, {NULL, NULL}};
         int32_t zero[2] = {q->z0, q->z1};
         for (int i = 0; i < (one ? 1 : 2); i++) {
             LLVMValueRef nz = i32c(lb, (int64_t)((uint32_t)-zero[i] & 0xffffu) * 0x10001);
             half[i][0] = call_i32(lb, "llvm.arm.sxtab16", (LLVMValueRef[]){nz, word[i]}, 2);
             half[i][1] = call_i32(lb, "llvm.arm.sxtab16", (LLVMValueRef[]){nz, ROT8(word[i])}, 2);
         }
-        if (one) /* b - zb in both halves' place: SMULBB/SMULTB */
-            half[1][0] = half[1][1] = LLVMBuildSub(b, one, i32c(lb, q->z1), "");
+        LLVMValueRef bc[2] = {NULL, NULL}; /* b - zb of each code: SMULBB/SMULTB */
+        for (int i = 0; i < 2 && one; i++)
+            bc[i] = LLVMBuildSub(b, code[i], i32c(lb, q->z1), "");
         /* lane l: half l % 2, bottom for l < 2. SMMLAR is inline assembly:
          * LLVM 14 does not match it from IR with a constant multiplier. */
         LLVMTypeRef params[3] = {lb->i32, lb->i32, lb->i32}, fty = LLVMFunctionType(lb->i32, params, 3, 0);
@@ -617,7 +623,7 @@ static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, LLVMValu
                                                LLVMInlineAsmDialectATT, 0);
         LLVMValueRef m = i32c(lb, q->m0), c = i32c(lb, q->c + (pack16 ? 128 : 0));
         for (int l = 0; l < 4; l++) {
-            LLVMValueRef args[2] = {half[0][l % 2], half[1][l % 2]};
+            LLVMValueRef args[2] = {half[0][l % 2], one ? bc[l >= k] : half[1][l % 2]};
             LLVMValueRef pr = call_i32(lb, l < 2 ? "llvm.arm.smulbb" : one ? "llvm.arm.smultb" : "llvm.arm.smultt", args, 2);
             if (q->shift)
                 pr = LLVMBuildShl(b, pr, i32c(lb, q->shift), "");
@@ -641,8 +647,20 @@ static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, LLVMValu
                 v = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSLT, v, i32c(lb, q->lo), ""), i32c(lb, q->lo), v, "");
             if (q->hi < 127)
                 v = LLVMBuildSelect(b, LLVMBuildICmp(b, LLVMIntSGT, v, i32c(lb, q->hi), ""), i32c(lb, q->hi), v, "");
-            v = LLVMBuildShl(b, LLVMBuildAnd(b, v, i32c(lb, 0xff), ""), i32c(lb, 8 * l), "");
-            y = y ? LLVMBuildOr(b, y, v, "") : v;
+            /* byte l of y replaced by BFI, inline assembly as in the C
+             * runtime: from plain IR LLVM 14 masks each lane with UXTB
+             * first. Lane 0 stays whole; the others overwrite its upper
+             * bytes. */
+            if (l == 0) {
+                y = v;
+                continue;
+            }
+            LLVMTypeRef params[2] = {lb->i32, lb->i32}, fty = LLVMFunctionType(lb->i32, params, 2, 0);
+            char text[32], cons[] = "=r,0,r";
+            snprintf(text, sizeof text, "bfi $0, $2, #%d, #8", 8 * l);
+            LLVMValueRef bfi = LLVMGetInlineAsm(fty, text, strlen(text), cons, strlen(cons), 0, 0,
+                                                LLVMInlineAsmDialectATT, 0);
+            y = LLVMBuildCall2(b, fty, bfi, (LLVMValueRef[]){y, v}, 2, "");
         }
     }
     LLVMValueRef st = LLVMBuildStore(b, y, LLVMBuildBitCast(b, yp, LLVMPointerType(lb->i32, 0), ""));
@@ -650,29 +668,35 @@ static void emit_qfast4_dsp(Lb *lb, const QFast *q, LLVMValueRef *base, LLVMValu
 }
 
 /* y[idx + l] = quant_fast(q, a[l], b[l]) for l < 4 (qfast4; b one code
- * for all when s->val->i): the DSP form where the target has it, else in
- * i64 as quant_fast computes; every load comes before the first store (y
- * may be a or b). */
+ * for lanes below s->val->i and c for the rest when that is not 0): the
+ * DSP form where the target has it, else in i64 as quant_fast computes;
+ * every load comes before the first store (y may be a or b). */
 static void emit_qfast4(Lb *lb, const Stmt *s)
 {
     const QFast *q = s->val->q;
     LLVMBuilderRef b = lb->b;
     bool one = s->val->i;
-    LLVMValueRef base[2] = {elem_ptr(lb, s->val->a->buf, s->val->a->a), NULL}, bv = NULL;
-    if (one)
-        bv = as_i(lb, emit_expr(lb, s->val->b), s->val->b->dtype); /* an i64 */
-    else
+    int k = one ? (int)s->val->i : 4;
+    LLVMValueRef base[2] = {elem_ptr(lb, s->val->a->buf, s->val->a->a), NULL}, code[2] = {NULL, NULL};
+    if (one) { /* i64s */
+        code[0] = as_i(lb, emit_expr(lb, s->val->b), s->val->b->dtype);
+        code[1] = s->val->c ? as_i(lb, emit_expr(lb, s->val->c), s->val->c->dtype) : code[0];
+    } else {
         base[1] = elem_ptr(lb, s->val->b->buf, s->val->b->a);
+    }
     LLVMValueRef yp = elem_ptr(lb, s->buf, s->idx), r[4];
     if (lb->arm_dsp) {
-        emit_qfast4_dsp(lb, q, base, one ? LLVMBuildTrunc(b, bv, lb->i32, "") : NULL, yp);
+        LLVMValueRef code32[2];
+        for (int i = 0; i < 2 && one; i++)
+            code32[i] = LLVMBuildTrunc(b, code[i], lb->i32, "");
+        emit_qfast4_dsp(lb, q, base, one ? code32 : NULL, k, yp);
         return;
     }
     for (int l = 0; l < 4; l++) {
         LLVMValueRef v[2], off = i64c(lb, l);
         for (int i = 0; i < 2; i++) {
             LLVMValueRef at = i == 1 && one ? NULL : LLVMBuildInBoundsGEP2(b, lb->i8, base[i], &off, 1, "");
-            v[i] = at ? LLVMBuildSExt(b, LLVMBuildLoad2(b, lb->i8, at, ""), lb->i64, "") : bv;
+            v[i] = at ? LLVMBuildSExt(b, LLVMBuildLoad2(b, lb->i8, at, ""), lb->i64, "") : code[l >= k];
         }
         LLVMValueRef x;
         if (q->mul) {

@@ -552,10 +552,13 @@ typedef enum {
                  * i8, only ever the value of an ST_STORE to an i8 buffer.
                  * ARM's DSP extension (Target.dot4) does it from word loads
                  * in 16-bit SIMD steps (qadd: SMLAD, qmul: SMULBB + SMMLAR).
-                 * With i = 1, b is instead one scalar i32 code for all four
-                 * lanes (an operand broadcast along a run of y): a word
-                 * load of a only (qadd: SMLABB with b's product in the
-                 * accumulator, qmul: SMULBB by the centered b). */
+                 * With i = k in 1..4, b is instead one scalar i32 code for
+                 * lanes l < k and c another for lanes l >= k (c NULL when
+                 * k is 4): an operand broadcast along runs of y, four
+                 * lanes in one run (k = 4) or across the end of one (a
+                 * word load of a only; qadd: SMLABB/SMLATB with b's
+                 * product in the accumulator, qmul: SMULBB/SMULTB by the
+                 * centered b, each lane taking its code's). */
     EX_BITCAST, /* the bits of scalar a read as `dtype`: f32 <-> i32 only (the
                  * exponent field of a float, for fast_math.c's exp) */
     EX_UNZIP,   /* every second lane of a's lanes then b's, from lane i (0 or 1):
@@ -628,7 +631,8 @@ struct Expr {
     DType dtype;
     int lanes;          /* 1: a scalar; > 1: a vector of dtype f32 */
     int64_t i;          /* EX_INT; EX_LANE: the lane; EX_SHIFT: the lanes moved;
-                         * EX_QFAST4: 1 when b is one scalar code;
+                         * EX_QFAST4: 0 for two loads, or the lane k
+                         * from which c is the code instead of b;
                          * EX_UNZIP: the first lane taken */
     double f;           /* EX_FLT */
     int var;            /* EX_VAR */
@@ -741,8 +745,9 @@ Expr *ex_bitcast(Program *p, DType dt, Expr *a);
 Expr *ex_dot4(Program *p, Expr *a, Expr *b, Expr *acc);
 /* EX_QFAST4 of loads a and b (of i8 buffers); q is copied. */
 Expr *ex_qfast4(Program *p, const QFast *q, Expr *a, Expr *b);
-/* EX_QFAST4 of load a (of an i8 buffer) and the scalar i32 code b. */
-Expr *ex_qfast4_one(Program *p, const QFast *q, Expr *a, Expr *b);
+/* EX_QFAST4 of load a (of an i8 buffer) and scalar i32 codes: b for
+ * lanes below k (1..4), c for the others (NULL when k is 4). */
+Expr *ex_qfast4_one(Program *p, const QFast *q, Expr *a, Expr *b, Expr *c, int k);
 /* Vectors (see struct Expr): buf[idx .. idx + lanes), scalar a in every
  * lane, lane i of v, and a * b + c (scalars or vectors of one width). */
 Expr *ex_vload(Program *p, int buf, Expr *idx, int lanes);

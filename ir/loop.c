@@ -164,12 +164,14 @@ Expr *ex_qfast4(Program *p, const QFast *q, Expr *a, Expr *b)
     return e;
 }
 
-Expr *ex_qfast4_one(Program *p, const QFast *q, Expr *a, Expr *b)
+Expr *ex_qfast4_one(Program *p, const QFast *q, Expr *a, Expr *b, Expr *c, int k)
 {
-    assert(b->lanes == 1 && b->dtype == DT_I32);
+    assert(b->lanes == 1 && b->dtype == DT_I32 && k >= 1 && k <= 4);
+    assert(k == 4 ? !c : c->lanes == 1 && c->dtype == DT_I32);
     Expr *e = ex_qfast4(p, q, a, a);
-    e->i = 1;
+    e->i = k;
     e->b = b;
+    e->c = c;
     return e;
 }
 
@@ -513,6 +515,11 @@ static void print_expr(FILE *f, const Program *p, const Kernel *k, const Expr *e
         print_expr(f, p, k, e->a, 0);
         fputs(e->i ? ", one " : ", ", f);
         print_expr(f, p, k, e->b, 0);
+        if (e->c) { /* lanes from e->i take c */
+            fputs(", then ", f);
+            print_expr(f, p, k, e->c, 0);
+            fprintf(f, " from lane %d", (int)e->i);
+        }
         if (q->mul)
             fprintf(f, ", zero = [%d, %d], mult = %d, shift = %d", q->z0, q->z1, q->m0, q->shift);
         else

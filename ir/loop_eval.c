@@ -455,14 +455,16 @@ static Val eval(Eval *ev, const Expr *e)
 
 /* buf[idx + l] = lane l of the value, every lane computed first. */
 /* y[idx + l] = quant_fast(q, a[l], b[l]) for l < 4 (EX_QFAST4), b one
- * value for every lane when e->i is 1. */
+ * code for lanes below e->i and c for the rest when e->i is not 0. */
 static void exec_qfast4(Eval *ev, const Stmt *s)
 {
     const Expr *e = s->val, *ld[2] = {e->a, e->b};
     const Buffer *b = &ev->p->bufs[s->buf];
-    int64_t at[2], idx = as_i(eval(ev, s->idx), s->idx->dtype), one = 0;
-    if (e->i)
-        one = as_i(eval(ev, e->b), e->b->dtype);
+    int64_t at[2], idx = as_i(eval(ev, s->idx), s->idx->dtype), one[2] = {0, 0};
+    if (e->i) {
+        one[0] = as_i(eval(ev, e->b), e->b->dtype);
+        one[1] = e->c ? as_i(eval(ev, e->c), e->c->dtype) : one[0];
+    }
     for (int i = 0; i < (e->i ? 1 : 2) && ev->ok; i++) {
         at[i] = as_i(eval(ev, ld[i]->a), ld[i]->a->dtype);
         if (ev->ok && ev->p->bufs[ld[i]->buf].dtype != DT_I8)
@@ -480,7 +482,7 @@ static void exec_qfast4(Eval *ev, const Stmt *s)
     int32_t y[4];
     for (int l = 0; l < 4; l++)
         y[l] = quant_fast(e->q, (int32_t)read_elem(ev->ptr[e->a->buf], DT_I8, at[0] + l).i,
-                          e->i ? (int32_t)one : (int32_t)read_elem(ev->ptr[e->b->buf], DT_I8, at[1] + l).i);
+                          e->i ? (int32_t)one[l >= e->i] : (int32_t)read_elem(ev->ptr[e->b->buf], DT_I8, at[1] + l).i);
     for (int l = 0; l < 4; l++) /* after every read: y may alias a or b */
         write_elem(ev->ptr[s->buf], DT_I8, idx + l, (Val){.i = y[l]});
 }

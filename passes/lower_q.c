@@ -768,6 +768,13 @@ static Expr *fast_expr(Program *p, const QFast *f, Expr *a, Expr *b, DType out)
     return ex_cast(p, out, v);
 }
 
+/* y's dim d as operand t has it (numpy broadcasting: 1 where t has none). */
+static int64_t bcast_dim(const Type *t, const Type *y, int d)
+{
+    int e = d - (y->rank - t->rank);
+    return e >= 0 ? t->dims[e] : 1;
+}
+
 /* How operand t covers y's last nd dims: 1 when it has them all (a run of
  * consecutive elements), 0 when it is 1 on all of them (one value for the
  * run), -1 otherwise. */
@@ -775,11 +782,101 @@ static int run_cover(const Type *t, const Type *y, int nd)
 {
     bool full = true, one = true;
     for (int d = y->rank - nd; d < y->rank; d++) {
-        int64_t td = d - (y->rank - t->rank) >= 0 ? t->dims[d - (y->rank - t->rank)] : 1;
-        full &= td == y->dims[d];
-        one &= td == 1;
+        full &= bcast_dim(t, y, d) == y->dims[d];
+        one &= bcast_dim(t, y, d) == 1;
     }
     return full ? 1 : one ? 0 : -1;
+}
+
+/* Runs longer than this go run by run (a run's last run % 4 elements
+ * scalar): a stretch's loop step holds lcm(run, 4) / 4 groups, unrolled
+ * (up to 15 here). */
+enum { QFAST_STRETCH_MAX_RUN = 16 };
+
+/* A qadd or qmul broadcast along runs (lower_qfast_runs): the operand
+ * `one` (-1: none) is one value a run, read as qfast4's code b; `cons`
+ * the other, consecutive. */
+typedef struct {
+    Program *p;
+    Kernel *k;
+    const QFast *fo; /* the node's QFast with the one-value operand as b */
+    int buf[2], y, one, cons;
+    Expr *base[2], *ybase; /* where the run (or stretch) starts */
+    int64_t run;
+    DType out;
+} QRuns;
+
+/* Elements [e0, e0 + n) of a stretch of runs along which r->cons is
+ * consecutive and r->one steps by one a run, into block s: off (elements)
+ * and roff (runs, off / run) where the chunk starts, e0 a multiple of the
+ * run. The codes of the runs it touches are read first into the locals
+ * code[], then each group of four goes through qfast4, lanes in one run
+ * with one code and lanes across the end of a run with the code of each
+ * (at most two runs: run >= 2), and the last n % 4 elements one by one.
+ * Groups never overlap, and each reads its own a before storing: y may be
+ * a. */
+static void qfast_chunk(const QRuns *r, Stmt *s, const int *code, Expr *off, Expr *roff, int64_t e0, int64_t n)
+{
+    Program *p = r->p;
+    int64_t r0 = e0 / r->run, nruns = (e0 + n - 1) / r->run - r0 + 1;
+    for (int64_t i = 0; i < nruns; i++) {
+        Expr *at = ex_add(p, ex_add(p, r->base[r->one], roff), ex_int(p, r0 + i));
+        st_append(p, s, st_set(p, code[i], ex_cast(p, DT_I32, ex_load(p, r->buf[r->one], at))));
+    }
+    for (int64_t e = e0; e < e0 + n; e += 4) {
+        Expr *at = ex_add(p, off, ex_int(p, e)), *val;
+        int64_t run = e / r->run - r0;
+        Expr *b = ex_local(p, r->k, code[run]);
+        if (e + 4 <= e0 + n) {
+            int k = (int)((run + r0 + 1) * r->run - e); /* lanes in b's run */
+            Expr *c = k < 4 ? ex_local(p, r->k, code[run + 1]) : NULL;
+            val = ex_qfast4_one(p, r->fo, ex_load(p, r->buf[r->cons], ex_add(p, r->base[r->cons], at)), b,
+                                c, k < 4 ? k : 4);
+            st_append(p, s, st_store(p, r->y, ex_add(p, r->ybase, at), val));
+            continue;
+        }
+        for (int64_t i = e; i < e0 + n; i++) {
+            at = ex_add(p, off, ex_int(p, i));
+            Expr *va = ex_cast(p, DT_I32, ex_load(p, r->buf[r->cons], ex_add(p, r->base[r->cons], at)));
+            val = fast_expr(p, r->fo, va, ex_local(p, r->k, code[i / r->run - r0]), r->out);
+            st_append(p, s, st_store(p, r->y, ex_add(p, r->ybase, at), val));
+        }
+    }
+}
+
+/* A stretch of len elements, whole runs (see qfast_chunk), into s: a loop
+ * over steps of lcm(run, 4) elements (8 for runs of 2 and 4: one group a
+ * step left the loop's overhead to too few elements, four spilled), the
+ * groups unrolled so each has its lanes' codes fixed, then what remains
+ * of the stretch straight. */
+static void qfast_stretch(const QRuns *r, Stmt *s, int64_t len)
+{
+    Program *p = r->p;
+    int64_t g = r->run, four = 4;
+    while (four) { /* g = gcd(run, 4) */
+        int64_t t = g % four;
+        g = four, four = t;
+    }
+    int64_t groups = r->run / g; /* the period, in groups of four */
+    if (groups == 1)
+        groups = 2;
+    int64_t step = 4 * groups, steps = len / step, rest = len - steps * step;
+    /* the most runs a chunk touches: the loop's step / run, the rest's
+     * ceil(rest / run) (every local is used: no unused variable in C) */
+    int64_t nruns = (rest + r->run - 1) / r->run;
+    if (steps > 0 && step / r->run > nruns)
+        nruns = step / r->run;
+    int code[QFAST_STRETCH_MAX_RUN];
+    assert(nruns <= QFAST_STRETCH_MAX_RUN);
+    for (int64_t i = 0; i < nruns; i++)
+        code[i] = loop_new_local(p, r->k, DT_I32, "b");
+    if (steps > 0) {
+        Expr *j;
+        Stmt *body = lower_loop(p, r->k, s, steps, LOOP_PARALLEL, &j);
+        qfast_chunk(r, body, code, ex_muli(p, j, step), ex_muli(p, j, step / r->run), 0, step);
+    }
+    if (rest > 0)
+        qfast_chunk(r, s, code, ex_int(p, 0), ex_int(p, 0), steps * step, rest);
 }
 
 /* qadd or qmul of broadcasting i8 operands, on a DSP target: y's last nd
@@ -788,10 +885,13 @@ static int run_cover(const Type *t, const Type *y, int nd)
  * qfast4's one code b (the operands swapped in f if it is a; both forms
  * are symmetric), read once a run: a bias-like [1, C, 16] + [1, C, 1] on
  * Cortex-M4 takes qadd 4.2 instructions an element, qmul 4.8 (float add
- * and mul 5.4); runs of 4, 5.3 and 5.5 (float 6.7). False when no
- * trailing run of 4 or more fits: shorter runs, and the last run % 4
- * elements, take the scalar form (on Cortex-M4 qmul's is ~16 instructions
- * an element, slower than float). */
+ * and mul 5.4). Runs from 2 to QFAST_STRETCH_MAX_RUN long where both
+ * operands are whole over the dims before them (the one-value operand
+ * then steps by one a run, [1, C, 3] * [1, C, 1]) are walked as one
+ * stretch (qfast_stretch), so groups of four cross the ends of runs and
+ * only the stretch's last len % 4 elements are scalar: runs of 2, qadd 5.0
+ * and qmul 5.4 (float 5.5); of 3, 4.8 and 5.3 (float 7.4). False when
+ * neither applies (runs shorter than 4 and no stretch): the scalar form. */
 static bool lower_qfast_runs(LowerCtx *lc, const Node *n, const QFast *f, Kernel **kp)
 {
     Program *p = lc->p;
@@ -805,52 +905,70 @@ static bool lower_qfast_runs(LowerCtx *lc, const Node *n, const QFast *f, Kernel
     int64_t run = 1;
     for (int d = yt->rank - nd; d < yt->rank; d++)
         run *= yt->dims[d];
-    if (nd == 0 || run < 4)
+    int one = nd == 0 ? -1 : cover[0] == 0 ? 0 : cover[1] == 0 ? 1 : -1; /* the one-value operand */
+    /* The stretch: dims before the runs on which both operands are whole. */
+    int ns = 0;
+    int64_t runs = 1;
+    if (one >= 0 && run >= 2 && run <= QFAST_STRETCH_MAX_RUN)
+        for (int d = yt->rank - nd - 1; d >= 0; d--, ns++) {
+            if (bcast_dim(t[0], yt, d) != yt->dims[d] || bcast_dim(t[1], yt, d) != yt->dims[d])
+                break;
+            runs *= yt->dims[d];
+        }
+    bool stretch = runs >= 2;
+    if (nd == 0 || (run < 4 && !stretch))
         return false;
+    if (!stretch)
+        ns = 0;
     Kernel *k = *kp = lower_kernel(lc, n);
-    int buf[2] = {lower_buf(lc, n->in[0]), lower_buf(lc, n->in[1])}, y = lower_buf(lc, n->out[0]);
-    int one = cover[0] == 0 ? 0 : cover[1] == 0 ? 1 : -1; /* the one-value operand */
+    QRuns r = {p, k, f, {lower_buf(lc, n->in[0]), lower_buf(lc, n->in[1])}, lower_buf(lc, n->out[0]),
+               one, one >= 0 ? 1 - one : 0, {NULL, NULL}, NULL, run, yt->dtype};
     Type outer = *yt;
-    outer.rank = yt->rank - nd;
+    outer.rank = yt->rank - nd - ns;
     int vars[IR_MAX_RANK];
     Stmt *s = lower_nest(p, k, k->body, &outer, vars);
     Expr *idx[IR_MAX_RANK];
     for (int d = 0; d < yt->rank; d++)
         idx[d] = d < outer.rank ? ex_var(p, vars[d]) : ex_int(p, 0);
-    Expr *base[2] = {lower_bcast_index(p, t[0], yt, idx), lower_bcast_index(p, t[1], yt, idx)};
-    Expr *ybase = lower_index(p, yt, idx);
-    int v = -1;
+    r.base[0] = lower_bcast_index(p, t[0], yt, idx), r.base[1] = lower_bcast_index(p, t[1], yt, idx);
+    r.ybase = lower_index(p, yt, idx);
     QFast fo = *f; /* the one-value operand as b */
+    if (one == 0 && fo.mul)
+        fo.z0 = f->z1, fo.z1 = f->z0;
+    else if (one == 0)
+        fo.m0 = f->m1, fo.m1 = f->m0;
+    r.fo = &fo;
+    if (stretch) {
+        qfast_stretch(&r, s, runs * run);
+        return true;
+    }
+    int v = -1;
     if (one >= 0) {
         v = loop_new_local(p, k, DT_I8, "b");
-        st_append(p, s, st_set(p, v, ex_load(p, buf[one], base[one])));
-        if (one == 0 && fo.mul)
-            fo.z0 = f->z1, fo.z1 = f->z0;
-        else if (one == 0)
-            fo.m0 = f->m1, fo.m1 = f->m0;
+        st_append(p, s, st_set(p, v, ex_load(p, r.buf[one], r.base[one])));
     }
     /* The groups unrolled up to 8 a step (a short run takes no loop). */
     int64_t groups = run / 4, per = groups <= 8 ? groups : groups % 4 == 0 ? 4 : groups % 2 == 0 ? 2 : 1;
     Expr *j;
-    Stmt *r = lower_loop(p, k, s, groups / per, LOOP_PARALLEL, &j);
+    Stmt *body = lower_loop(p, k, s, groups / per, LOOP_PARALLEL, &j);
     for (int64_t g = 0; g < per; g++) {
         Expr *off = ex_add(p, ex_muli(p, j, 4 * per), ex_int(p, 4 * g)), *q4;
         if (one >= 0)
-            q4 = ex_qfast4_one(p, &fo, ex_load(p, buf[1 - one], ex_add(p, base[1 - one], off)),
-                               ex_cast(p, DT_I32, ex_local(p, k, v)));
+            q4 = ex_qfast4_one(p, &fo, ex_load(p, r.buf[1 - one], ex_add(p, r.base[1 - one], off)),
+                               ex_cast(p, DT_I32, ex_local(p, k, v)), NULL, 4);
         else
-            q4 = ex_qfast4(p, f, ex_load(p, buf[0], ex_add(p, base[0], off)),
-                           ex_load(p, buf[1], ex_add(p, base[1], off)));
-        st_append(p, r, st_store(p, y, ex_add(p, ybase, off), q4));
+            q4 = ex_qfast4(p, f, ex_load(p, r.buf[0], ex_add(p, r.base[0], off)),
+                           ex_load(p, r.buf[1], ex_add(p, r.base[1], off)));
+        st_append(p, body, st_store(p, r.y, ex_add(p, r.ybase, off), q4));
     }
     if (run % 4) {
-        r = lower_loop(p, k, s, run % 4, LOOP_PARALLEL, &j);
+        body = lower_loop(p, k, s, run % 4, LOOP_PARALLEL, &j);
         Expr *off = ex_add(p, j, ex_int(p, run / 4 * 4)), *va[2];
         for (int i = 0; i < 2; i++) {
-            Expr *e = i == one ? ex_local(p, k, v) : ex_load(p, buf[i], ex_add(p, base[i], off));
+            Expr *e = i == one ? ex_local(p, k, v) : ex_load(p, r.buf[i], ex_add(p, r.base[i], off));
             va[i] = ex_cast(p, DT_I32, e);
         }
-        st_append(p, r, st_store(p, y, ex_add(p, ybase, off), fast_expr(p, f, va[0], va[1], yt->dtype)));
+        st_append(p, body, st_store(p, r.y, ex_add(p, r.ybase, off), fast_expr(p, f, va[0], va[1], yt->dtype)));
     }
     return true;
 }

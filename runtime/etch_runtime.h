@@ -194,29 +194,33 @@ static inline void etch_qmul4_i8(int8_t *y, const int8_t *a, const int8_t *b, in
     etch_qmul4_finish(y, (int16_t)ae * (int16_t)be, (int16_t)ao * (int16_t)bo, ((int32_t)ae >> 16) * ((int32_t)be >> 16),
                       ((int32_t)ao >> 16) * ((int32_t)bo >> 16), m, c, s, lo, hi);
 }
-/* The same with b one code for all four: qadd's b m1 + c and qmul's
- * b - zb are the same for a whole run (the compiler hoists them), and a
- * is one SXTB16 (SXTAB16) a pair, then SMLABB/SMLATB (SMULBB/SMULTB). */
-static inline void etch_qadd4_one_i8(int8_t *y, const int8_t *a, int32_t b, int32_t m0, int32_t m1, int32_t c, int s,
-                                     int32_t lo, int32_t hi)
+/* The same with b one code for lanes below k (1..4) and b2 for the rest
+ * (an operand broadcast along runs of y, four lanes within a run or across
+ * the end of one; k is a constant at every call, folded once inlined):
+ * qadd's b m1 + c and qmul's b - zb are the same for a whole run (the
+ * compiler hoists them), and a is one SXTB16 (SXTAB16) a pair, then
+ * SMLABB/SMLATB (SMULBB/SMULTB) with each lane's code. */
+static inline void etch_qadd4_two_i8(int8_t *y, const int8_t *a, int32_t b, int32_t b2, int k, int32_t m0, int32_t m1,
+                                     int32_t c, int s, int32_t lo, int32_t hi)
 {
     uint32_t x;
     memcpy(&x, a, 4);
-    int32_t cb = b * m1 + c;
+    int32_t cb = __smlabb(b, m1, c), cb2 = __smlabb(b2, m1, c); /* one instruction a code, not MUL and SUB */
     int32_t e = (int32_t)__sxtb16(x), o = (int32_t)etch_sxtb16_ror8(x); /* a0 a2, a1 a3 */
-    etch_pack4_i8(y, __ssat(__smlabb(e, m0, cb) >> s, 8), __ssat(__smlabb(o, m0, cb) >> s, 8),
-                  __ssat(__smlatb(e, m0, cb) >> s, 8), __ssat(__smlatb(o, m0, cb) >> s, 8), lo, hi);
+    etch_pack4_i8(y, __ssat(__smlabb(e, m0, cb) >> s, 8), __ssat(__smlabb(o, m0, k > 1 ? cb : cb2) >> s, 8),
+                  __ssat(__smlatb(e, m0, k > 2 ? cb : cb2) >> s, 8), __ssat(__smlatb(o, m0, k > 3 ? cb : cb2) >> s, 8),
+                  lo, hi);
 }
-static inline void etch_qmul4_one_i8(int8_t *y, const int8_t *a, int32_t b, int32_t za, int32_t zb, int32_t m,
-                                     int32_t c, int s, int32_t lo, int32_t hi)
+static inline void etch_qmul4_two_i8(int8_t *y, const int8_t *a, int32_t b, int32_t b2, int k, int32_t za, int32_t zb,
+                                     int32_t m, int32_t c, int s, int32_t lo, int32_t hi)
 {
     uint32_t x;
     memcpy(&x, a, 4);
     uint32_t nza = ((uint32_t)-za & 0xffffu) * 0x10001u;
     uint32_t ae = __sxtab16(nza, x), ao = etch_sxtab16_ror8(nza, x); /* a0 a2, a1 a3, centered */
-    int16_t bc = (int16_t)(b - zb); /* |b - zb| <= 255 */
-    etch_qmul4_finish(y, (int16_t)ae * bc, (int16_t)ao * bc, etch_smultb((int32_t)ae, bc), etch_smultb((int32_t)ao, bc),
-                      m, c, s, lo, hi);
+    int16_t bc = (int16_t)(b - zb), bc2 = (int16_t)(b2 - zb); /* |b - zb| <= 255 */
+    etch_qmul4_finish(y, (int16_t)ae * bc, (int16_t)ao * (k > 1 ? bc : bc2), etch_smultb((int32_t)ae, k > 2 ? bc : bc2),
+                      etch_smultb((int32_t)ao, k > 3 ? bc : bc2), m, c, s, lo, hi);
 }
 #else
 static inline void etch_qadd4_i8(int8_t *y, const int8_t *a, const int8_t *b, int32_t m0, int32_t m1, int32_t c,
@@ -239,18 +243,29 @@ static inline void etch_qmul4_i8(int8_t *y, const int8_t *a, const int8_t *b, in
     for (int l = 0; l < 4; l++)
         y[l] = (int8_t)r[l];
 }
+static inline void etch_qadd4_two_i8(int8_t *y, const int8_t *a, int32_t b, int32_t b2, int k, int32_t m0, int32_t m1,
+                                     int32_t c, int s, int32_t lo, int32_t hi)
+{
+    const int8_t bb[4] = {(int8_t)b, (int8_t)(k > 1 ? b : b2), (int8_t)(k > 2 ? b : b2), (int8_t)(k > 3 ? b : b2)};
+    etch_qadd4_i8(y, a, bb, m0, m1, c, s, lo, hi);
+}
+static inline void etch_qmul4_two_i8(int8_t *y, const int8_t *a, int32_t b, int32_t b2, int k, int32_t za, int32_t zb,
+                                     int32_t m, int32_t c, int s, int32_t lo, int32_t hi)
+{
+    const int8_t bb[4] = {(int8_t)b, (int8_t)(k > 1 ? b : b2), (int8_t)(k > 2 ? b : b2), (int8_t)(k > 3 ? b : b2)};
+    etch_qmul4_i8(y, a, bb, za, zb, m, c, s, lo, hi);
+}
+#endif
+/* b one code for all four lanes. */
 static inline void etch_qadd4_one_i8(int8_t *y, const int8_t *a, int32_t b, int32_t m0, int32_t m1, int32_t c, int s,
                                      int32_t lo, int32_t hi)
 {
-    const int8_t bb[4] = {(int8_t)b, (int8_t)b, (int8_t)b, (int8_t)b};
-    etch_qadd4_i8(y, a, bb, m0, m1, c, s, lo, hi);
+    etch_qadd4_two_i8(y, a, b, b, 4, m0, m1, c, s, lo, hi);
 }
 static inline void etch_qmul4_one_i8(int8_t *y, const int8_t *a, int32_t b, int32_t za, int32_t zb, int32_t m,
                                      int32_t c, int s, int32_t lo, int32_t hi)
 {
-    const int8_t bb[4] = {(int8_t)b, (int8_t)b, (int8_t)b, (int8_t)b};
-    etch_qmul4_i8(y, a, bb, za, zb, m, c, s, lo, hi);
+    etch_qmul4_two_i8(y, a, b, b, 4, za, zb, m, c, s, lo, hi);
 }
-#endif
 
 #endif /* ETCH_RUNTIME_H */

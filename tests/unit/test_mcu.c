@@ -401,7 +401,8 @@ Test(mcu, int8_ops_m0, .timeout = 300)
  * M = 1/11 (the USAT16 packing) and M = 1.2 (k = 2, SSAT, saturating), qadd
  * plain and with a fused relu (qmin = -20); a qmul of a row for every row
  * (broadcast runs of 13); a value per row as either operand (qfast4's one
- * code b, swapped in when it is a): qadd plain (bc) and with a relu (ba),
+ * code b, swapped in when it is a; the three rows of 13 one stretch, its
+ * groups across the ends of rows): qadd plain (bc) and with a relu (ba),
  * qmul with M = 0.05 (bn, USAT16) and M = 1.17 (bs, k = 2); each its own
  * constant (fold-qdq leaves a constant read by two dequantizes in float).
  * Cortex-M0 takes the scalar form. The QEMU runs match the host's integer reference
@@ -437,21 +438,82 @@ static const char *const QFAST_OPS =
     "  output s, r, m, m2, bc, bm, ba, bn, bs\n"
     "}\n";
 
-static void check_qfast(const char *target, const char *backend)
+/* Runs of other lengths: x, one code a row of 30, against a constant
+ * [1, 30, R] (the consecutive operand) as either operand. Rows of R = 2, 3,
+ * 4, 5 and 7 are one stretch on Cortex-M4 (groups of four across the ends
+ * of rows, each lane with its row's code: every split lane 1..3 occurs; the
+ * stretch's last 30 R % 4 elements one by one): qadd plain, swapped and
+ * with a relu; qmul with M < 1/2 (USAT16) and above (k = 1, SSAT), swapped,
+ * and with a clamp (relu). Rows of 20 and 17, longer than a stretch takes,
+ * go row by row, 17 with a scalar tail each; their codes come from a 1-D
+ * qconv of x. */
+static char *qfast_runs_graph(void)
+{
+    static const struct { const char *name, *op; int run; bool swap, relu; const char *sk, *sy; } ops[] = {
+        {"a2", "add", 2, false, false, "0.05", "0.1"},  {"r3", "add", 3, true, true, "0.04", "0.08"},
+        {"a5", "add", 5, true, false, "0.02", "0.06"},  {"a7", "add", 7, false, true, "0.05", "0.1"},
+        {"m2", "mul", 2, false, false, "0.03", "0.05"}, {"m3", "mul", 3, true, false, "0.05", "0.002"},
+        {"m5", "mul", 5, false, true, "0.04", "0.01"},  {"m7", "mul", 7, true, false, "0.02", "0.04"},
+        {"m4", "mul", 4, false, false, "0.05", "0.03"}, {"a20", "add", 20, false, false, "0.03", "0.07"},
+        {"m17", "mul", 17, true, true, "0.05", "0.004"},
+    };
+    TuStr t = {0};
+    tu_str_append(&t, "graph qruns {\n  input x : i8[1, 30, 1]\n  const sx : f32[] = [0.05]\n"
+                      "  const zx : i8[] = [-3]\n  const zk : i8[] = [6]\n  const zy : i8[] = [-9]\n"
+                      "  const sw : f32[] = [0.01]\n  const sc : f32[] = [0.04]\n  const kw : i8[30, 30, 1] = [");
+    for (int e = 0; e < 900; e++)
+        tu_str_printf(&t, "%s%d", e ? ", " : "", (e * 41 + 7) % 255 - 127);
+    /* a qconv's codes (the --stats check wants MACs) as the one-value
+     * operand of the last two */
+    tu_str_append(&t, "]\n  xf = dequantize_linear(x, sx, zx)\n"
+                      "  cf = dequantize_linear(quantize_linear(conv(xf, dequantize_linear(kw, sw)), sc, zy), sc, zy)\n");
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        int n = 30 * ops[i].run;
+        tu_str_printf(&t, "  const k%s : i8[1, 30, %d] = [", ops[i].name, ops[i].run);
+        for (int e = 0; e < n; e++)
+            tu_str_printf(&t, "%s%d", e ? ", " : "", (e * 73 + (int)i * 29 + 11) % 256 - 128);
+        tu_str_printf(&t, "]\n  const s%s : f32[] = [%s]\n  const y%s : f32[] = [%s]\n", ops[i].name, ops[i].sk,
+                      ops[i].name, ops[i].sy);
+        TuStr k = {0}, e = {0};
+        tu_str_printf(&k, "dequantize_linear(k%s, s%s, zk)", ops[i].name, ops[i].name);
+        const char *x = ops[i].run > 16 ? "cf" : "xf";
+        tu_str_printf(&e, "%s(%s, %s)", ops[i].op, ops[i].swap ? x : k.s, ops[i].swap ? k.s : x);
+        tu_str_printf(&t, "  %s = quantize_linear(%s%s%s, y%s, zy)\n", ops[i].name, ops[i].relu ? "relu(" : "", e.s,
+                      ops[i].relu ? ")" : "", ops[i].name);
+        free(k.s);
+        free(e.s);
+    }
+    tu_str_append(&t, "  output ");
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        tu_str_printf(&t, "%s%s", i ? ", " : "", ops[i].name);
+    tu_str_append(&t, "\n}\n");
+    return t.s;
+}
+
+static void check_qfast(const char *text, const char *target, const char *backend)
 {
     char *tmp = tu_mkdtemp("mcu-qfast");
     char *path = tu_path(tmp, "qfast.etch");
-    cr_assert(tu_write_file(path, QFAST_OPS, strlen(QFAST_OPS)));
+    cr_assert(tu_write_file(path, text, strlen(text)));
     check_case((McuCase){path, NULL, target, "interp", backend});
     tu_rmtree(tmp);
     free(path);
     free(tmp);
 }
 
-Test(mcu, qfast_m4, .timeout = 300) { check_qfast("cortex-m4", NULL); }
+static void check_qfast_runs(const char *target, const char *backend)
+{
+    char *text = qfast_runs_graph();
+    check_qfast(text, target, backend);
+    free(text);
+}
+
+Test(mcu, qfast_m4, .timeout = 300) { check_qfast(QFAST_OPS, "cortex-m4", NULL); }
 /* The LLVM backend's qfast4: llvm.arm intrinsics and SMMLAR as inline assembly. */
-Test(mcu, qfast_m4_llvm, .timeout = 300) { check_qfast("cortex-m4", "llvm"); }
-Test(mcu, qfast_m0, .timeout = 300) { check_qfast("cortex-m0", NULL); }
+Test(mcu, qfast_m4_llvm, .timeout = 300) { check_qfast(QFAST_OPS, "cortex-m4", "llvm"); }
+Test(mcu, qfast_m0, .timeout = 300) { check_qfast(QFAST_OPS, "cortex-m0", NULL); }
+Test(mcu, qfast_runs_m4, .timeout = 300) { check_qfast_runs("cortex-m4", NULL); }
+Test(mcu, qfast_runs_m4_llvm, .timeout = 300) { check_qfast_runs("cortex-m4", "llvm"); }
 
 Test(mcu, kws_int8_m0, .timeout = 300)
 {

@@ -272,11 +272,13 @@ Test(quant, qadd, .timeout = 600)
     for (int c = 0; c < 8; c++) {
         int a0 = rnd(&d, 1, 3), a1 = rnd(&d, 1, 13); /* up to 39: qfast4 pairs, a lone group, a tail */
         /* b broadcast over rows ([1, a1]) or, every fourth case, one
-         * operand along them ([a0, 1], rows long enough for the DSP targets'
-         * runs, single rounding for their qfast4 of one code): a, then b */
+         * operand along them ([a0, 1], single rounding for the DSP
+         * targets' qfast4 of one code: runs of 4 or more one by one, or
+         * several rows walked as one stretch, groups crossing rows; case 7
+         * in rows of 2 or 3): a, then b */
         bool bcast = c % 2, along = c % 4 == 3, one_a = c == 3;
         if (along)
-            a1 = rnd(&d, 4, 13);
+            a0 = rnd(&d, c == 7 ? 2 : 1, 5), a1 = c == 7 ? rnd(&d, 2, 3) : rnd(&d, 2, 13);
         const char *rmode = along ? "single" : rounding(&d);
         tu_str_clear(&d.text);
         tu_str_printf(&d.text,
@@ -526,6 +528,49 @@ Test(quant, qadd_hand)
     expect_codes("sa/sy = 64", got, (const int32_t[]){67, -61, 35, -29, 3}, 5);
 }
 
+/* qfast4 with one code for lanes below k and another for the rest (an
+ * operand broadcast along runs, four lanes across the end of one), every
+ * k, through loop_eval: lane by lane quant_fast of its own code, for qadd
+ * and qmul with zero points and a clamp. */
+Test(quant, qfast4_split_lanes)
+{
+    TuRng r;
+    tu_rng_init(&r, tu_seed());
+    const QFast forms[] = {
+        {.mul = false, .m0 = 16384, .m1 = 9830, .c = -360448 + 3000, .shift = 15, .lo = -128, .hi = 127},
+        {.mul = true, .m0 = 1288490189, .z0 = 3, .z1 = -7, .c = -10, .shift = 0, .lo = -128, .hi = 127},
+        {.mul = true, .m0 = 1503238554, .z0 = -20, .z1 = 5, .c = 4, .shift = 3, .lo = -40, .hi = 100},
+    };
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+        for (int k = 1; k <= 4; k++) {
+            Arena *a = arena_new();
+            Program *p = loop_new_program(a, "split");
+            int x = loop_add_buffer(p, "x", BK_INPUT, DT_I8, 4), codes = loop_add_buffer(p, "codes", BK_INPUT, DT_I8, 2);
+            int y = loop_add_buffer(p, "y", BK_OUTPUT, DT_I8, 4);
+            VEC_PUSH(a, p->inputs, p->ninputs, p->capinputs) = x;
+            VEC_PUSH(a, p->inputs, p->ninputs, p->capinputs) = codes;
+            VEC_PUSH(a, p->outputs, p->noutputs, p->capoutputs) = y;
+            Kernel *kk = loop_new_kernel(p, "k0_split", NULL, -1);
+            Expr *b0 = ex_cast(p, DT_I32, ex_load(p, codes, ex_int(p, 0)));
+            Expr *b1 = k < 4 ? ex_cast(p, DT_I32, ex_load(p, codes, ex_int(p, 1))) : NULL;
+            st_append(p, kk->body, st_store(p, y, ex_int(p, 0),
+                                             ex_qfast4_one(p, &forms[f], ex_load(p, x, ex_int(p, 0)), b0, b1, k)));
+            for (int t = 0; t < 200; t++) {
+                int8_t in[4], bc[2] = {(int8_t)tu_rng_int(&r, -128, 127), (int8_t)tu_rng_int(&r, -128, 127)}, out[4];
+                for (int l = 0; l < 4; l++)
+                    in[l] = (int8_t)tu_rng_int(&r, -128, 127);
+                cr_assert(loop_eval(p, (const void *[]){in, bc}, (void *[]){out}, NULL));
+                for (int l = 0; l < 4; l++) {
+                    int32_t want = quant_fast(&forms[f], in[l], bc[k < 4 && l >= k]);
+                    cr_assert_eq(out[l], want, "form %zu, k %d, lane %d: %d, want %d (seed %llu)", f, k, l, out[l],
+                                 want, (unsigned long long)tu_seed());
+                }
+            }
+            arena_free(a);
+        }
+    }
+}
+
 /* quant_fast_init picks the forms and bounds of QFast: qmul's multiplier
  * 2^32 M under 2^31 with k = 0 for M < 1/2, shifted up for larger M up to
  * 2^14; qadd's largest shift (<= 22) with 16-bit multipliers. */
@@ -695,10 +740,11 @@ Test(quant, qmul, .timeout = 600)
     for (int c = 0; c < 8; c++) {
         int a0 = rnd(&d, 1, 3), a1 = rnd(&d, 1, 13);
         /* b broadcast over rows ([1, a1]) or one operand along them
-         * ([a0, 1], single rounding as in qadd): a, then b */
+         * ([a0, 1], single rounding as in qadd; case 7 in rows of 2 or
+         * 3): a, then b */
         bool bcast = c % 2, u8 = c == 3, along = c == 5 || c == 7, one_a = c == 5;
         if (along)
-            a1 = rnd(&d, 4, 13);
+            a0 = rnd(&d, c == 7 ? 2 : 1, 5), a1 = c == 7 ? rnd(&d, 2, 3) : rnd(&d, 2, 13);
         const char *rmode = along ? "single" : rounding(&d);
         const char *dt = u8 ? "u8" : "i8";
         d.kinds[0] = d.kinds[1] = u8 ? TU_DATA_UINT8 : TU_DATA_INT8;
