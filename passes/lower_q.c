@@ -788,10 +788,13 @@ static int run_cover(const Type *t, const Type *y, int nd)
     return full ? 1 : one ? 0 : -1;
 }
 
-/* Runs longer than this go run by run (a run's last run % 4 elements
- * scalar): a stretch's loop step holds lcm(run, 4) / 4 groups, unrolled
- * (up to 15 here). */
-enum { QFAST_STRETCH_MAX_RUN = 16 };
+/* A stretch's loop step holds lcm(run, 4) / 4 groups: unrolled, except
+ * that more than QFAST_SPAN_UNROLLED consecutive groups inside one run
+ * (runs of 21 and longer) are a loop of two groups a step (four from 8
+ * groups). Runs longer
+ * than QFAST_STRETCH_MAX_RUN that are a multiple of 4 have no groups
+ * across their ends: they go run by run, up to 8 groups a step. */
+enum { QFAST_STRETCH_MAX_RUN = 16, QFAST_SPAN_UNROLLED = 4 };
 
 /* A qadd or qmul broadcast along runs (lower_qfast_runs): the operand
  * `one` (-1: none) is one value a run, read as qfast4's code b; `cons`
@@ -815,6 +818,15 @@ typedef struct {
  * (at most two runs: run >= 2), and the last n % 4 elements one by one.
  * Groups never overlap, and each reads its own a before storing: y may be
  * a. */
+/* y[at .. at + 4) from the consecutive operand there, lanes below k with
+ * code b, the rest with c (k = 4: b alone). */
+static Stmt *qfast_group(const QRuns *r, Expr *at, Expr *b, Expr *c, int k)
+{
+    Program *p = r->p;
+    Expr *val = ex_qfast4_one(p, r->fo, ex_load(p, r->buf[r->cons], ex_add(p, r->base[r->cons], at)), b, c, k);
+    return st_store(p, r->y, ex_add(p, r->ybase, at), val);
+}
+
 static void qfast_chunk(const QRuns *r, Stmt *s, const int *code, Expr *off, Expr *roff, int64_t e0, int64_t n)
 {
     Program *p = r->p;
@@ -828,11 +840,20 @@ static void qfast_chunk(const QRuns *r, Stmt *s, const int *code, Expr *off, Exp
         int64_t run = e / r->run - r0;
         Expr *b = ex_local(p, r->k, code[run]);
         if (e + 4 <= e0 + n) {
-            int k = (int)((run + r0 + 1) * r->run - e); /* lanes in b's run */
-            Expr *c = k < 4 ? ex_local(p, r->k, code[run + 1]) : NULL;
-            val = ex_qfast4_one(p, r->fo, ex_load(p, r->buf[r->cons], ex_add(p, r->base[r->cons], at)), b,
-                                c, k < 4 ? k : 4);
-            st_append(p, s, st_store(p, r->y, ex_add(p, r->ybase, at), val));
+            int64_t left = (run + r0 + 1) * r->run - e; /* elements of b's run from e */
+            int64_t span = (left < e0 + n - e ? left : e0 + n - e) / 4; /* groups wholly in it */
+            if (span > QFAST_SPAN_UNROLLED) {
+                int per = span >= 2 * QFAST_SPAN_UNROLLED ? 4 : 2; /* groups a loop step */
+                Expr *g;
+                Stmt *body = lower_loop(p, r->k, s, span / per, LOOP_PARALLEL, &g);
+                for (int u = 0; u < per; u++)
+                    st_append(p, body, qfast_group(r, ex_add(p, at, ex_add(p, ex_muli(p, g, 4 * per), ex_int(p, 4 * u))),
+                                                   b, NULL, 4));
+                e += span / per * 4 * per - 4; /* the groups left go next */
+                continue;
+            }
+            int k = left < 4 ? (int)left : 4;
+            st_append(p, s, qfast_group(r, at, b, k < 4 ? ex_local(p, r->k, code[run + 1]) : NULL, k));
             continue;
         }
         for (int64_t i = e; i < e0 + n; i++) {
@@ -885,13 +906,15 @@ static void qfast_stretch(const QRuns *r, Stmt *s, int64_t len)
  * qfast4's one code b (the operands swapped in f if it is a; both forms
  * are symmetric), read once a run: a bias-like [1, C, 16] + [1, C, 1] on
  * Cortex-M4 takes qadd 4.2 instructions an element, qmul 4.8 (float add
- * and mul 5.4). Runs from 2 to QFAST_STRETCH_MAX_RUN long where both
- * operands are whole over the dims before them (the one-value operand
- * then steps by one a run, [1, C, 3] * [1, C, 1]) are walked as one
- * stretch (qfast_stretch), so groups of four cross the ends of runs and
- * only the stretch's last len % 4 elements are scalar: runs of 2, qadd 5.0
- * and qmul 5.4 (float 5.5); of 3, 4.8 and 5.3 (float 7.4). False when
- * neither applies (runs shorter than 4 and no stretch): the scalar form. */
+ * and mul 5.4). Runs from 2 to QFAST_STRETCH_MAX_RUN long, and longer
+ * ones that are not a multiple of 4, where both operands are whole over
+ * the dims before them (the one-value operand then steps by one a run,
+ * [1, C, 3] * [1, C, 1]) are walked as one stretch (qfast_stretch), so
+ * groups of four cross the ends of runs and only the stretch's last
+ * len % 4 elements are scalar: runs of 2, qadd 5.0 and qmul 5.4 (float
+ * 5.5); of 3, 4.8 and 5.3 (float 7.4); of 19, 3.9 and 4.6 (float 5.4;
+ * run by run, qmul was 6.9). False when neither applies (runs shorter
+ * than 4 and no stretch): the scalar form. */
 static bool lower_qfast_runs(LowerCtx *lc, const Node *n, const QFast *f, Kernel **kp)
 {
     Program *p = lc->p;
@@ -909,7 +932,7 @@ static bool lower_qfast_runs(LowerCtx *lc, const Node *n, const QFast *f, Kernel
     /* The stretch: dims before the runs on which both operands are whole. */
     int ns = 0;
     int64_t runs = 1;
-    if (one >= 0 && run >= 2 && run <= QFAST_STRETCH_MAX_RUN)
+    if (one >= 0 && run >= 2 && (run <= QFAST_STRETCH_MAX_RUN || run % 4 != 0))
         for (int d = yt->rank - nd - 1; d >= 0; d--, ns++) {
             if (bcast_dim(t[0], yt, d) != yt->dims[d] || bcast_dim(t[1], yt, d) != yt->dims[d])
                 break;

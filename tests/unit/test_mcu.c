@@ -444,9 +444,10 @@ static const char *const QFAST_OPS =
  * of rows, each lane with its row's code: every split lane 1..3 occurs; the
  * stretch's last 30 R % 4 elements one by one): qadd plain, swapped and
  * with a relu; qmul with M < 1/2 (USAT16) and above (k = 1, SSAT), swapped,
- * and with a clamp (relu). Rows of 20 and 17, longer than a stretch takes,
- * go row by row, 17 with a scalar tail each; their codes come from a 1-D
- * qconv of x. */
+ * and with a clamp (relu). Rows of 17, 23 and 37 are a stretch too, the
+ * groups inside a row of 23 a loop of two a step, of 37 four a step; rows
+ * of 20 (a multiple of 4, no group across a row's end) go row by row. The
+ * codes of rows over 16 come from a 1-D qconv of x. */
 static char *qfast_runs_graph(void)
 {
     static const struct { const char *name, *op; int run; bool swap, relu; const char *sk, *sy; } ops[] = {
@@ -455,7 +456,8 @@ static char *qfast_runs_graph(void)
         {"m2", "mul", 2, false, false, "0.03", "0.05"}, {"m3", "mul", 3, true, false, "0.05", "0.002"},
         {"m5", "mul", 5, false, true, "0.04", "0.01"},  {"m7", "mul", 7, true, false, "0.02", "0.04"},
         {"m4", "mul", 4, false, false, "0.05", "0.03"}, {"a20", "add", 20, false, false, "0.03", "0.07"},
-        {"m17", "mul", 17, true, true, "0.05", "0.004"},
+        {"m17", "mul", 17, true, true, "0.05", "0.004"}, {"m23", "mul", 23, false, false, "0.04", "0.02"},
+        {"a37", "add", 37, true, true, "0.02", "0.05"},
     };
     TuStr t = {0};
     tu_str_append(&t, "graph qruns {\n  input x : i8[1, 30, 1]\n  const sx : f32[] = [0.05]\n"
