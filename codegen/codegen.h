@@ -80,8 +80,9 @@ static inline const char *cg_llvm_suffix(LlvmEmitKind kind)
 /* emit_llvm.c: builds p's kernels and entry points into `mod`, an empty
  * module (emit_llvm_target.c sets its triple and layout and emits it).
  * arm_dsp: the module is for a target whose dot4 is ARM's SMLAD (a target
- * row with Target.dot4), so dot4 uses the llvm.arm intrinsics. */
+ * row with Target.dot4), so dot4 uses the llvm.arm intrinsics. fp_contract:
+ * f32 adds of products are llvm.fmuladd (Target.fp_contract). */
 struct LLVMOpaqueModule;
-void cg_llvm_build_module(struct LLVMOpaqueModule *mod, const Program *p, bool arm_dsp);
+void cg_llvm_build_module(struct LLVMOpaqueModule *mod, const Program *p, bool arm_dsp, bool fp_contract);
 
 #endif /* ETCH_CODEGEN_H */

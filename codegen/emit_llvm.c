@@ -10,10 +10,13 @@
  * Value representation inside a kernel (the same as loop_eval.c, which
  * mirrors the emitted C):
  *   - f32 expressions are LLVM `float`, rounded after every operation (no
- *     contraction, no fast-math flags), math through the float libm
- *     functions (expf, tanhf, ...) or the intrinsics they are equal to;
+ *     fast-math flags; an add of a product is llvm.fmuladd only where the
+ *     target's C flags contract it too, Target.fp_contract), math through
+ *     the float libm functions (expf, tanhf, ...) or the intrinsics they
+ *     are equal to;
  *   - every integer and bool expression is an i64; narrow dtypes exist only
  *     in memory and are wrapped where C converts (stores, casts, locals);
+ *     loop variables are i32 on 32-bit targets, as C's int (var_value);
  *   - float -> integer conversion saturates (llvm.fptosi.sat): defined where
  *     C's is undefined, equal where C's is defined;
  *   - vectors (Expr.lanes > 1) are <lanes x float>, loaded and stored with
@@ -33,6 +36,7 @@
 
 #include <llvm-c/Core.h>
 #include <llvm-c/DebugInfo.h>
+#include <llvm-c/Target.h>
 
 
 typedef struct {
@@ -47,9 +51,11 @@ typedef struct {
     const Kernel *k;
     LLVMValueRef fn;
     LLVMValueRef *ptr;          /* per buffer: the kernel's parameter */
-    LLVMValueRef *vars;         /* per loop variable: an i64 alloca */
+    LLVMValueRef *vars;         /* per loop variable: an alloca of type iv */
+    LLVMTypeRef iv;             /* loop variables: i32 on 32-bit targets (as C's int), else i64 */
     LLVMValueRef *locals;       /* per local: an alloca of its register type */
     bool arm_dsp;               /* dot4 by llvm.arm.sxtb16/smlad (the target's dot4) */
+    bool fp_contract;           /* f32 a * b + c as llvm.fmuladd (Target.fp_contract) */
 } Lb;
 
 /* ------------------------------------------------------------------ types */
@@ -92,6 +98,22 @@ static LLVMTypeRef local_type(const Lb *lb, const Local *l)
 static LLVMValueRef i64c(const Lb *lb, int64_t v)
 {
     return LLVMConstInt(lb->i64, (unsigned long long)v, 1);
+}
+
+/* A loop variable's value as an integer expression (i64), and an i64
+ * bound as a loop variable's type: on 32-bit targets loop variables are
+ * i32, as the C backend's int, so LLVM counts and addresses in registers
+ * of the machine's width (an i64 counter on Cortex-M4 is a pair of
+ * registers and an ADDS/ADC, SUBS/SBCS at every step). Every index fits:
+ * no buffer there reaches 2^31 elements. */
+static LLVMValueRef var_value(Lb *lb, LLVMValueRef v)
+{
+    return lb->iv == lb->i64 ? v : LLVMBuildSExt(lb->b, v, lb->i64, "");
+}
+
+static LLVMValueRef var_bound(Lb *lb, LLVMValueRef v)
+{
+    return lb->iv == lb->i64 ? v : LLVMBuildTrunc(lb->b, v, lb->iv, "");
 }
 
 static LLVMValueRef f32c(const Lb *lb, double v)
@@ -308,19 +330,43 @@ static LLVMValueRef emit_bcast(Lb *lb, const Expr *e)
     return LLVMBuildShuffleVector(lb->b, v, LLVMGetUndef(vt), LLVMConstNull(mt), "");
 }
 
-/* llvm.fmuladd: a * b + c, fused or not as the target prefers. */
-static LLVMValueRef emit_muladd(Lb *lb, const Expr *e)
+/* llvm.fmuladd of ops[0] * ops[1] + ops[2], `lanes` wide: fused or not as
+ * the target prefers. */
+static LLVMValueRef build_muladd(Lb *lb, const Expr *const *ops, int lanes)
 {
-    LLVMTypeRef t = e->lanes > 1 ? vec_type(lb, e->lanes) : lb->f32;
-    const char *name = e->lanes > 1 ? arena_printf(lb->p->arena, "llvm.fmuladd.v%df32", e->lanes)
-                                    : "llvm.fmuladd.f32";
+    LLVMTypeRef t = lanes > 1 ? vec_type(lb, lanes) : lb->f32;
+    const char *name = lanes > 1 ? arena_printf(lb->p->arena, "llvm.fmuladd.v%df32", lanes) : "llvm.fmuladd.f32";
     LLVMTypeRef fty, params[3] = {t, t, t};
     LLVMValueRef fn = get_fn(lb, name, t, params, 3, &fty);
     LLVMValueRef args[3];
-    const Expr *ops[3] = {e->a, e->b, e->c};
     for (int i = 0; i < 3; i++)
-        args[i] = e->lanes > 1 ? emit_expr(lb, ops[i]) : as_f(lb, emit_expr(lb, ops[i]), ops[i]->dtype);
+        args[i] = lanes > 1 ? emit_expr(lb, ops[i]) : as_f(lb, emit_expr(lb, ops[i]), ops[i]->dtype);
     return LLVMBuildCall2(lb->b, fty, fn, args, 3, "");
+}
+
+static LLVMValueRef emit_muladd(Lb *lb, const Expr *e)
+{
+    const Expr *ops[3] = {e->a, e->b, e->c};
+    return build_muladd(lb, ops, e->lanes);
+}
+
+static bool is_f32_mul(const Expr *e)
+{
+    return e->kind == EX_BIN && e->op == BIN_MUL && e->dtype == DT_F32;
+}
+
+/* An f32 add of a product, on a target whose C compiler contracts it
+ * (-ffp-contract=fast: Cortex-M4's VFMA), as llvm.fmuladd too: the same
+ * choice in both backends. NULL for anything else. */
+static LLVMValueRef contracted_add(Lb *lb, const Expr *e)
+{
+    if (!lb->fp_contract || e->op != BIN_ADD || e->dtype != DT_F32)
+        return NULL;
+    const Expr *mul = is_f32_mul(e->a) ? e->a : is_f32_mul(e->b) ? e->b : NULL;
+    if (!mul)
+        return NULL;
+    const Expr *ops[3] = {mul->a, mul->b, mul == e->a ? e->b : e->a};
+    return build_muladd(lb, ops, e->lanes);
 }
 
 /* The float function an op maps to, as in the C backend: intrinsics where
@@ -446,6 +492,9 @@ static LLVMValueRef emit_vector_binary(Lb *lb, const Expr *e)
 
 static LLVMValueRef emit_binary(Lb *lb, const Expr *e)
 {
+    LLVMValueRef fused = contracted_add(lb, e);
+    if (fused)
+        return fused;
     if (e->lanes > 1)
         return emit_vector_binary(lb, e);
     if (e->op == BIN_AND || e->op == BIN_OR)
@@ -732,7 +781,7 @@ static LLVMValueRef emit_expr(Lb *lb, const Expr *e)
     }
     case EX_VAR:
         assert(e->var >= 0 && e->var < lb->k->nvars);
-        return LLVMBuildLoad2(lb->b, lb->i64, lb->vars[e->var], "");
+        return var_value(lb, LLVMBuildLoad2(lb->b, lb->iv, lb->vars[e->var], ""));
     case EX_LOCAL: {
         assert(e->local >= 0 && e->local < lb->k->nlocals);
         const Local *l = &lb->k->locals[e->local];
@@ -811,20 +860,21 @@ static void emit_for(Lb *lb, const Stmt *s)
         unreachable("for-loop with a non-positive step");
     assert(s->var >= 0 && s->var < lb->k->nvars);
     LLVMValueRef var = lb->vars[s->var];
-    LLVMBuildStore(lb->b, as_i(lb, emit_expr(lb, s->lo), s->lo->dtype), var);
+    LLVMBuildStore(lb->b, var_bound(lb, as_i(lb, emit_expr(lb, s->lo), s->lo->dtype)), var);
     LLVMBasicBlockRef head = new_block(lb, "for.head");
     LLVMBasicBlockRef body = new_block(lb, "for.body");
     LLVMBasicBlockRef exit = later_block(lb, "for.end");
     LLVMBuildBr(lb->b, head);
     LLVMPositionBuilderAtEnd(lb->b, head);
-    LLVMValueRef i = LLVMBuildLoad2(lb->b, lb->i64, var, "");
-    LLVMValueRef hi = as_i(lb, emit_expr(lb, s->hi), s->hi->dtype);
+    LLVMValueRef i = LLVMBuildLoad2(lb->b, lb->iv, var, "");
+    LLVMValueRef hi = var_bound(lb, as_i(lb, emit_expr(lb, s->hi), s->hi->dtype));
     LLVMBuildCondBr(lb->b, LLVMBuildICmp(lb->b, LLVMIntSLT, i, hi, ""), body, exit);
     LLVMPositionBuilderAtEnd(lb->b, body);
     emit_stmt(lb, s->body);
-    LLVMValueRef cur = LLVMBuildLoad2(lb->b, lb->i64, var, "");
+    LLVMValueRef cur = LLVMBuildLoad2(lb->b, lb->iv, var, "");
     /* nsw: the C loop counter cannot overflow either. */
-    LLVMBuildStore(lb->b, LLVMBuildNSWAdd(lb->b, cur, i64c(lb, s->step), ""), var);
+    LLVMBuildStore(lb->b, LLVMBuildNSWAdd(lb->b, cur, LLVMConstInt(lb->iv, (unsigned long long)s->step, 1), ""),
+                   var);
     LLVMValueRef latch = LLVMBuildBr(lb->b, head);
     if (s->flags & LOOP_UNROLL)
         mark_unroll(lb, latch);
@@ -944,7 +994,7 @@ static LLVMValueRef build_kernel(Lb *lb, int ki)
     lb->vars = arena_alloc(p->arena, sizeof *lb->vars * (size_t)(k->nvars + 1));
     lb->locals = arena_alloc(p->arena, sizeof *lb->locals * (size_t)(k->nlocals + 1));
     for (int v = 0; v < k->nvars; v++)
-        lb->vars[v] = LLVMBuildAlloca(lb->b, lb->i64, arena_printf(p->arena, "i%d", v));
+        lb->vars[v] = LLVMBuildAlloca(lb->b, lb->iv, arena_printf(p->arena, "i%d", v));
     for (int l = 0; l < k->nlocals; l++) {
         DType dt = k->locals[l].dtype;
         LLVMTypeRef t = local_type(lb, &k->locals[l]);
@@ -1130,16 +1180,17 @@ static void build_invoke(Lb *lb, LLVMValueRef run, LLVMTypeRef run_ty)
 
 /* ------------------------------------------------------------------ module */
 
-void cg_llvm_build_module(struct LLVMOpaqueModule *mod, const Program *p, bool arm_dsp)
+void cg_llvm_build_module(struct LLVMOpaqueModule *mod, const Program *p, bool arm_dsp, bool fp_contract)
 {
     LLVMContextRef cx = LLVMGetModuleContext(mod);
-    Lb lb = {.mod = mod, .p = p, .cx = cx, .arm_dsp = arm_dsp};
+    Lb lb = {.mod = mod, .p = p, .cx = cx, .arm_dsp = arm_dsp, .fp_contract = fp_contract};
     lb.f32 = LLVMFloatTypeInContext(cx);
     lb.i1 = LLVMInt1TypeInContext(cx);
     lb.i8 = LLVMInt8TypeInContext(cx);
     lb.i16 = LLVMInt16TypeInContext(cx);
     lb.i32 = LLVMInt32TypeInContext(cx);
     lb.i64 = LLVMInt64TypeInContext(cx);
+    lb.iv = LLVMPointerSize(LLVMGetModuleDataLayout(mod)) == 4 ? lb.i32 : lb.i64;
     lb.vd = LLVMVoidTypeInContext(cx);
     lb.i8p = LLVMPointerType(lb.i8, 0);
     lb.b = LLVMCreateBuilderInContext(cx);

@@ -52,6 +52,7 @@ typedef struct {
     const char *triple, *cpu, *features;
     bool pic;
     bool arm_dsp;   /* a target row with dot4 (the ARM DSP extension) */
+    bool fp_contract; /* a target row with fp_contract */
 } TargetSpec;
 
 static bool resolve_target(Ctx *c, const char *name, TargetSpec *ts, LLVMTargetRef *target)
@@ -72,6 +73,7 @@ static bool resolve_target(Ctx *c, const char *name, TargetSpec *ts, LLVMTargetR
         }
         ts->pic = !t->bare_metal;
         ts->arm_dsp = t->dot4;
+        ts->fp_contract = t->fp_contract;
     } else {
         ts->triple = take(a, LLVMNormalizeTargetTriple(name));
         ts->cpu = "";
@@ -79,6 +81,7 @@ static bool resolve_target(Ctx *c, const char *name, TargetSpec *ts, LLVMTargetR
         /* An OS in the triple means a loader and shared objects. */
         ts->pic = strstr(ts->triple, "-none") == NULL;
         ts->arm_dsp = false;
+        ts->fp_contract = false;
     }
     char *err = NULL;
     if (LLVMGetTargetFromTriple(ts->triple, target, &err)) {
@@ -167,7 +170,7 @@ bool cg_emit_llvm_file(Ctx *c, const Program *p, const char *path, const LlvmOpt
     LLVMSetModuleDataLayout(mod, td);
     LLVMDisposeTargetData(td);
 
-    cg_llvm_build_module(mod, p, ts.arm_dsp);
+    cg_llvm_build_module(mod, p, ts.arm_dsp, ts.fp_contract);
     char *msg = NULL;
     bool ok = true;
     if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {

@@ -817,6 +817,8 @@ typedef struct Target {
     int int_regs;               /* general registers free for values (not sp, pc) */
     int l1_bytes;               /* data cache per core (0: none; MCU SRAM is flat) */
     bool dot4;                  /* EX_DOT4 is cheap: int8 pairs by 16-bit SIMD (SMLAD) */
+    bool fp_contract;           /* f32 a * b + c may fuse: the C flags say -ffp-contract=fast,
+                                 * the LLVM backend emits llvm.fmuladd */
     bool bare_metal;            /* no OS: no malloc, no stdio in generated code */
     const char *cc;             /* C compiler; ${CC} overrides it for host/generic */
     const char *cflags;         /* flags for generated code (machine + optimization) */

@@ -72,11 +72,12 @@ static const Target targets[] = {
         .int_regs = 14,         /* r0-r12 and lr */
         .l1_bytes = 0,
         .dot4 = true,           /* SMLAD: two 16-bit multiply-adds */
+        .fp_contract = true,
         .bare_metal = true,
         .cc = "arm-none-eabi-gcc",
-        /* -ffp-contract=fast: a*b + c as one VFMA, which the FPU has and
-         * -std=c99 would otherwise forbid; results stay within the 1e-4
-         * of the output scale that MCU runs are held to.
+        /* -ffp-contract=fast (fp_contract): a*b + c as one VFMA, which the
+         * FPU has and -std=c99 would otherwise forbid; results stay within
+         * the 1e-4 of the output scale that MCU runs are held to.
          * -fno-math-errno as on the host: sqrtf is then one VSQRT, without
          * the NaN check and libm call (sqrt of 1024 floats: 8200 -> 5160
          * instructions). */
