@@ -42,7 +42,6 @@ char *infer_ints_str(const int64_t *v, int n, char *buf, size_t size)
     return buf;
 }
 
-static bool has_input(const Node *n, int i) { return i < n->nin && n->in[i] >= 0; }
 
 bool infer_check_f32(Ctx *c, const Graph *g, const Node *n, const char *const *roles)
 {
@@ -240,7 +239,7 @@ bool infer_conv(Ctx *c, Graph *g, Node *n)
         return infer_node_error(c, g, n, "channels differ: x is %s (C = %lld, group = %lld), so w must "
                         "be [M, %lld, k...], but w is %s", tx, (long long)C, (long long)G,
                         (long long)(C / G), tw);
-    if (has_input(n, 2)) {
+    if (ir_has_input(n, 2)) {
         const Type *b = ir_in_type(g, n, 2);
         char tb[TSZ];
         if (b->rank != 1 || b->dims[0] != M)
@@ -251,7 +250,7 @@ bool infer_conv(Ctx *c, Graph *g, Node *n)
     for (int i = 0; i < geo.nspatial; i++)
         dims[2 + i] = geo.out[i];
     set_out(g, n, x->rank, dims);
-    if (has_input(n, 3)) {
+    if (ir_has_input(n, 3)) {
         const Type *r = ir_in_type(g, n, 3), *y = ir_out_type(g, n, 0);
         char tr[TSZ], ty[TSZ];
         if (!type_equal(r, y))
@@ -299,7 +298,7 @@ static const char *const gemm_roles[] = {"a", "b", "c"};
  * is y's or 1). ta, tb: a and b as type strings, for the message. */
 static bool check_c(Ctx *c, const Graph *g, const Node *n, const char *ta, const char *tb)
 {
-    if (!has_input(n, 2))
+    if (!ir_has_input(n, 2))
         return true;
     const Type *ct = ir_in_type(g, n, 2), *y = ir_out_type(g, n, 0);
     bool ok = ct->rank <= y->rank;
@@ -412,7 +411,7 @@ bool infer_layer_norm(Ctx *c, Graph *g, Node *n)
         return false;
     Type norm = type_make(DT_F32, x->rank - axis, x->dims + axis);
     for (int i = 1; i < 3; i++) {
-        if (!has_input(n, i))
+        if (!ir_has_input(n, i))
             continue;
         const Type *p = ir_in_type(g, n, i);
         bool ok = p->rank <= norm.rank;

@@ -20,7 +20,6 @@
 
 enum { TSZ = 160 };
 
-static bool has_input(const Node *n, int i) { return i < n->nin && n->in[i] >= 0; }
 
 static void set_out(const Graph *g, const Node *n, int rank, const int64_t *dims)
 {
@@ -214,7 +213,7 @@ bool infer_conv_transpose(Ctx *c, Graph *g, Node *n)
     if (w->dims[0] != C)
         return infer_node_error(c, g, n, "channels differ: x is %s (C = %lld), so w must be [%lld, "
                          "M/group, k...], but w is %s", tx, (long long)C, (long long)C, tw);
-    if (has_input(n, 2)) {
+    if (ir_has_input(n, 2)) {
         const Type *b = ir_in_type(g, n, 2);
         char tb[TSZ];
         if (b->rank != 1 || b->dims[0] != M)

@@ -304,6 +304,8 @@ static inline Type *ir_out_type(const Graph *g, const Node *n, int i)
 {
     return &g->values[n->out[i]].type;
 }
+/* Input i is there: an optional input may be past nin or -1 (empty). */
+static inline bool ir_has_input(const Node *n, int i) { return i < n->nin && n->in[i] >= 0; }
 
 /* ---------------------------------------------------------------- ops.c */
 

@@ -266,7 +266,7 @@ void ref_matmul(const Graph *g, const Node *n, const Tensor *in, Tensor *out)
                 yp[i * N + j] = (float)acc;
             }
     }
-    const float *c = n->nin > 2 && n->in[2] >= 0 ? in[2].data : NULL;
+    const float *c = ir_has_input(n, 2) ? in[2].data : NULL;
     for (int64_t o = 0, count = type_numel(&out[0].type); o < count; o++)
         y[o] = act_clamp(n, c ? y[o] + c[ref_bcast_index(&in[2].type, &out[0].type, o)] : y[o]);
     ref_act(g, n, &out[0]);

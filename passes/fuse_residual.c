@@ -38,7 +38,7 @@ static int add_slot(const Graph *g, const int *uses, int v)
         return -1;
     const Node *p = ir_node(g, val->producer);
     int slot = p->op == OP_CONV ? 3 : p->op == OP_GEMM || p->op == OP_MATMUL ? 2 : -1;
-    if (p->dead || p->out[0] != v || slot < 0 || (p->nin > slot && p->in[slot] >= 0) || p->nin > slot + 1)
+    if (p->dead || p->out[0] != v || slot < 0 || ir_has_input(p, slot) || p->nin > slot + 1)
         return -1;
     if (ir_out_type(g, p, 0)->dtype != DT_F32)
         return -1;

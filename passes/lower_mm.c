@@ -164,7 +164,7 @@ bool lower_mm_vec(LowerCtx *lc, const Node *n)
         at->dtype != DT_F32 || yt->dtype != DT_F32)
         return false;
     bool gemm = n->op == OP_GEMM, tb = gemm && ir_attr_int(n, "trans_b") != 0;
-    Mm m = {.n = n, .c = -1, .L = L, .alpha = 1.0, .beta = 1.0};
+    Mm m = {.n = n, .c = -1, .alpha = 1.0, .beta = 1.0};
     m.ta = gemm && ir_attr_int(n, "trans_a") != 0;
     m.K = bt->dims[tb ? 1 : 0];
     m.N = bt->dims[tb ? 0 : 1];
@@ -175,7 +175,7 @@ bool lower_mm_vec(LowerCtx *lc, const Node *n)
     }
     if (m.M == 0 || m.K == 0 || m.N == 0)
         return false;
-    bool has_c = n->nin > 2 && n->in[2] >= 0 && m.beta != 0.0;
+    bool has_c = ir_has_input(n, 2) && m.beta != 0.0;
     if (has_c && !c_strides(ir_in_type(lc->g, n, 2), yt, m.N, &m))
         return false;
 

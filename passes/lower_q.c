@@ -23,7 +23,6 @@
 #include <assert.h>
 #include <string.h>
 
-static bool has_input(const Node *n, int i) { return n->nin > i && n->in[i] >= 0; }
 
 static Expr *i32(Program *p, int64_t v) { return ex_int_t(p, DT_I32, v); }
 static Expr *i64(Program *p, int64_t v) { return ex_int_t(p, DT_I64, v); }
@@ -481,7 +480,7 @@ static int folded_bias(LowerCtx *lc, const Kernel *k, const Node *n, int32_t zx,
                        int64_t chans, int64_t depth)
 {
     const Value *wv = ir_value(lc->g, n->in[1]);
-    const Value *bv = has_input(n, 2) ? ir_value(lc->g, n->in[2]) : NULL;
+    const Value *bv = ir_has_input(n, 2) ? ir_value(lc->g, n->in[2]) : NULL;
     if (wv->kind != VK_CONST || (bv && bv->kind != VK_CONST) || zw->buf >= 0 || zw->shared != 0)
         return -1;
     Tensor w = {wv->type, wv->data}, b = {bv ? bv->type : wv->type, bv ? bv->data : NULL};
@@ -567,7 +566,7 @@ bool lower_qconv(LowerCtx *lc, const Node *n)
     Requant rq = node_requant(lc, n, wt->dims[0], tag);
     QConv c = {
         .n = n, .x = lower_buf(lc, n->in[0]), .w = -1,
-        .b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, .y = lower_buf(lc, n->out[0]),
+        .b = ir_has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, .y = lower_buf(lc, n->out[0]),
         .geo = &geo, .mg_n = wt->dims[0] / geo.group, .cg_n = wt->dims[1],
         .chans = xt->dims[1], .mchans = yt->dims[1], .zx = quant_zero_at(xt->quant, 0),
         .zw = weight_zero(lc, wt, tag), .rq = &rq, .ydt = yt->dtype,
@@ -623,7 +622,7 @@ bool lower_qgemm(LowerCtx *lc, const Node *n)
     const Type *yt = ir_out_type(lc->g, n, 0);
     int64_t rows = at->dims[0], depth = at->dims[1], cols = wt->dims[0];
     int a = lower_buf(lc, n->in[0]);
-    int b = has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, y = lower_buf(lc, n->out[0]);
+    int b = ir_has_input(n, 2) ? lower_buf(lc, n->in[2]) : -1, y = lower_buf(lc, n->out[0]);
     Kernel *k = lower_kernel(lc, n);
     bool packable = ir_value(lc->g, n->in[1])->kind == VK_CONST; /* packed_weights */
     Requant rq = node_requant(lc, n, cols, k->name);
@@ -791,10 +790,11 @@ static int run_cover(const Type *t, const Type *y, int nd)
 /* A stretch's loop step holds lcm(run, 4) / 4 groups: unrolled, except
  * that more than QFAST_SPAN_UNROLLED consecutive groups inside one run
  * (runs of 21 and longer) are a loop of two groups a step (four from 8
- * groups). Runs longer
- * than QFAST_STRETCH_MAX_RUN that are a multiple of 4 have no groups
- * across their ends: they go run by run, up to 8 groups a step. */
-enum { QFAST_STRETCH_MAX_RUN = 16, QFAST_SPAN_UNROLLED = 4 };
+ * groups). Runs longer than QFAST_STRETCH_MAX_RUN that are a multiple of
+ * 4 have no groups across their ends: they go run by run, up to 8 groups
+ * a step. A chunk of a stretch (a step, lcm(run, 4) elements, or less)
+ * touches at most QFAST_CHUNK_RUNS runs. */
+enum { QFAST_STRETCH_MAX_RUN = 16, QFAST_SPAN_UNROLLED = 4, QFAST_CHUNK_RUNS = 4 };
 
 /* A qadd or qmul broadcast along runs (lower_qfast_runs): the operand
  * `one` (-1: none) is one value a run, read as qfast4's code b; `cons`
@@ -809,15 +809,6 @@ typedef struct {
     DType out;
 } QRuns;
 
-/* Elements [e0, e0 + n) of a stretch of runs along which r->cons is
- * consecutive and r->one steps by one a run, into block s: off (elements)
- * and roff (runs, off / run) where the chunk starts, e0 a multiple of the
- * run. The codes of the runs it touches are read first into the locals
- * code[], then each group of four goes through qfast4, lanes in one run
- * with one code and lanes across the end of a run with the code of each
- * (at most two runs: run >= 2), and the last n % 4 elements one by one.
- * Groups never overlap, and each reads its own a before storing: y may be
- * a. */
 /* y[at .. at + 4) from the consecutive operand there, lanes below k with
  * code b, the rest with c (k = 4: b alone). */
 static Stmt *qfast_group(const QRuns *r, Expr *at, Expr *b, Expr *c, int k)
@@ -827,6 +818,15 @@ static Stmt *qfast_group(const QRuns *r, Expr *at, Expr *b, Expr *c, int k)
     return st_store(p, r->y, ex_add(p, r->ybase, at), val);
 }
 
+/* Elements [e0, e0 + n) of a stretch of runs along which r->cons is
+ * consecutive and r->one steps by one a run, into block s: off (elements)
+ * and roff (runs, off / run) where the chunk starts, e0 a multiple of the
+ * run. The codes of the runs it touches are read first into the locals
+ * code[], then each group of four goes through qfast4, lanes in one run
+ * with one code and lanes across the end of a run with the code of each
+ * (at most two runs: run >= 2), and the last n % 4 elements one by one.
+ * Groups never overlap, and each reads its own a before storing: y may be
+ * a. */
 static void qfast_chunk(const QRuns *r, Stmt *s, const int *code, Expr *off, Expr *roff, int64_t e0, int64_t n)
 {
     Program *p = r->p;
@@ -887,8 +887,8 @@ static void qfast_stretch(const QRuns *r, Stmt *s, int64_t len)
     int64_t nruns = (rest + r->run - 1) / r->run;
     if (steps > 0 && step / r->run > nruns)
         nruns = step / r->run;
-    int code[QFAST_STRETCH_MAX_RUN];
-    assert(nruns <= QFAST_STRETCH_MAX_RUN);
+    int code[QFAST_CHUNK_RUNS];
+    assert(nruns <= QFAST_CHUNK_RUNS);
     for (int64_t i = 0; i < nruns; i++)
         code[i] = loop_new_local(p, r->k, DT_I32, "b");
     if (steps > 0) {
@@ -975,13 +975,13 @@ static bool lower_qfast_runs(LowerCtx *lc, const Node *n, const QFast *f, Kernel
     Expr *j;
     Stmt *body = lower_loop(p, k, s, groups / per, LOOP_PARALLEL, &j);
     for (int64_t g = 0; g < per; g++) {
-        Expr *off = ex_add(p, ex_muli(p, j, 4 * per), ex_int(p, 4 * g)), *q4;
-        if (one >= 0)
-            q4 = ex_qfast4_one(p, &fo, ex_load(p, r.buf[1 - one], ex_add(p, r.base[1 - one], off)),
-                               ex_cast(p, DT_I32, ex_local(p, k, v)), NULL, 4);
-        else
-            q4 = ex_qfast4(p, f, ex_load(p, r.buf[0], ex_add(p, r.base[0], off)),
-                           ex_load(p, r.buf[1], ex_add(p, r.base[1], off)));
+        Expr *off = ex_add(p, ex_muli(p, j, 4 * per), ex_int(p, 4 * g));
+        if (one >= 0) {
+            st_append(p, body, qfast_group(&r, off, ex_cast(p, DT_I32, ex_local(p, k, v)), NULL, 4));
+            continue;
+        }
+        Expr *q4 = ex_qfast4(p, f, ex_load(p, r.buf[0], ex_add(p, r.base[0], off)),
+                             ex_load(p, r.buf[1], ex_add(p, r.base[1], off)));
         st_append(p, body, st_store(p, r.y, ex_add(p, r.ybase, off), q4));
     }
     if (run % 4) {
