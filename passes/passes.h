@@ -176,6 +176,17 @@ Expr *lower_bcast_index(Program *p, const Type *in, const Type *out, Expr **out_
  * written to vars[0..rank) and the innermost body block is returned. */
 Stmt *lower_nest(Program *p, Kernel *k, Stmt *into, const Type *t, int *vars);
 
+/* A conv's fused residual (its 4th input, fuse-residual) as a buffer, or
+ * -1 (lower_nn.c). */
+int lower_conv_residual(LowerCtx *lc, const Node *n);
+/* For conv forms that store each output once, reading r only there: y may
+ * take r's place when r dies at k (Kernel.inplace_*) unless r is also the
+ * conv's input x (lower_nn.c). */
+void lower_conv_inplace(Kernel *k, int r, int x, int y);
+/* 2-D conv (dilation 1) as register tiles of Loop IR vectors, on targets
+ * with a vector unit (lower_conv_vec.c); false, with nothing emitted, where
+ * no tile fits. */
+bool lower_conv_vec(LowerCtx *lc, const Node *n, const Geom *gp);
 /* The fused clamp (act_min/act_max) of a conv, gemm or matmul applied to v,
  * a vector or a scalar (lower_nn.c). */
 Expr *lower_vact(Program *p, const Node *n, Expr *v);
